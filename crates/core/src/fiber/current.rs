@@ -1,0 +1,314 @@
+//! The running fiber: its header, the thread-local pointer to it,
+//! [`suspend`], [`current`] and [`FiberRef`].
+//!
+//! # Invariants
+//!
+//! * `CURRENT` points at the header of the innermost fiber whose
+//!   `start`/`resume`/`throw` has not returned on this thread, or is null on
+//!   the thread's own stack. Only `Fiber::switch_in` changes it: it stores
+//!   the fiber's header before switching in and restores the previous value
+//!   once the switch returns. A non-null `CURRENT` is therefore always a live
+//!   header, kept alive by the `Fiber` that is borrowed by that switch.
+//! * `FiberHeader::yielder` is written once, by the fiber's body before any
+//!   user code runs, and points into the fiber's own stack for as long as the
+//!   fiber can run.
+//! * `FiberHeader::status` follows PHP's state machine:
+//!   `NotStarted -> Running <-> Suspended`, then `Running -> Returned |
+//!   Threw | Closed` (`Closed` also from `Suspended`, when a suspended fiber
+//!   is dropped), and `Returned -> ReturnTaken`. Only `Fiber` changes it.
+//! * `FiberHeader::suspend_type` is `TypeId::of::<(I, O)>()` of the fiber's
+//!   types until a dropped fiber starts to unwind; then it becomes
+//!   `TypeId::of::<ForceClose>()` and never goes back. One comparison in
+//!   [`suspend`] thereby checks both the types and the force-close, and
+//!   [`suspend`] refuses while the fiber is closing.
+
+use std::any::TypeId;
+use std::cell::Cell;
+use std::fmt;
+use std::ptr;
+use std::rc::Rc;
+
+use corosensei::Yielder;
+
+use super::error::FiberError;
+
+/// What the fiber's suspend point receives from the resumer.
+pub(crate) enum Resume<I> {
+    Value(I),
+    Throw(super::error::Payload),
+    Close,
+}
+
+/// The private payload that unwinds a fiber being closed by `Drop`.
+pub(crate) struct ForceClose;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    NotStarted,
+    Running,
+    Suspended,
+    Returned,
+    ReturnTaken,
+    Threw,
+    Closed,
+}
+
+impl FiberHeader {
+    /// True once the fiber was dropped while suspended and is unwinding.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.suspend_type.get() == TypeId::of::<ForceClose>()
+    }
+}
+
+impl Status {
+    pub(crate) fn is_terminated(self) -> bool {
+        matches!(
+            self,
+            Status::Returned | Status::ReturnTaken | Status::Threw | Status::Closed
+        )
+    }
+}
+
+/// The part of a fiber that [`FiberRef`], [`suspend`] and the overflow
+/// handler see. It is not generic, so it can be reached through a plain
+/// pointer; the type ids let `suspend` check its type parameters.
+pub(crate) struct FiberHeader {
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) status: Cell<Status>,
+    pub(crate) suspend_type: Cell<TypeId>,
+    pub(crate) yielder: Cell<*const ()>,
+    pub(crate) input_name: &'static str,
+    pub(crate) output_name: &'static str,
+    pub(crate) guard: (usize, usize),
+    pub(crate) stack_size: usize,
+}
+
+thread_local! {
+    static CURRENT: Cell<*const FiberHeader> = const { Cell::new(ptr::null()) };
+}
+
+/// Makes `header` the current fiber, returning the previous one.
+#[inline]
+pub(crate) fn enter(header: *const FiberHeader) -> *const FiberHeader {
+    CURRENT.with(|c| c.replace(header))
+}
+
+/// Restores the fiber that was current before `enter`.
+#[inline]
+pub(crate) fn leave(previous: *const FiberHeader) {
+    CURRENT.with(|c| c.set(previous));
+}
+
+/// Suspends the fiber this code runs in, handing `value` to the caller of the
+/// `start`/`resume`/`throw` that ran it, and returns the value passed to the
+/// next [`resume`](super::Fiber::resume). It works at any depth of the
+/// fiber's stack, like PHP's static `Fiber::suspend()`.
+///
+/// `I` and `O` must be the fiber's own input and output types.
+///
+/// # Errors
+///
+/// * [`FiberError::OutsideFiber`] when not called inside a fiber.
+/// * [`FiberError::ForceClosed`] when the fiber is being dropped and is
+///   unwinding.
+/// * [`FiberError::Unwinding`] when the thread is unwinding from a panic.
+/// * [`FiberError::TypeMismatch`] when `I` or `O` differ from the fiber's.
+///
+/// # Panics
+///
+/// When the resumer calls [`throw`](super::Fiber::throw), this function
+/// unwinds with the thrown payload instead of returning. When the fiber is
+/// dropped while suspended, it unwinds with a private payload so that every
+/// `Drop` on the fiber's stack runs. Catching either with `catch_unwind` is
+/// allowed (PHP's `catch`), but a caught close cannot suspend again.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::fiber::{suspend, Fiber};
+///
+/// fn produce(n: u32) {
+///     for i in 0..n {
+///         suspend::<(), u32>(i).unwrap(); // deep inside the fiber's stack
+///     }
+/// }
+/// let fiber: Fiber<(), u32, ()> = Fiber::new(|()| produce(3));
+/// assert_eq!(fiber.start(()).unwrap(), Some(0));
+/// assert_eq!(fiber.resume(()).unwrap(), Some(1));
+/// assert_eq!(fiber.resume(()).unwrap(), Some(2));
+/// assert_eq!(fiber.resume(()).unwrap(), None);
+/// assert!(suspend::<(), u32>(9).is_err()); // not inside a fiber
+/// ```
+pub fn suspend<I: 'static, O: 'static>(value: O) -> Result<I, FiberError> {
+    let header = CURRENT.with(|c| c.get());
+    if header.is_null() {
+        return Err(FiberError::OutsideFiber);
+    }
+    // SAFETY: a non-null CURRENT is a live header (module invariant).
+    let header = unsafe { &*header };
+    if header.suspend_type.get() != TypeId::of::<(I, O)>() || std::thread::panicking() {
+        return Err(refusal::<I, O>(header));
+    }
+    // SAFETY: the fiber's body stored a `Yielder<Resume<I'>, O'>` here before
+    // running user code, where `I'`/`O'` are the fiber's types; the type ids
+    // just matched, so `I' == I` and `O' == O`. The yielder lives on this
+    // fiber's stack, which we are running on.
+    let yielder = unsafe { &*(header.yielder.get() as *const Yielder<Resume<I>, O>) };
+    match yielder.suspend(value) {
+        Resume::Value(input) => Ok(input),
+        Resume::Throw(payload) => std::panic::resume_unwind(payload),
+        Resume::Close => {
+            header.suspend_type.set(TypeId::of::<ForceClose>());
+            std::panic::resume_unwind(Box::new(ForceClose))
+        }
+    }
+}
+
+/// Why `suspend::<I, O>` may not suspend `header`'s fiber; off the hot path.
+#[cold]
+#[inline(never)]
+fn refusal<I: 'static, O: 'static>(header: &FiberHeader) -> FiberError {
+    if header.is_closing() {
+        FiberError::ForceClosed
+    } else if header.suspend_type.get() != TypeId::of::<(I, O)>() {
+        FiberError::TypeMismatch {
+            expected_input: header.input_name,
+            expected_output: header.output_name,
+            found_input: std::any::type_name::<I>(),
+            found_output: std::any::type_name::<O>(),
+        }
+    } else {
+        FiberError::Unwinding
+    }
+}
+
+/// Returns a handle to the fiber this code runs in, or `None` on a thread's
+/// own stack. Inside nested fibers it is the innermost one.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::fiber::{current, Fiber};
+///
+/// assert!(current().is_none());
+/// let fiber: Fiber<(), (), u64> = Fiber::new(|()| {
+///     let me = current().unwrap();
+///     assert!(me.is_running());
+///     me.id()
+/// });
+/// fiber.start(()).unwrap();
+/// assert_eq!(fiber.get_return().unwrap(), fiber.id());
+/// ```
+pub fn current() -> Option<FiberRef> {
+    let header = CURRENT.with(|c| c.get());
+    if header.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null CURRENT points into a live `Rc<FiberHeader>`
+    // allocation (module invariant), so taking one more strong count on it
+    // and wrapping it is sound.
+    let header = unsafe {
+        Rc::increment_strong_count(header);
+        Rc::from_raw(header)
+    };
+    Some(FiberRef { header })
+}
+
+/// What the overflow handler needs to know about the fiber whose guard page
+/// was hit.
+pub(crate) struct OverflowedFiber<'a> {
+    pub(crate) id: u64,
+    pub(crate) name: Option<&'a str>,
+    pub(crate) stack_size: usize,
+}
+
+/// Returns the running fiber if `addr` lies in its guard page.
+///
+/// # Safety
+///
+/// Must be called on the thread that faulted. It only reads fields of the
+/// current header that never change after creation, and performs no
+/// allocation, so it is usable from a signal handler.
+pub(crate) unsafe fn overflowed_fiber<'a>(addr: usize) -> Option<OverflowedFiber<'a>> {
+    let header = CURRENT.try_with(|c| c.get()).ok()?;
+    if header.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null CURRENT is a live header (module invariant); the
+    // fields read here are immutable after creation.
+    let header = unsafe { &*header };
+    let (lo, hi) = header.guard;
+    if addr < lo || addr >= hi {
+        return None;
+    }
+    Some(OverflowedFiber {
+        id: header.id,
+        name: header.name.as_deref(),
+        stack_size: header.stack_size,
+    })
+}
+
+/// A cloneable, read-only handle to a fiber: its id, name and status.
+///
+/// It stays valid after the fiber is dropped; a dropped fiber reads as
+/// terminated.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::fiber::Fiber;
+///
+/// let fiber: Fiber<(), (), ()> = Fiber::new(|()| ());
+/// let handle = fiber.as_ref();
+/// assert!(!handle.is_started());
+/// fiber.start(()).unwrap();
+/// assert!(handle.is_terminated());
+/// ```
+#[derive(Clone)]
+pub struct FiberRef {
+    pub(crate) header: Rc<FiberHeader>,
+}
+
+impl FiberRef {
+    /// The fiber's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.header.id
+    }
+
+    /// The fiber's name, if the builder gave it one.
+    pub fn name(&self) -> Option<&str> {
+        self.header.name.as_deref()
+    }
+
+    /// True once `start` has been called.
+    pub fn is_started(&self) -> bool {
+        self.header.status.get() != Status::NotStarted
+    }
+
+    /// True while the fiber is suspended and can be resumed.
+    pub fn is_suspended(&self) -> bool {
+        self.header.status.get() == Status::Suspended
+    }
+
+    /// True while a `start`/`resume`/`throw` of this fiber has not returned,
+    /// including while a fiber it started is running.
+    pub fn is_running(&self) -> bool {
+        self.header.status.get() == Status::Running
+    }
+
+    /// True once the fiber has returned, panicked, or been closed.
+    pub fn is_terminated(&self) -> bool {
+        self.header.status.get().is_terminated()
+    }
+}
+
+impl fmt::Debug for FiberRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FiberRef")
+            .field("id", &self.header.id)
+            .field("name", &self.header.name)
+            .field("status", &self.header.status.get())
+            .finish()
+    }
+}

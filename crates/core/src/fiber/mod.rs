@@ -1,0 +1,575 @@
+//! Fibers with the semantics of PHP's `Fiber` class.
+//!
+//! A [`Fiber<I, O, R>`] runs a closure `FnOnce(I) -> R` on its own stack.
+//! The closure can [`suspend`] at any depth of its call stack, handing an `O`
+//! out to whoever started or resumed it, and receiving the next `I` when it
+//! is resumed. This is PHP's `Fiber` with types: `start`, `resume`, `throw`,
+//! `get_return`, the four `is_*` queries, the static `suspend`, and
+//! `current` (PHP's `Fiber::getCurrent`). `docs/php-fiber-parity.md` maps
+//! every PHP method and `FiberError` message to its fibrio form.
+//!
+//! # State machine
+//!
+//! ```text
+//!              start               suspend
+//! NotStarted --------> Running <------------> Suspended
+//!                         |      resume/throw      |
+//!       return / panic /  |                        | Fiber dropped
+//!       uncaught throw    v                        v
+//!             Returned | Threw | Closed  <---------+
+//!                 |
+//!                 | get_return
+//!                 v
+//!            ReturnTaken
+//! ```
+//!
+//! # Invariants
+//!
+//! * Only the methods of [`Fiber`] change the status, and each checks the
+//!   current status first: the coroutine is touched only in `NotStarted` or
+//!   `Suspended`, and the status is `Running` for exactly as long as a
+//!   switch into the fiber has not returned. That is what makes a re-entrant
+//!   call (a fiber resuming itself through an `Rc`) an error rather than
+//!   aliasing.
+//! * `coroutine` is live until the fiber terminates, and is dropped exactly
+//!   once: by `finish` when the status becomes terminal, or by `Drop` for a
+//!   fiber that never started. So the stack goes back to the pool as soon as
+//!   the fiber terminates, not when the `Fiber` is dropped.
+//! * `result` is `Some` only in the `Returned` status.
+//! * Panics never cross a fiber boundary as unwinding: the fiber's root
+//!   catches them and they come out of `start`/`resume`/`throw` as
+//!   [`FiberError::Panicked`].
+//! * Dropping a suspended fiber unwinds its stack (every `Drop` on it runs)
+//!   before its stack is reused.
+//!
+//! A `Fiber` is not `Send`: its stack may hold thread-local borrows, and its
+//! header is shared through an `Rc`.
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! let fiber: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+//! assert_send(fiber);
+//! ```
+//!
+//! ```compile_fail
+//! fn assert_sync<T: Sync>(_: &T) {}
+//! let fiber: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+//! assert_sync(&fiber);
+//! ```
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! let fiber: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+//! assert_send(fiber.as_ref());
+//! ```
+
+mod builder;
+mod current;
+mod error;
+
+pub use builder::Builder;
+pub use current::{current, suspend, FiberRef};
+pub use error::{payload_message, FiberError, Payload};
+
+pub(crate) use current::overflowed_fiber;
+
+use std::any::{Any, TypeId};
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+use crate::stack::{FiberStack, StackError};
+use current::{FiberHeader, ForceClose, Resume, Status};
+
+/// How the fiber's closure ended, as seen by its root frame.
+enum Outcome<R> {
+    Returned(R),
+    Panicked(Payload),
+    Closed,
+}
+
+type FiberCoroutine<I, O, R> = Coroutine<Resume<I>, O, Outcome<R>, FiberStack>;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fiber: a closure running on its own stack that can suspend itself.
+///
+/// `I` is the type passed in by [`start`](Fiber::start) and
+/// [`resume`](Fiber::resume), `O` the type handed out by [`suspend`], and `R`
+/// the closure's return type.
+///
+/// # Examples
+///
+/// A generator, PHP style:
+///
+/// ```
+/// use fibrio_core::fiber::{suspend, Fiber};
+///
+/// let fiber: Fiber<i32, i32, &str> = Fiber::new(|first: i32| {
+///     let mut total = first;
+///     while total < 10 {
+///         total += suspend::<i32, i32>(total).unwrap();
+///     }
+///     "done"
+/// });
+/// assert_eq!(fiber.start(1).unwrap(), Some(1));
+/// assert_eq!(fiber.resume(4).unwrap(), Some(5));
+/// assert_eq!(fiber.resume(5).unwrap(), None);
+/// assert!(fiber.is_terminated());
+/// assert_eq!(fiber.get_return().unwrap(), "done");
+/// ```
+pub struct Fiber<I: 'static, O: 'static, R: 'static> {
+    header: Rc<FiberHeader>,
+    coroutine: UnsafeCell<ManuallyDrop<FiberCoroutine<I, O, R>>>,
+    result: UnsafeCell<Option<R>>,
+}
+
+impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
+    /// Creates a fiber that will run `f` with the value passed to
+    /// [`start`](Fiber::start), on a stack of
+    /// [`DEFAULT_STACK_SIZE`](crate::stack::DEFAULT_STACK_SIZE) bytes.
+    ///
+    /// # Panics
+    ///
+    /// Panics with the [`StackError`] message when no stack can be mapped
+    /// (see [`Builder::build`] for the fallible form).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let fiber: fibrio_core::fiber::Fiber<u8, (), u8> = fibrio_core::fiber::Fiber::new(|x| x + 1);
+    /// assert_eq!(fiber.start(1).unwrap(), None);
+    /// assert_eq!(fiber.get_return().unwrap(), 2);
+    /// ```
+    pub fn new<F>(f: F) -> Fiber<I, O, R>
+    where
+        F: FnOnce(I) -> R + 'static,
+    {
+        match Builder::new().build(f) {
+            Ok(fiber) => fiber,
+            Err(err) => panic!("fibrio: cannot create a fiber: {err}"),
+        }
+    }
+
+    pub(crate) fn create<F>(
+        name: Option<Box<str>>,
+        stack_size: usize,
+        f: F,
+    ) -> Result<Fiber<I, O, R>, StackError>
+    where
+        F: FnOnce(I) -> R + 'static,
+    {
+        let stack = FiberStack::new(stack_size)?;
+        let header = Rc::new(FiberHeader {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            name,
+            status: Cell::new(Status::NotStarted),
+            suspend_type: Cell::new(TypeId::of::<(I, O)>()),
+            yielder: Cell::new(std::ptr::null()),
+            input_name: std::any::type_name::<I>(),
+            output_name: std::any::type_name::<O>(),
+            guard: stack.guard_range(),
+            stack_size: stack.size(),
+        });
+        let header_ptr: *const FiberHeader = Rc::as_ptr(&header);
+        let coroutine = Coroutine::with_stack(
+            stack,
+            move |yielder: &Yielder<Resume<I>, O>, first: Resume<I>| {
+                // SAFETY: the `Fiber` owns the header through an `Rc` and
+                // drops its coroutine before that `Rc`, so the header outlives
+                // every run of this closure.
+                let header = unsafe { &*header_ptr };
+                header
+                    .yielder
+                    .set(yielder as *const Yielder<Resume<I>, O> as *const ());
+                let arg = match first {
+                    Resume::Value(arg) => arg,
+                    // `start` is the only first switch and always passes a
+                    // value; the other two cannot be sent to a fiber that
+                    // has not started (see `throw` and `Drop`).
+                    Resume::Throw(payload) => return Outcome::Panicked(payload),
+                    Resume::Close => return Outcome::Closed,
+                };
+                match panic::catch_unwind(AssertUnwindSafe(move || f(arg))) {
+                    Ok(value) => Outcome::Returned(value),
+                    Err(payload) if payload.is::<ForceClose>() => Outcome::Closed,
+                    Err(payload) => Outcome::Panicked(payload),
+                }
+            },
+        );
+        Ok(Fiber {
+            header,
+            coroutine: UnsafeCell::new(ManuallyDrop::new(coroutine)),
+            result: UnsafeCell::new(None),
+        })
+    }
+
+    /// Starts the fiber, passing `arg` to its closure, and runs it until it
+    /// suspends or ends.
+    ///
+    /// Returns `Ok(Some(o))` when the fiber suspended with `o`, and
+    /// `Ok(None)` when it returned (fetch the value with
+    /// [`get_return`](Fiber::get_return)).
+    ///
+    /// # Errors
+    ///
+    /// * [`FiberError::AlreadyStarted`] if `start` was called before.
+    /// * [`FiberError::Panicked`] if the fiber panicked; it is then
+    ///   terminated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::{suspend, Fiber};
+    ///
+    /// let fiber: Fiber<&str, String, ()> = Fiber::new(|name| {
+    ///     suspend::<&str, String>(format!("hello {name}")).unwrap();
+    /// });
+    /// assert_eq!(fiber.start("php").unwrap().as_deref(), Some("hello php"));
+    /// assert!(fiber.start("again").is_err());
+    /// ```
+    #[inline]
+    pub fn start(&self, arg: I) -> Result<Option<O>, FiberError> {
+        if self.header.status.get() != Status::NotStarted {
+            return Err(FiberError::AlreadyStarted);
+        }
+        self.switch_in(Resume::Value(arg))
+    }
+
+    /// Resumes a suspended fiber: its pending [`suspend`] returns `value`.
+    ///
+    /// Returns what [`start`](Fiber::start) returns.
+    ///
+    /// # Errors
+    ///
+    /// * [`FiberError::NotSuspended`] if the fiber is not suspended (not
+    ///   started, running, or terminated).
+    /// * [`FiberError::Panicked`] if the fiber panicked; it is then
+    ///   terminated.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::{suspend, Fiber};
+    ///
+    /// let fiber: Fiber<u32, (), u32> = Fiber::new(|a| a + suspend::<u32, ()>(()).unwrap());
+    /// assert!(fiber.resume(1).is_err()); // not started yet
+    /// fiber.start(1).unwrap();
+    /// assert_eq!(fiber.resume(2).unwrap(), None);
+    /// assert_eq!(fiber.get_return().unwrap(), 3);
+    /// ```
+    #[inline]
+    pub fn resume(&self, value: I) -> Result<Option<O>, FiberError> {
+        if self.header.status.get() != Status::Suspended {
+            return Err(FiberError::NotSuspended);
+        }
+        self.switch_in(Resume::Value(value))
+    }
+
+    /// Resumes a suspended fiber by making its pending [`suspend`] unwind
+    /// with `payload`, like PHP's `Fiber::throw`.
+    ///
+    /// If the fiber does not catch the payload, it terminates and the payload
+    /// comes back as `Err(FiberError::Panicked(payload))` (boxed once more if
+    /// you passed a `Box<dyn Any + Send>`; pass the value itself). A fiber
+    /// that catches it with [`std::panic::catch_unwind`] may carry on and
+    /// suspend again, and `throw` then returns that value. The panic hook is
+    /// not called: this is not a panic, it is a value travelling up the stack.
+    ///
+    /// # Errors
+    ///
+    /// [`FiberError::NotSuspended`] if the fiber is not suspended, and
+    /// [`FiberError::Panicked`] as above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::{suspend, Fiber};
+    /// use std::panic::{catch_unwind, AssertUnwindSafe};
+    ///
+    /// let fiber: Fiber<(), &str, ()> = Fiber::new(|()| {
+    ///     let caught = catch_unwind(AssertUnwindSafe(|| suspend::<(), &str>("waiting")));
+    ///     let payload = caught.unwrap_err();
+    ///     assert_eq!(payload.downcast_ref::<&str>(), Some(&"stop"));
+    ///     suspend::<(), &str>("caught it").unwrap();
+    /// });
+    /// fiber.start(()).unwrap();
+    /// assert_eq!(fiber.throw("stop").unwrap(), Some("caught it"));
+    /// ```
+    #[inline]
+    pub fn throw(&self, payload: impl Any + Send) -> Result<Option<O>, FiberError> {
+        if self.header.status.get() != Status::Suspended {
+            return Err(FiberError::NotSuspended);
+        }
+        self.switch_in(Resume::Throw(Box::new(payload)))
+    }
+
+    /// Moves the fiber's return value out.
+    ///
+    /// The value is moved, not copied: a second call returns
+    /// [`FiberError::ReturnTaken`]. (PHP returns the value again; Rust values
+    /// need not be `Clone`.)
+    ///
+    /// # Errors
+    ///
+    /// * [`FiberError::NotStarted`] before `start`.
+    /// * [`FiberError::NotReturned`] while the fiber is suspended or running.
+    /// * [`FiberError::Threw`] when the fiber panicked, did not catch a
+    ///   `throw`, or was closed.
+    /// * [`FiberError::ReturnTaken`] on a second call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::{Fiber, FiberError};
+    ///
+    /// let fiber: Fiber<(), (), String> = Fiber::new(|()| "value".to_string());
+    /// assert!(matches!(fiber.get_return(), Err(FiberError::NotStarted)));
+    /// fiber.start(()).unwrap();
+    /// assert_eq!(fiber.get_return().unwrap(), "value");
+    /// assert!(matches!(fiber.get_return(), Err(FiberError::ReturnTaken)));
+    /// ```
+    pub fn get_return(&self) -> Result<R, FiberError> {
+        match self.header.status.get() {
+            Status::NotStarted => Err(FiberError::NotStarted),
+            Status::Running | Status::Suspended => Err(FiberError::NotReturned),
+            Status::Threw | Status::Closed => Err(FiberError::Threw),
+            Status::ReturnTaken => Err(FiberError::ReturnTaken),
+            Status::Returned => {
+                self.header.status.set(Status::ReturnTaken);
+                // SAFETY: `result` is only touched by `switch_in` (while the
+                // status is `Running`, which it is not now) and here; no
+                // reference into it outlives either call.
+                let value = unsafe { (*self.result.get()).take() };
+                value.ok_or(FiberError::ReturnTaken)
+            }
+        }
+    }
+
+    /// True once [`start`](Fiber::start) has been called (PHP
+    /// `isStarted`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let fiber: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+    /// assert!(!fiber.is_started());
+    /// fiber.start(()).unwrap();
+    /// assert!(fiber.is_started());
+    /// ```
+    pub fn is_started(&self) -> bool {
+        self.header.status.get() != Status::NotStarted
+    }
+
+    /// True while the fiber is suspended and can be resumed (PHP
+    /// `isSuspended`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::{suspend, Fiber};
+    /// let fiber: Fiber<(), (), ()> = Fiber::new(|()| suspend::<(), ()>(()).unwrap());
+    /// fiber.start(()).unwrap();
+    /// assert!(fiber.is_suspended());
+    /// ```
+    pub fn is_suspended(&self) -> bool {
+        self.header.status.get() == Status::Suspended
+    }
+
+    /// True while a `start`/`resume`/`throw` of this fiber has not returned,
+    /// including while a fiber it started is running (PHP `isRunning`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::{current, Fiber};
+    /// let fiber: Fiber<(), (), bool> = Fiber::new(|()| current().unwrap().is_running());
+    /// fiber.start(()).unwrap();
+    /// assert!(fiber.get_return().unwrap());
+    /// assert!(!fiber.is_running());
+    /// ```
+    pub fn is_running(&self) -> bool {
+        self.header.status.get() == Status::Running
+    }
+
+    /// True once the fiber has returned, panicked, or been closed (PHP
+    /// `isTerminated`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let fiber: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+    /// fiber.start(()).unwrap();
+    /// assert!(fiber.is_terminated());
+    /// ```
+    pub fn is_terminated(&self) -> bool {
+        self.header.status.get().is_terminated()
+    }
+
+    /// The fiber's process-unique id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+    /// let b: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+    /// assert_ne!(a.id(), b.id());
+    /// ```
+    pub fn id(&self) -> u64 {
+        self.header.id
+    }
+
+    /// The fiber's name, if its [`Builder`] gave it one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let fiber: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Builder::new().name("io").build(|(): ()| ())?;
+    /// assert_eq!(fiber.name(), Some("io"));
+    /// # Ok::<(), fibrio_core::stack::StackError>(())
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        self.header.name.as_deref()
+    }
+
+    /// The usable size of the fiber's stack in bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let fiber: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+    /// assert_eq!(fiber.stack_size(), fibrio_core::stack::DEFAULT_STACK_SIZE);
+    /// ```
+    pub fn stack_size(&self) -> usize {
+        self.header.stack_size
+    }
+
+    /// A cloneable read-only handle to this fiber, the same kind
+    /// [`current`] returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let fiber: fibrio_core::fiber::Fiber<(), (), ()> = fibrio_core::fiber::Fiber::new(|()| ());
+    /// assert_eq!(fiber.as_ref().id(), fiber.id());
+    /// ```
+    pub fn as_ref(&self) -> FiberRef {
+        FiberRef {
+            header: Rc::clone(&self.header),
+        }
+    }
+
+    /// Switches into the fiber with `message` and records how it came back.
+    ///
+    /// The caller has checked that the status is `NotStarted` (for a value)
+    /// or `Suspended`.
+    #[inline(always)]
+    fn switch_in(&self, message: Resume<I>) -> Result<Option<O>, FiberError> {
+        let header = &*self.header;
+        header.status.set(Status::Running);
+        let previous = current::enter(header);
+        // SAFETY: the status was `NotStarted` or `Suspended` (checked by the
+        // caller) and is now `Running`, so no other call can reach
+        // `coroutine` until this one returns (every entry point checks the
+        // status first). The coroutine is `Some` in both of those statuses
+        // (module invariant).
+        let coroutine = unsafe { &mut *self.coroutine.get() };
+        // The root frame catches every panic, so `resume` cannot unwind.
+        let result = coroutine.resume(message);
+        current::leave(previous);
+        match result {
+            CoroutineResult::Yield(value) => {
+                header.status.set(Status::Suspended);
+                Ok(Some(value))
+            }
+            CoroutineResult::Return(outcome) => self.finish(outcome),
+        }
+    }
+
+    /// Records how the fiber ended and returns its stack to the pool.
+    #[cold]
+    #[inline(never)]
+    fn finish(&self, outcome: Outcome<R>) -> Result<Option<O>, FiberError> {
+        let header = &*self.header;
+        // Return the stack to the pool now.
+        // SAFETY: called by `switch_in` while the status is still `Running`,
+        // so nothing else can touch `coroutine` or `result`. The coroutine
+        // is dropped exactly once: here, as the status leaves `Running` for
+        // a terminal one, after which nothing touches it again (`Drop` only
+        // drops it in `NotStarted` or `Suspended`).
+        unsafe { ManuallyDrop::drop(&mut *self.coroutine.get()) };
+        match outcome {
+            Outcome::Returned(value) => {
+                // SAFETY: as above.
+                unsafe { *self.result.get() = Some(value) };
+                header.status.set(Status::Returned);
+                Ok(None)
+            }
+            Outcome::Panicked(payload) => {
+                header.status.set(Status::Threw);
+                Err(FiberError::Panicked(payload))
+            }
+            Outcome::Closed => {
+                header.status.set(Status::Closed);
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
+    /// Dropping a suspended fiber unwinds its stack: its pending [`suspend`]
+    /// unwinds with a private payload, so every `Drop` on the fiber's stack
+    /// runs and no code after the suspend point does. Code that runs during
+    /// that unwinding gets [`FiberError::ForceClosed`] from `suspend`.
+    ///
+    /// A panic inside a `Drop` during that unwinding aborts the process, as
+    /// anywhere in Rust. If the fiber catches the close and then panics, that
+    /// panic is propagated from this `drop`, unless the thread is already
+    /// panicking, in which case it is logged through `log::error!`.
+    fn drop(&mut self) {
+        if self.header.status.get() == Status::Suspended {
+            match self.switch_in(Resume::Close) {
+                Ok(_) => {}
+                Err(FiberError::Panicked(payload)) => {
+                    if std::thread::panicking() {
+                        log::error!(
+                            "fiber {} panicked while being closed: {}",
+                            self.header.id,
+                            payload_message(&payload)
+                        );
+                    } else {
+                        panic::resume_unwind(payload);
+                    }
+                }
+                Err(_) => {}
+            }
+            if self.header.status.get() != Status::Threw {
+                self.header.status.set(Status::Closed);
+            }
+        }
+        if self.header.status.get() == Status::NotStarted {
+            // Dropping a coroutine that never ran drops its closure without
+            // running it, and returns the stack to the pool.
+            // SAFETY: the coroutine was not dropped (only `finish` drops it,
+            // on termination), and `self` is going away.
+            unsafe { ManuallyDrop::drop(self.coroutine.get_mut()) };
+        }
+    }
+}
+
+impl<I: 'static, O: 'static, R: 'static> fmt::Debug for Fiber<I, O, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fiber")
+            .field("id", &self.header.id)
+            .field("name", &self.header.name)
+            .field("status", &self.header.status.get())
+            .field("stack_size", &self.header.stack_size)
+            .finish()
+    }
+}

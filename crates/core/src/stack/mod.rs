@@ -1,0 +1,440 @@
+//! Fiber stacks: guard-paged `mmap` regions, recycled through a per-thread
+//! pool.
+//!
+//! # Layout
+//!
+//! A [`FiberStack`] wraps corosensei's [`DefaultStack`]: one anonymous
+//! mapping whose lowest page is `PROT_NONE` (the guard page) and whose other
+//! pages are read-write. The stack grows down from the top of the mapping
+//! towards the guard page, so running off the end faults instead of silently
+//! corrupting the neighbouring memory. The overflow handler
+//! (`stack/overflow.rs`) turns that fault into a readable message.
+//!
+//! Each guarded stack costs the kernel two memory mappings (the guard page
+//! and the usable part have different protections). Linux caps a process at
+//! `vm.max_map_count` mappings, 65530 by default, so about 32,000 stacks can
+//! exist at once with the default limit. Hitting that limit, or an
+//! address-space limit (`ulimit -v`), makes [`FiberStack::new`] return
+//! [`StackError::Map`], whose message names both knobs. It is never a crash.
+//!
+//! # Pool invariants
+//!
+//! * The pool is per thread (fibers never leave their thread), so it needs no
+//!   locking. It holds at most [`pool_capacity`] stacks in all.
+//! * A stack in the pool is not in use by any coroutine: it enters the pool
+//!   only from [`FiberStack`]'s `Drop`, which runs after its coroutine has
+//!   finished or was never started.
+//! * Stacks are keyed by their rounded size, so a pooled stack is only handed
+//!   out for a request of exactly that size.
+//! * The counters in [`StackStatistics`] are changed only by this module:
+//!   `in_use` by `FiberStack::new`/`drop`, `pooled` by the pool, `mapped` by
+//!   the code that calls `mmap`/`munmap`.
+
+#[cfg(unix)]
+pub(crate) mod overflow;
+
+use std::cell::RefCell;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use corosensei::stack::{DefaultStack, Stack, StackPointer};
+
+/// The stack size a fiber gets when none is given: 256 KiB.
+///
+/// Pages are only backed by memory once touched, so a large size costs
+/// address space rather than RAM; 256 KiB fits typical request handlers
+/// (parsers, TLS, `serde_json`) with room to spare. Lower it, with the
+/// builders' `stack_size`, to run hundreds of thousands of fibers.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// The smallest usable stack size: 16 KiB. Smaller requests are rounded up,
+/// because unwinding a panic alone needs a few KiB.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+
+/// The largest stack size accepted: 1 GiB.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+/// How many stacks each thread's pool keeps by default.
+pub const DEFAULT_POOL_CAPACITY: usize = 1024;
+
+/// Why a fiber stack could not be made.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::stack::{FiberStack, StackError, MAX_STACK_SIZE};
+///
+/// let err = FiberStack::new(MAX_STACK_SIZE + 1).unwrap_err();
+/// assert!(matches!(err, StackError::TooLarge { .. }));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StackError {
+    /// The requested size is above [`MAX_STACK_SIZE`].
+    #[error("a fiber stack of {requested} bytes was requested, but the maximum is {max} bytes (1 GiB); ask for a smaller stack_size")]
+    TooLarge {
+        /// The size that was asked for, in bytes.
+        requested: usize,
+        /// [`MAX_STACK_SIZE`].
+        max: usize,
+    },
+    /// The kernel refused to map the stack.
+    #[error("cannot map a {size_kib} KiB fiber stack ({stacks_mapped} stacks are mapped on this thread): {source}. Each guarded stack takes 2 kernel memory mappings, and Linux allows vm.max_map_count of them per process (65530 by default): raise it with `sysctl -w vm.max_map_count=1048576`, lower the stack_size, or raise the address-space limit (`ulimit -v`)")]
+    Map {
+        /// The usable size that was asked for, in KiB.
+        size_kib: usize,
+        /// How many stacks this thread had mapped when it failed.
+        stacks_mapped: usize,
+        /// The error `mmap` or `mprotect` returned (usually `ENOMEM`).
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// A snapshot of the current thread's stack counters.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::stack::{self, FiberStack};
+///
+/// let before = stack::statistics();
+/// let s = FiberStack::new(64 * 1024).unwrap();
+/// assert_eq!(stack::statistics().in_use, before.in_use + 1);
+/// drop(s);
+/// assert_eq!(stack::statistics().in_use, before.in_use);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StackStatistics {
+    /// Stacks handed out and not yet dropped.
+    pub in_use: usize,
+    /// Stacks waiting in the pool for reuse.
+    pub pooled: usize,
+    /// Stacks this thread has mapped and not unmapped (`in_use` of them
+    /// plus the pooled ones, when all stacks stay on their thread).
+    pub mapped: usize,
+    /// The most stacks the pool will keep.
+    pub pool_capacity: usize,
+}
+
+struct Pool {
+    /// `(rounded size, stacks)`; a handful of distinct sizes at most.
+    by_size: Vec<(usize, Vec<DefaultStack>)>,
+    pooled: usize,
+    capacity: usize,
+    in_use: usize,
+    mapped: usize,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool {
+            by_size: Vec::new(),
+            pooled: 0,
+            capacity: DEFAULT_POOL_CAPACITY,
+            in_use: 0,
+            mapped: 0,
+        })
+    };
+}
+
+/// Returns this thread's stack counters.
+///
+/// # Examples
+///
+/// ```
+/// let stats = fibrio_core::stack::statistics();
+/// assert!(stats.pooled <= stats.pool_capacity);
+/// ```
+pub fn statistics() -> StackStatistics {
+    POOL.with(|p| {
+        let p = p.borrow();
+        StackStatistics {
+            in_use: p.in_use,
+            pooled: p.pooled,
+            mapped: p.mapped,
+            pool_capacity: p.capacity,
+        }
+    })
+}
+
+/// Returns how many stacks this thread's pool keeps at most.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(fibrio_core::stack::pool_capacity(), fibrio_core::stack::DEFAULT_POOL_CAPACITY);
+/// ```
+pub fn pool_capacity() -> usize {
+    POOL.with(|p| p.borrow().capacity)
+}
+
+/// Sets how many stacks this thread's pool keeps, unmapping any excess now.
+/// `0` turns pooling off.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::stack;
+///
+/// stack::set_pool_capacity(0);
+/// drop(stack::FiberStack::new(32 * 1024).unwrap());
+/// assert_eq!(stack::statistics().pooled, 0);
+/// stack::set_pool_capacity(stack::DEFAULT_POOL_CAPACITY);
+/// ```
+pub fn set_pool_capacity(capacity: usize) {
+    let excess: Vec<DefaultStack> = POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        p.capacity = capacity;
+        let mut excess = Vec::new();
+        while p.pooled > capacity {
+            let Some((_, stacks)) = p.by_size.iter_mut().find(|(_, s)| !s.is_empty()) else {
+                break;
+            };
+            excess.extend(stacks.pop());
+            p.pooled -= 1;
+            p.mapped -= 1;
+        }
+        excess
+    });
+    // Unmap outside the borrow.
+    drop(excess);
+}
+
+/// The system page size, read once.
+pub fn page_size() -> usize {
+    static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+    let cached = PAGE_SIZE.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    #[cfg(unix)]
+    // SAFETY: sysconf has no preconditions; it only reads a system value.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    #[cfg(not(unix))]
+    let size = 4096;
+    let size = if size > 0 { size as usize } else { 4096 };
+    PAGE_SIZE.store(size, Ordering::Relaxed);
+    size
+}
+
+/// Rounds a requested size the way [`FiberStack::new`] does: up to
+/// [`MIN_STACK_SIZE`], then up to a whole number of pages.
+///
+/// # Errors
+///
+/// [`StackError::TooLarge`] above [`MAX_STACK_SIZE`].
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::stack::{rounded_size, MIN_STACK_SIZE};
+///
+/// assert_eq!(rounded_size(1).unwrap(), MIN_STACK_SIZE);
+/// assert_eq!(rounded_size(64 * 1024).unwrap(), 64 * 1024);
+/// ```
+pub fn rounded_size(requested: usize) -> Result<usize, StackError> {
+    if requested > MAX_STACK_SIZE {
+        return Err(StackError::TooLarge {
+            requested,
+            max: MAX_STACK_SIZE,
+        });
+    }
+    Ok(requested.max(MIN_STACK_SIZE).next_multiple_of(page_size()))
+}
+
+/// A guard-paged fiber stack that returns to its thread's pool when dropped.
+///
+/// `FiberStack` is `!Send`: it belongs to the pool of the thread that made it.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::stack::FiberStack;
+///
+/// let stack = FiberStack::new(64 * 1024)?;
+/// assert_eq!(stack.size(), 64 * 1024);
+/// # Ok::<(), fibrio_core::stack::StackError>(())
+/// ```
+pub struct FiberStack {
+    inner: ManuallyDrop<DefaultStack>,
+    size: usize,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl FiberStack {
+    /// Takes a stack of at least `size` usable bytes from this thread's pool,
+    /// or maps a new one.
+    ///
+    /// # Errors
+    ///
+    /// [`StackError::TooLarge`] above [`MAX_STACK_SIZE`];
+    /// [`StackError::Map`] when the kernel refuses the mapping.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stack = fibrio_core::stack::FiberStack::new(1)?; // rounded up
+    /// assert_eq!(stack.size(), fibrio_core::stack::MIN_STACK_SIZE);
+    /// # Ok::<(), fibrio_core::stack::StackError>(())
+    /// ```
+    pub fn new(size: usize) -> Result<FiberStack, StackError> {
+        let size = rounded_size(size)?;
+        let pooled = POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            let p = &mut *p;
+            let stack = p
+                .by_size
+                .iter_mut()
+                .find(|(s, _)| *s == size)
+                .and_then(|(_, stacks)| stacks.pop());
+            if stack.is_some() {
+                p.pooled -= 1;
+            }
+            p.in_use += 1;
+            stack
+        });
+        let inner = match pooled {
+            Some(stack) => stack,
+            None => match Self::map(size) {
+                Ok(stack) => stack,
+                Err(err) => {
+                    POOL.with(|p| p.borrow_mut().in_use -= 1);
+                    return Err(err);
+                }
+            },
+        };
+        Ok(FiberStack {
+            inner: ManuallyDrop::new(inner),
+            size,
+            _not_send: std::marker::PhantomData,
+        })
+    }
+
+    #[cold]
+    fn map(size: usize) -> Result<DefaultStack, StackError> {
+        #[cfg(unix)]
+        overflow::ensure_installed();
+        match DefaultStack::new(size) {
+            Ok(stack) => {
+                POOL.with(|p| p.borrow_mut().mapped += 1);
+                Ok(stack)
+            }
+            Err(source) => Err(StackError::Map {
+                size_kib: size / 1024,
+                stacks_mapped: POOL.with(|p| p.borrow().mapped),
+                source,
+            }),
+        }
+    }
+
+    /// The usable size in bytes (the guard page not included).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The address range `[start, end)` of the guard page below the stack.
+    pub fn guard_range(&self) -> (usize, usize) {
+        let start = self.inner.limit().get();
+        (start, start + page_size())
+    }
+}
+
+impl std::fmt::Debug for FiberStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FiberStack")
+            .field("size", &self.size)
+            .field("base", &format_args!("{:#x}", self.inner.base().get()))
+            .finish()
+    }
+}
+
+impl Drop for FiberStack {
+    fn drop(&mut self) {
+        // SAFETY: `inner` is taken exactly once, here, and `self` is not used
+        // afterwards.
+        let inner = unsafe { ManuallyDrop::take(&mut self.inner) };
+        let size = self.size;
+        let rejected = POOL
+            .try_with(|p| {
+                let mut p = p.borrow_mut();
+                let p = &mut *p;
+                p.in_use -= 1;
+                if p.pooled >= p.capacity {
+                    p.mapped -= 1;
+                    return Some(inner);
+                }
+                p.pooled += 1;
+                match p.by_size.iter_mut().find(|(s, _)| *s == size) {
+                    Some((_, stacks)) => stacks.push(inner),
+                    None => p.by_size.push((size, vec![inner])),
+                }
+                None
+            })
+            // The thread is exiting and its pool is gone: just unmap.
+            .unwrap_or(None);
+        drop(rejected);
+    }
+}
+
+// SAFETY: every method delegates to `DefaultStack`, whose `Stack` impl
+// upholds the trait's contract (a valid, aligned, writable region between
+// `limit` and `base` that stays mapped while the `FiberStack` lives).
+unsafe impl Stack for FiberStack {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        self.inner.base()
+    }
+
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        self.inner.limit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropped_stack_is_reused_from_the_pool() {
+        let before = statistics();
+        let stack = FiberStack::new(48 * 1024).unwrap();
+        let base = stack.inner.base().get();
+        drop(stack);
+        assert_eq!(statistics().pooled, before.pooled + 1);
+        let again = FiberStack::new(48 * 1024).unwrap();
+        assert_eq!(again.inner.base().get(), base);
+        assert_eq!(statistics().mapped, before.mapped + 1);
+    }
+
+    #[test]
+    fn pool_never_exceeds_its_capacity() {
+        set_pool_capacity(2);
+        let stacks: Vec<_> = (0..5)
+            .map(|_| FiberStack::new(20 * 1024).unwrap())
+            .collect();
+        drop(stacks);
+        let stats = statistics();
+        assert_eq!(stats.pooled, 2);
+        assert_eq!(stats.mapped, 2);
+        set_pool_capacity(0);
+        assert_eq!(statistics().mapped, 0);
+        set_pool_capacity(DEFAULT_POOL_CAPACITY);
+    }
+
+    #[test]
+    fn guard_page_sits_just_below_the_usable_stack() {
+        let stack = FiberStack::new(MIN_STACK_SIZE).unwrap();
+        let (lo, hi) = stack.guard_range();
+        assert_eq!(hi - lo, page_size());
+        assert_eq!(stack.inner.base().get() - hi, MIN_STACK_SIZE);
+    }
+
+    #[test]
+    fn oversized_request_is_an_error_not_a_panic() {
+        let err = FiberStack::new(usize::MAX).unwrap_err();
+        assert!(err.to_string().contains("maximum"), "{err}");
+    }
+}

@@ -1,0 +1,1 @@
+//! Runnable fibrio programs live beside this crate as `[[example]]` targets.
