@@ -158,3 +158,25 @@ fn a_panic_after_catching_the_close_propagates_from_drop() {
     let payload = catch_unwind(AssertUnwindSafe(move || drop(fiber))).unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"cleanup failed"));
 }
+
+#[test]
+fn a_fiber_ref_outlives_its_fiber_and_is_never_recycled() {
+    let named: Fiber<(), (), ()> = fibrio_core::fiber::Builder::new()
+        .name("first")
+        .build(|()| suspend::<(), ()>(()).unwrap())
+        .unwrap();
+    let first_id = named.id();
+    let kept = named.as_ref();
+    named.start(()).unwrap();
+    drop(named);
+    // Make many fibers: none may take over the header `kept` still uses.
+    for _ in 0..64 {
+        let other: Fiber<(), (), ()> = Fiber::new(|()| ());
+        assert_ne!(other.id(), first_id);
+        assert_eq!(other.name(), None, "a recycled header must not keep a name");
+        other.start(()).unwrap();
+    }
+    assert_eq!(kept.id(), first_id);
+    assert_eq!(kept.name(), Some("first"));
+    assert!(kept.is_terminated());
+}

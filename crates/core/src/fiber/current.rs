@@ -23,19 +23,23 @@
 //!   [`suspend`] refuses while the fiber is closing.
 
 use std::any::TypeId;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::mem::MaybeUninit;
 use std::ptr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use corosensei::Yielder;
 
 use super::error::FiberError;
 
-/// What the fiber's suspend point receives from the resumer.
-pub(crate) enum Resume<I> {
-    Value(I),
+/// A request, other than a plain value, that the resumer leaves for the
+/// fiber's pending `suspend` (see `FiberHeader::signal`).
+pub(crate) enum Signal {
+    /// Unwind with this payload (`Fiber::throw`).
     Throw(super::error::Payload),
+    /// Unwind with `ForceClose` (`Drop` of a suspended fiber).
     Close,
 }
 
@@ -78,6 +82,11 @@ pub(crate) struct FiberHeader {
     pub(crate) status: Cell<Status>,
     pub(crate) suspend_type: Cell<TypeId>,
     pub(crate) yielder: Cell<*const ()>,
+    /// Set by the resumer, together with `signalled`, instead of passing a
+    /// value; taken by the resumed `suspend`. While `signalled` is false the
+    /// value passed through the coroutine is initialised.
+    pub(crate) signal: Cell<Option<Signal>>,
+    pub(crate) signalled: Cell<bool>,
     pub(crate) input_name: &'static str,
     pub(crate) output_name: &'static str,
     pub(crate) guard: (usize, usize),
@@ -86,6 +95,85 @@ pub(crate) struct FiberHeader {
 
 thread_local! {
     static CURRENT: Cell<*const FiberHeader> = const { Cell::new(ptr::null()) };
+    /// Headers of dropped fibers that nothing else references, kept for
+    /// reuse so that creating a fiber allocates nothing in steady state.
+    static SPARE_HEADERS: RefCell<Vec<Rc<FiberHeader>>> = const { RefCell::new(Vec::new()) };
+    /// The next fiber id this thread hands out, and the end of its block.
+    static ID_BLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// How many spare headers each thread keeps.
+const SPARE_HEADER_CAPACITY: usize = 256;
+
+/// Ids are handed to threads in blocks, so that most fibers get theirs
+/// without touching a shared counter.
+const ID_BLOCK_SIZE: u64 = 1024;
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+/// Returns a process-unique fiber id.
+#[inline]
+fn next_id() -> u64 {
+    ID_BLOCK.with(|block| {
+        let (next, end) = block.get();
+        if next < end {
+            block.set((next + 1, end));
+            return next;
+        }
+        let start = NEXT_ID_BLOCK.fetch_add(ID_BLOCK_SIZE, Ordering::Relaxed);
+        block.set((start + 1, start + ID_BLOCK_SIZE));
+        start
+    })
+}
+
+/// Makes a header for a new fiber, reusing a spare one when there is one.
+#[inline]
+pub(crate) fn new_header<I: 'static, O: 'static>(
+    name: Option<Box<str>>,
+    guard: (usize, usize),
+    stack_size: usize,
+) -> Rc<FiberHeader> {
+    let header = FiberHeader {
+        id: next_id(),
+        name,
+        status: Cell::new(Status::NotStarted),
+        suspend_type: Cell::new(TypeId::of::<(I, O)>()),
+        yielder: Cell::new(ptr::null()),
+        signal: Cell::new(None),
+        signalled: Cell::new(false),
+        input_name: std::any::type_name::<I>(),
+        output_name: std::any::type_name::<O>(),
+        guard,
+        stack_size,
+    };
+    let spare = SPARE_HEADERS
+        .try_with(|spares| spares.borrow_mut().pop())
+        .ok()
+        .flatten();
+    match spare {
+        Some(mut rc) => match Rc::get_mut(&mut rc) {
+            Some(slot) => {
+                *slot = header;
+                rc
+            }
+            None => Rc::new(header),
+        },
+        None => Rc::new(header),
+    }
+}
+
+/// Takes back the header of a dropped fiber. It is kept for reuse only if
+/// nothing else (a `FiberRef`) still refers to it.
+#[inline]
+pub(crate) fn recycle_header(header: Rc<FiberHeader>) {
+    if Rc::strong_count(&header) != 1 || Rc::weak_count(&header) != 0 {
+        return;
+    }
+    let _ = SPARE_HEADERS.try_with(|spares| {
+        let mut spares = spares.borrow_mut();
+        if spares.len() < SPARE_HEADER_CAPACITY {
+            spares.push(header);
+        }
+    });
 }
 
 /// Makes `header` the current fiber, returning the previous one.
@@ -150,15 +238,29 @@ pub fn suspend<I: 'static, O: 'static>(value: O) -> Result<I, FiberError> {
     if header.suspend_type.get() != TypeId::of::<(I, O)>() || std::thread::panicking() {
         return Err(refusal::<I, O>(header));
     }
-    // SAFETY: the fiber's body stored a `Yielder<Resume<I'>, O'>` here before
-    // running user code, where `I'`/`O'` are the fiber's types; the type ids
-    // just matched, so `I' == I` and `O' == O`. The yielder lives on this
-    // fiber's stack, which we are running on.
-    let yielder = unsafe { &*(header.yielder.get() as *const Yielder<Resume<I>, O>) };
-    match yielder.suspend(value) {
-        Resume::Value(input) => Ok(input),
-        Resume::Throw(payload) => std::panic::resume_unwind(payload),
-        Resume::Close => {
+    // SAFETY: the fiber's body stored a `Yielder<MaybeUninit<I'>, O'>` here
+    // before running user code, where `I'`/`O'` are the fiber's types; the
+    // type ids just matched, so `I' == I` and `O' == O`. The yielder lives on
+    // this fiber's stack, which we are running on.
+    let yielder = unsafe { &*(header.yielder.get() as *const Yielder<MaybeUninit<I>, O>) };
+    let input = yielder.suspend(value);
+    if header.signalled.get() {
+        take_signal(header);
+    }
+    // SAFETY: the resumer passes an initialised value unless it set
+    // `signalled` (see `FiberHeader::signal`), and `take_signal` diverges.
+    Ok(unsafe { input.assume_init() })
+}
+
+/// Acts on the signal the resumer left: unwinds with the thrown payload, or
+/// with `ForceClose` after marking the fiber as closing.
+#[cold]
+#[inline(never)]
+fn take_signal(header: &FiberHeader) -> ! {
+    header.signalled.set(false);
+    match header.signal.take() {
+        Some(Signal::Throw(payload)) => std::panic::resume_unwind(payload),
+        Some(Signal::Close) | None => {
             header.suspend_type.set(TypeId::of::<ForceClose>());
             std::panic::resume_unwind(Box::new(ForceClose))
         }

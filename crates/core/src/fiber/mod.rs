@@ -73,18 +73,17 @@ pub use error::{payload_message, FiberError, Payload};
 
 pub(crate) use current::overflowed_fiber;
 
-use std::any::{Any, TypeId};
-use std::cell::{Cell, UnsafeCell};
+use std::any::Any;
+use std::cell::UnsafeCell;
 use std::fmt;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::stack::{FiberStack, StackError};
-use current::{FiberHeader, ForceClose, Resume, Status};
+use current::{FiberHeader, ForceClose, Signal, Status};
 
 /// How the fiber's closure ended, as seen by its root frame.
 enum Outcome<R> {
@@ -93,9 +92,7 @@ enum Outcome<R> {
     Closed,
 }
 
-type FiberCoroutine<I, O, R> = Coroutine<Resume<I>, O, Outcome<R>, FiberStack>;
-
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+type FiberCoroutine<I, O, R> = Coroutine<MaybeUninit<I>, O, Outcome<R>, FiberStack>;
 
 /// A fiber: a closure running on its own stack that can suspend itself.
 ///
@@ -124,7 +121,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// assert_eq!(fiber.get_return().unwrap(), "done");
 /// ```
 pub struct Fiber<I: 'static, O: 'static, R: 'static> {
-    header: Rc<FiberHeader>,
+    header: ManuallyDrop<Rc<FiberHeader>>,
     coroutine: UnsafeCell<ManuallyDrop<FiberCoroutine<I, O, R>>>,
     result: UnsafeCell<Option<R>>,
 }
@@ -165,36 +162,22 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         F: FnOnce(I) -> R + 'static,
     {
         let stack = FiberStack::new(stack_size)?;
-        let header = Rc::new(FiberHeader {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            name,
-            status: Cell::new(Status::NotStarted),
-            suspend_type: Cell::new(TypeId::of::<(I, O)>()),
-            yielder: Cell::new(std::ptr::null()),
-            input_name: std::any::type_name::<I>(),
-            output_name: std::any::type_name::<O>(),
-            guard: stack.guard_range(),
-            stack_size: stack.size(),
-        });
+        let header = current::new_header::<I, O>(name, stack.guard_range(), stack.size());
         let header_ptr: *const FiberHeader = Rc::as_ptr(&header);
         let coroutine = Coroutine::with_stack(
             stack,
-            move |yielder: &Yielder<Resume<I>, O>, first: Resume<I>| {
+            move |yielder: &Yielder<MaybeUninit<I>, O>, first: MaybeUninit<I>| {
                 // SAFETY: the `Fiber` owns the header through an `Rc` and
                 // drops its coroutine before that `Rc`, so the header outlives
                 // every run of this closure.
                 let header = unsafe { &*header_ptr };
                 header
                     .yielder
-                    .set(yielder as *const Yielder<Resume<I>, O> as *const ());
-                let arg = match first {
-                    Resume::Value(arg) => arg,
-                    // `start` is the only first switch and always passes a
-                    // value; the other two cannot be sent to a fiber that
-                    // has not started (see `throw` and `Drop`).
-                    Resume::Throw(payload) => return Outcome::Panicked(payload),
-                    Resume::Close => return Outcome::Closed,
-                };
+                    .set(yielder as *const Yielder<MaybeUninit<I>, O> as *const ());
+                // SAFETY: the first switch into a fiber is always `start`,
+                // which passes an initialised value (`throw` and the close in
+                // `Drop` require a suspended, hence started, fiber).
+                let arg = unsafe { first.assume_init() };
                 match panic::catch_unwind(AssertUnwindSafe(move || f(arg))) {
                     Ok(value) => Outcome::Returned(value),
                     Err(payload) if payload.is::<ForceClose>() => Outcome::Closed,
@@ -203,7 +186,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
             },
         );
         Ok(Fiber {
-            header,
+            header: ManuallyDrop::new(header),
             coroutine: UnsafeCell::new(ManuallyDrop::new(coroutine)),
             result: UnsafeCell::new(None),
         })
@@ -238,7 +221,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         if self.header.status.get() != Status::NotStarted {
             return Err(FiberError::AlreadyStarted);
         }
-        self.switch_in(Resume::Value(arg))
+        self.switch_in(MaybeUninit::new(arg))
     }
 
     /// Resumes a suspended fiber: its pending [`suspend`] returns `value`.
@@ -268,7 +251,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         if self.header.status.get() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
-        self.switch_in(Resume::Value(value))
+        self.switch_in(MaybeUninit::new(value))
     }
 
     /// Resumes a suspended fiber by making its pending [`suspend`] unwind
@@ -306,7 +289,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         if self.header.status.get() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
-        self.switch_in(Resume::Throw(Box::new(payload)))
+        self.signal(Signal::Throw(Box::new(payload)))
     }
 
     /// Moves the fiber's return value out.
@@ -460,17 +443,26 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// ```
     pub fn as_ref(&self) -> FiberRef {
         FiberRef {
-            header: Rc::clone(&self.header),
+            header: Rc::clone(&*self.header),
         }
     }
 
-    /// Switches into the fiber with `message` and records how it came back.
+    /// Resumes a suspended fiber with a signal instead of a value.
+    fn signal(&self, signal: Signal) -> Result<Option<O>, FiberError> {
+        self.header.signal.set(Some(signal));
+        self.header.signalled.set(true);
+        self.switch_in(MaybeUninit::uninit())
+    }
+
+    /// Switches into the fiber with `input` and records how it came back.
     ///
-    /// The caller has checked that the status is `NotStarted` (for a value)
-    /// or `Suspended`.
+    /// The caller has checked that the status is `NotStarted` or
+    /// `Suspended`, and `input` is initialised unless the caller set the
+    /// header's `signalled` flag (which only `signal` does, and only for a
+    /// suspended fiber).
     #[inline(always)]
-    fn switch_in(&self, message: Resume<I>) -> Result<Option<O>, FiberError> {
-        let header = &*self.header;
+    fn switch_in(&self, input: MaybeUninit<I>) -> Result<Option<O>, FiberError> {
+        let header: &FiberHeader = &self.header;
         header.status.set(Status::Running);
         let previous = current::enter(header);
         // SAFETY: the status was `NotStarted` or `Suspended` (checked by the
@@ -480,7 +472,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         // (module invariant).
         let coroutine = unsafe { &mut *self.coroutine.get() };
         // The root frame catches every panic, so `resume` cannot unwind.
-        let result = coroutine.resume(message);
+        let result = coroutine.resume(input);
         current::leave(previous);
         match result {
             CoroutineResult::Yield(value) => {
@@ -495,7 +487,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     #[cold]
     #[inline(never)]
     fn finish(&self, outcome: Outcome<R>) -> Result<Option<O>, FiberError> {
-        let header = &*self.header;
+        let header: &FiberHeader = &self.header;
         // Return the stack to the pool now.
         // SAFETY: called by `switch_in` while the status is still `Running`,
         // so nothing else can touch `coroutine` or `result`. The coroutine
@@ -534,7 +526,7 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
     /// panicking, in which case it is logged through `log::error!`.
     fn drop(&mut self) {
         if self.header.status.get() == Status::Suspended {
-            match self.switch_in(Resume::Close) {
+            match self.signal(Signal::Close) {
                 Ok(_) => {}
                 Err(FiberError::Panicked(payload)) => {
                     if std::thread::panicking() {
@@ -560,6 +552,9 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
             // on termination), and `self` is going away.
             unsafe { ManuallyDrop::drop(self.coroutine.get_mut()) };
         }
+        // SAFETY: `drop` runs once and nothing uses `self.header` after this.
+        let header = unsafe { ManuallyDrop::take(&mut self.header) };
+        current::recycle_header(header);
     }
 }
 

@@ -202,7 +202,8 @@ pub fn set_pool_capacity(capacity: usize) {
     drop(excess);
 }
 
-/// The system page size, read once.
+/// The system page size (a power of two), read once.
+#[inline]
 pub fn page_size() -> usize {
     static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
     let cached = PAGE_SIZE.load(Ordering::Relaxed);
@@ -214,7 +215,11 @@ pub fn page_size() -> usize {
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     #[cfg(not(unix))]
     let size = 4096;
-    let size = if size > 0 { size as usize } else { 4096 };
+    let size = if size > 0 && (size as usize).is_power_of_two() {
+        size as usize
+    } else {
+        4096
+    };
     PAGE_SIZE.store(size, Ordering::Relaxed);
     size
 }
@@ -234,6 +239,7 @@ pub fn page_size() -> usize {
 /// assert_eq!(rounded_size(1).unwrap(), MIN_STACK_SIZE);
 /// assert_eq!(rounded_size(64 * 1024).unwrap(), 64 * 1024);
 /// ```
+#[inline]
 pub fn rounded_size(requested: usize) -> Result<usize, StackError> {
     if requested > MAX_STACK_SIZE {
         return Err(StackError::TooLarge {
@@ -241,7 +247,8 @@ pub fn rounded_size(requested: usize) -> Result<usize, StackError> {
             max: MAX_STACK_SIZE,
         });
     }
-    Ok(requested.max(MIN_STACK_SIZE).next_multiple_of(page_size()))
+    let page_mask = page_size() - 1;
+    Ok((requested.max(MIN_STACK_SIZE) + page_mask) & !page_mask)
 }
 
 /// A guard-paged fiber stack that returns to its thread's pool when dropped.
@@ -279,6 +286,7 @@ impl FiberStack {
     /// assert_eq!(stack.size(), fibrio_core::stack::MIN_STACK_SIZE);
     /// # Ok::<(), fibrio_core::stack::StackError>(())
     /// ```
+    #[inline]
     pub fn new(size: usize) -> Result<FiberStack, StackError> {
         let size = rounded_size(size)?;
         let pooled = POOL.with(|p| {
@@ -330,11 +338,13 @@ impl FiberStack {
     }
 
     /// The usable size in bytes (the guard page not included).
+    #[inline]
     pub fn size(&self) -> usize {
         self.size
     }
 
     /// The address range `[start, end)` of the guard page below the stack.
+    #[inline]
     pub fn guard_range(&self) -> (usize, usize) {
         let start = self.inner.limit().get();
         (start, start + page_size())
@@ -351,6 +361,7 @@ impl std::fmt::Debug for FiberStack {
 }
 
 impl Drop for FiberStack {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: `inner` is taken exactly once, here, and `self` is not used
         // afterwards.
