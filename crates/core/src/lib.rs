@@ -39,4 +39,6 @@ compile_error!(
 compile_error!("fibrio currently supports Unix targets only (Linux, macOS, the BSDs).");
 
 pub mod fiber;
+pub mod scheduler;
 pub mod stack;
+pub mod task;

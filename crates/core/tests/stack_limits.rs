@@ -78,6 +78,31 @@ fn overflow_in_an_unnamed_fiber_names_its_id() {
 }
 
 #[test]
+fn overflow_in_a_task_names_the_task_and_aborts() {
+    if role().as_deref() == Some("task-overflow") {
+        fibrio_core::task::test_support::block_on(|| {
+            let handle = fibrio_core::task::Builder::new()
+                .name("runaway-task")
+                .stack_size(48 * 1024)
+                .spawn(|| recurse(0))
+                .unwrap();
+            let _ = handle.join();
+        });
+        unreachable!("the overflow must abort");
+    }
+    let out = run_child(
+        "overflow_in_a_task_names_the_task_and_aborts",
+        "task-overflow",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "stderr: {stderr}");
+    assert!(
+        stderr.contains("task 'runaway-task' overflowed its 48 KiB stack"),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
 fn other_segfaults_keep_their_previous_behaviour() {
     if role().as_deref() == Some("segfault") {
         // Install the handler by making a fiber, then fault outside any

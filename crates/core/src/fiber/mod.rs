@@ -64,7 +64,7 @@
 //! ```
 
 mod builder;
-mod current;
+pub(crate) mod current;
 mod error;
 
 pub use builder::Builder;

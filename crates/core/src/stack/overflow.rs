@@ -6,9 +6,10 @@
 //! installs a handler, once per process, that runs on an alternate signal
 //! stack (the faulting stack has no room left), and:
 //!
-//! * if the faulting address lies in the guard page of the fiber running on
-//!   this thread, writes `fiber '<name>' overflowed its <N> KiB stack` to
-//!   stderr and aborts;
+//! * if the faulting address lies in the guard page of the fiber (or the
+//!   scheduler task) running on this thread, writes
+//!   `fiber '<name>' overflowed its <N> KiB stack` (or `task '<name>' ...`)
+//!   to stderr and aborts;
 //! * otherwise hands the signal to whatever handler was installed before
 //!   (Rust's own thread-overflow reporter, a sanitizer, or the default
 //!   action), exactly as if this handler did not exist.
@@ -168,29 +169,15 @@ extern "C" fn handle_fault(signal: c_int, info: *mut siginfo_t, context: *mut c_
     let addr = unsafe { (*info).si_addr() } as usize;
     // SAFETY: we are on the faulting thread, in a signal handler; the
     // function only reads immutable fields of the running fiber's header.
+    // SAFETY: we are on the faulting thread, in a signal handler; these
+    // functions only read immutable fields of the running fiber's or task's
+    // header.
     if let Some(fiber) = unsafe { crate::fiber::overflowed_fiber(addr) } {
-        let mut msg = Message {
-            buf: [0; 256],
-            len: 0,
-        };
-        msg.push(b"\nfiber '");
-        match fiber.name {
-            Some(name) => msg.push(name.as_bytes()),
-            None => {
-                msg.push(b"<unnamed #");
-                msg.push_u64(fiber.id);
-                msg.push(b">");
-            }
-        }
-        msg.push(b"' overflowed its ");
-        msg.push_u64((fiber.stack_size / 1024) as u64);
-        msg.push(b" KiB stack; give it a larger stack_size\n");
-        // SAFETY: `write` and `abort` are async-signal-safe; the buffer is
-        // valid for `len` bytes.
-        unsafe {
-            libc::write(libc::STDERR_FILENO, msg.buf.as_ptr().cast(), msg.len);
-            libc::abort();
-        }
+        report(b"fiber", fiber.name, fiber.id, fiber.stack_size);
+    }
+    // SAFETY: as above.
+    if let Some(task) = unsafe { crate::scheduler::overflowed_task(addr) } {
+        report(b"task", task.name.as_deref(), task.id, task.stack_size);
     }
     let index = if signal == libc::SIGSEGV { 0 } else { 1 };
     let Some(previous) = PREVIOUS[index].get() else {
@@ -213,6 +200,34 @@ extern "C" fn handle_fault(signal: c_int, info: *mut siginfo_t, context: *mut c_
         // number only.
         let handler: extern "C" fn(c_int) = unsafe { std::mem::transmute(action) };
         handler(signal);
+    }
+}
+
+/// Writes `<kind> '<name>' overflowed its <N> KiB stack` and aborts.
+fn report(kind: &[u8], name: Option<&str>, id: u64, stack_size: usize) -> ! {
+    let mut msg = Message {
+        buf: [0; 256],
+        len: 0,
+    };
+    msg.push(b"\n");
+    msg.push(kind);
+    msg.push(b" '");
+    match name {
+        Some(name) => msg.push(name.as_bytes()),
+        None => {
+            msg.push(b"<unnamed #");
+            msg.push_u64(id);
+            msg.push(b">");
+        }
+    }
+    msg.push(b"' overflowed its ");
+    msg.push_u64((stack_size / 1024) as u64);
+    msg.push(b" KiB stack; give it a larger stack_size\n");
+    // SAFETY: `write` and `abort` are async-signal-safe; the buffer is valid
+    // for `len` bytes.
+    unsafe {
+        libc::write(libc::STDERR_FILENO, msg.buf.as_ptr().cast(), msg.len);
+        libc::abort()
     }
 }
 

@@ -1,0 +1,57 @@
+//! Tasks: fibers owned by the scheduler.
+//!
+//! [`spawn`] (or [`Builder::spawn`]) queues a closure to run on its own
+//! stack; the spawner keeps running until it parks or yields. The returned
+//! [`JoinHandle`] waits for the result ([`JoinHandle::join`]), cancels
+//! ([`JoinHandle::cancel`]), and reports [`TaskState`] and [`TaskStats`].
+//!
+//! # Life of a task
+//!
+//! `Pending` (queued) -> `Running` (first switched into; parked time counts
+//! as running) -> `Completed`, `Failed` (it panicked; the payload goes to
+//! `join`) or `Cancelled` (it unwound at a checkpoint, or never ran).
+//!
+//! # Cancellation
+//!
+//! Cancellation is cooperative and level-triggered. [`JoinHandle::cancel`]
+//! marks the task; its next checkpoint (every parking call: `park`,
+//! `yield_now`, `join`, and in higher layers `sleep`, socket I/O, locks)
+//! unwinds its stack with a private payload, so every `Drop` runs. Catching
+//! that payload with `catch_unwind` does not stop the cancellation: the next
+//! checkpoint unwinds again. A checkpoint reached while unwinding never
+//! suspends. Cancellation needs `panic = "unwind"`.
+
+mod builder;
+mod join;
+mod park;
+pub(crate) mod raw;
+mod state;
+mod stats;
+
+pub use builder::{spawn, Builder, SpawnError};
+pub use join::{JoinError, JoinHandle};
+pub use park::{
+    checkpoint, current_id, current_key, current_name, is_cancellation, is_cancelled, park,
+    unpark_local, yield_now, ParkError, Unparker,
+};
+pub use state::TaskState;
+pub use stats::TaskStats;
+
+pub(crate) use park::Cancelled;
+
+/// Helpers for examples and tests that need a runtime without I/O.
+#[doc(hidden)]
+pub mod test_support {
+    use crate::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+
+    /// Runs `f` as the main task of a scheduler on a [`NotifyDriver`].
+    ///
+    /// # Panics
+    ///
+    /// If `f` panics, or the scheduler cannot start.
+    pub fn block_on<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
+        Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()))
+            .block_on(f)
+            .expect("the test scheduler failed")
+    }
+}

@@ -1,0 +1,194 @@
+//! The task record the scheduler works with: [`TaskHeader`] (everything but
+//! the output), [`Task<T>`] (header plus output), and the type-erased view
+//! [`ErasedTask`] that the task table stores.
+//!
+//! # Invariants
+//!
+//! * `state` follows [`TaskState::can_become`]; only the scheduler
+//!   (`scheduler/run.rs`) changes it.
+//! * `coroutine` is live from spawn until the task terminates, and is dropped
+//!   exactly once, by [`TaskHeader::drop_coroutine`], when the scheduler
+//!   finishes the task (after it returned, or without running it when it was
+//!   cancelled first). Its stack goes back to the pool at that moment.
+//! * `parked` is true exactly while the task is suspended in `park` waiting
+//!   to be unparked; `queued` exactly while its key is in the run queue. A
+//!   task is never both. `notified` records an unpark that arrived while
+//!   the task was not parked; the next `park` consumes it and returns at
+//!   once. These three make wake-ups impossible to lose or duplicate.
+//! * `cancel_requested` only ever goes from false to true
+//!   (level-triggered cancellation).
+//! * `saved_fiber` holds the PHP-style fiber that was current inside this
+//!   task when it last switched out; the scheduler swaps it in and out so
+//!   that `fiber::suspend` in one task never sees another task's fiber.
+//! * `output` is written once, by the task's root frame (or by the
+//!   scheduler for a task cancelled before it ran), and taken once by
+//!   `JoinHandle::join`.
+
+use std::cell::{Cell, UnsafeCell};
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+use std::time::Instant;
+
+use corosensei::{Coroutine, Yielder};
+
+use super::{JoinError, TaskState, TaskStats};
+use crate::fiber::current::FiberHeader;
+use crate::scheduler::TaskKey;
+use crate::stack::FiberStack;
+
+pub(crate) type TaskCoroutine = Coroutine<(), (), (), FiberStack>;
+
+/// Everything the scheduler knows about a task, independent of its output
+/// type.
+pub(crate) struct TaskHeader {
+    pub(crate) key: TaskKey,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) state: Cell<TaskState>,
+    pub(crate) coroutine: UnsafeCell<ManuallyDrop<TaskCoroutine>>,
+    coroutine_live: Cell<bool>,
+    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
+    pub(crate) parked: Cell<bool>,
+    pub(crate) queued: Cell<bool>,
+    pub(crate) notified: Cell<bool>,
+    pub(crate) cancel_requested: Cell<bool>,
+    pub(crate) join_waiter: Cell<Option<TaskKey>>,
+    pub(crate) saved_fiber: Cell<*const FiberHeader>,
+    pub(crate) guard: (usize, usize),
+    pub(crate) stack_size: usize,
+    pub(crate) created_at: Instant,
+    pub(crate) started_at: Cell<Option<Instant>>,
+    pub(crate) completed_at: Cell<Option<Instant>>,
+    pub(crate) switches: Cell<u64>,
+}
+
+impl TaskHeader {
+    pub(crate) fn new(
+        key: TaskKey,
+        id: u64,
+        name: Option<Arc<str>>,
+        coroutine: TaskCoroutine,
+        guard: (usize, usize),
+        stack_size: usize,
+    ) -> TaskHeader {
+        TaskHeader {
+            key,
+            id,
+            name,
+            state: Cell::new(TaskState::Pending),
+            coroutine: UnsafeCell::new(ManuallyDrop::new(coroutine)),
+            coroutine_live: Cell::new(true),
+            yielder: Cell::new(std::ptr::null()),
+            parked: Cell::new(false),
+            queued: Cell::new(false),
+            notified: Cell::new(false),
+            cancel_requested: Cell::new(false),
+            join_waiter: Cell::new(None),
+            saved_fiber: Cell::new(std::ptr::null()),
+            guard,
+            stack_size,
+            created_at: Instant::now(),
+            started_at: Cell::new(None),
+            completed_at: Cell::new(None),
+            switches: Cell::new(0),
+        }
+    }
+
+    /// Moves the task to `next`, which must be a legal transition.
+    pub(crate) fn set_state(&self, next: TaskState) {
+        debug_assert!(
+            self.state.get().can_become(next),
+            "illegal task transition {} -> {next}",
+            self.state.get()
+        );
+        self.state.set(next);
+    }
+
+    /// Drops the coroutine (and with it the closure, if it never ran), which
+    /// returns the stack to the pool. Later calls do nothing.
+    ///
+    /// Only the scheduler calls this, from `finish` (the coroutine has
+    /// returned, or never started) and from `Drop`; a task never finishes
+    /// itself, so the coroutine is never running here.
+    pub(crate) fn drop_coroutine(&self) {
+        if self.coroutine_live.replace(false) {
+            // SAFETY: `coroutine_live` was true, so this is the only drop;
+            // the coroutine is not running (see above), so no `&mut` to it
+            // is live.
+            unsafe { ManuallyDrop::drop(&mut *self.coroutine.get()) }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> TaskStats {
+        TaskStats {
+            id: self.id,
+            name: self.name.clone(),
+            state: self.state.get(),
+            created_at: self.created_at,
+            started_at: self.started_at.get(),
+            completed_at: self.completed_at.get(),
+            switches: self.switches.get(),
+        }
+    }
+}
+
+impl Drop for TaskHeader {
+    fn drop(&mut self) {
+        // Normally already done by `finish`. A task dropped while suspended
+        // (its scheduler unwound before finishing it) is unwound here.
+        self.drop_coroutine();
+    }
+}
+
+/// A task with output type `T`.
+pub(crate) struct Task<T> {
+    pub(crate) header: TaskHeader,
+    pub(crate) output: UnsafeCell<Option<Result<T, JoinError>>>,
+}
+
+impl<T> Task<T> {
+    /// Stores the task's outcome. Called once, by the root frame or by the
+    /// scheduler for a task cancelled before it ran.
+    pub(crate) fn set_output(&self, output: Result<T, JoinError>) {
+        // SAFETY: the output is written once (module invariant), and read
+        // only by `take_output` after the task is terminal, so no reference
+        // into it is live now.
+        unsafe { *self.output.get() = Some(output) };
+    }
+
+    /// Takes the outcome of a terminal task.
+    pub(crate) fn take_output(&self) -> Option<Result<T, JoinError>> {
+        // SAFETY: called only once the task is terminal, when the root frame
+        // can no longer write; no other reference into `output` exists.
+        unsafe { (*self.output.get()).take() }
+    }
+}
+
+/// The view of a task that the task table keeps, whatever its output type.
+pub(crate) trait ErasedTask {
+    fn header(&self) -> &TaskHeader;
+    /// Records `Cancelled` as the outcome of a task that never ran.
+    fn set_cancelled(&self);
+    /// The terminal state matching the stored outcome.
+    fn outcome_state(&self) -> TaskState;
+}
+
+impl<T> ErasedTask for Task<T> {
+    fn header(&self) -> &TaskHeader {
+        &self.header
+    }
+
+    fn set_cancelled(&self) {
+        self.set_output(Err(JoinError::Cancelled));
+    }
+
+    fn outcome_state(&self) -> TaskState {
+        // SAFETY: called by the scheduler right after the root frame wrote
+        // the output and before anyone can take it.
+        match unsafe { &*self.output.get() } {
+            Some(Ok(_)) => TaskState::Completed,
+            Some(Err(JoinError::Panicked(_))) => TaskState::Failed,
+            _ => TaskState::Cancelled,
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! [`TaskStats`]: a snapshot of one task's timing and switch counts.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::TaskState;
+
+/// A snapshot of a task's statistics, from
+/// [`JoinHandle::stats`](crate::task::JoinHandle::stats).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// use fibrio_core::task::{TaskState, TaskStats};
+///
+/// let t0 = Instant::now();
+/// let stats = TaskStats {
+///     id: 1,
+///     name: None,
+///     state: TaskState::Completed,
+///     created_at: t0,
+///     started_at: Some(t0),
+///     completed_at: Some(t0),
+///     switches: 1,
+/// };
+/// assert_eq!(stats.wait_time(), Some(std::time::Duration::ZERO));
+/// assert_eq!(stats.duration(), Some(std::time::Duration::ZERO));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStats {
+    /// The task's process-unique id.
+    pub id: u64,
+    /// The name given by [`Builder::name`](crate::task::Builder::name).
+    pub name: Option<Arc<str>>,
+    /// The state when the snapshot was taken.
+    pub state: TaskState,
+    /// When the task was spawned.
+    pub created_at: Instant,
+    /// When it first ran; `None` if it never did.
+    pub started_at: Option<Instant>,
+    /// When it ended; `None` while it has not.
+    pub completed_at: Option<Instant>,
+    /// How many times the scheduler switched into it.
+    pub switches: u64,
+}
+
+impl TaskStats {
+    /// How long the task waited in the run queue before it first ran.
+    pub fn wait_time(&self) -> Option<Duration> {
+        self.started_at
+            .map(|start| start.saturating_duration_since(self.created_at))
+    }
+
+    /// How long the task lived from its first run to its end (parked time
+    /// included).
+    pub fn duration(&self) -> Option<Duration> {
+        match (self.started_at, self.completed_at) {
+            (Some(start), Some(end)) => Some(end.saturating_duration_since(start)),
+            _ => None,
+        }
+    }
+}
