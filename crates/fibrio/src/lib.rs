@@ -1,40 +1,60 @@
 //! fibrio: a stackful coroutine runtime for Rust.
 //!
-//! Users write plain, blocking-style Rust; every call that would block
-//! suspends the current fiber instead, and other fibers run. This facade
-//! re-exports the layers that exist so far:
+//! Write plain, blocking-style Rust: every call that would block (`sleep`,
+//! `join`, socket I/O) suspends the current task instead, and the other
+//! tasks run. No `async`, no `await`.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! let elapsed = fibrio::run(|| {
+//!     let start = Instant::now();
+//!     let tasks: Vec<_> = (1..=3)
+//!         .map(|i| fibrio::spawn(move || {
+//!             fibrio::sleep(Duration::from_millis(30));
+//!             i
+//!         }))
+//!         .collect();
+//!     let sum: i32 = tasks.into_iter().map(|t| t.join().unwrap()).sum();
+//!     assert_eq!(sum, 6);
+//!     start.elapsed()
+//! });
+//! assert!(elapsed < Duration::from_millis(90)); // the sleeps overlapped
+//! ```
+//!
+//! # Layers
 //!
 //! * [`fiber`]: fibers with PHP `Fiber` semantics (`start`, `resume`,
 //!   `throw`, `get_return`, `suspend`, `current`).
-//! * [`stack`]: guard-paged, pooled fiber stacks and their statistics.
-//!
-//! # Examples
-//!
-//! ```
-//! use fibrio::fiber::{suspend, Fiber};
-//!
-//! // A PHP-style generator: the fiber hands out values until it returns.
-//! let countdown: Fiber<(), u32, &str> = Fiber::new(|()| {
-//!     for n in (1..=3).rev() {
-//!         suspend::<(), u32>(n).unwrap();
-//!     }
-//!     "liftoff"
-//! });
-//! let mut seen = vec![countdown.start(()).unwrap().unwrap()];
-//! while let Some(n) = countdown.resume(()).unwrap() {
-//!     seen.push(n);
-//! }
-//! assert_eq!(seen, [3, 2, 1]);
-//! assert_eq!(countdown.get_return().unwrap(), "liftoff");
-//! ```
+//! * [`task`]: tasks on a single-threaded scheduler: [`spawn`],
+//!   [`JoinHandle`], cancellation, park/unpark.
+//! * [`sleep`], [`spawn_blocking`], [`io::Registration`]: the reactor.
+//! * [`Runtime`], [`run`]: putting them together on a thread.
+//! * [`stack`]: guard-paged, pooled stacks and their statistics.
 
 #![forbid(unsafe_code)]
 
-pub use fibrio_core::{fiber, stack};
+mod runtime;
 
-/// The items most programs need, for `use fibrio::prelude::*`.
+pub use fibrio_core::scheduler::{Handle, RemoteJoinHandle};
+pub use fibrio_core::task::{spawn, yield_now, JoinError, JoinHandle, TaskState, TaskStats};
+pub use fibrio_core::{fiber, stack};
+pub use fibrio_reactor::{io, sleep, sleep_until, spawn_blocking, BackendKind as Backend};
+pub use runtime::{run, Builder, Runtime, RuntimeError};
+
+/// Tasks: spawning with options, cancellation checkpoints, park/unpark.
+pub mod task {
+    pub use fibrio_core::task::{
+        checkpoint, current_id, current_name, is_cancellation, is_cancelled, park, spawn,
+        yield_now, Builder, JoinError, JoinHandle, ParkError, SpawnError, TaskState, TaskStats,
+        Unparker,
+    };
+}
+
+/// The items most programs need: `use fibrio::prelude::*;`.
 pub mod prelude {
-    pub use fibrio_core::fiber::{current, suspend, Fiber, FiberError};
+    pub use crate::{run, sleep, spawn, spawn_blocking, yield_now, JoinHandle};
+    pub use fibrio_core::fiber::{suspend, Fiber, FiberError};
 }
 
 /// The README's examples, compiled and run as doctests so they stay true.

@@ -37,7 +37,6 @@ pub fn is_cancellation(payload: &(dyn std::any::Any + Send)) -> bool {
 
 /// Why [`park`] returned without parking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum ParkError {
     /// Not called from inside a fibrio task.
     #[error("park called outside a fibrio task")]

@@ -1,0 +1,223 @@
+//! [`Runtime`], its [`Builder`], and [`run`].
+//!
+//! A runtime is one OS thread running one scheduler (`fibrio-core`) over
+//! one reactor (`fibrio-reactor`). `run` builds one with the defaults,
+//! runs `main` in a task, and returns `main`'s value.
+
+use std::time::Duration;
+
+use fibrio_core::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
+use fibrio_reactor::{BackendError, BackendKind, Reactor};
+
+/// Why a runtime could not be built or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// The poller backend could not be chosen or opened (for example an
+    /// unknown `FIBRIO_BACKEND` value).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// `run` was called inside a running runtime, or main could not start.
+    #[error(transparent)]
+    Scheduler(#[from] SchedulerError),
+}
+
+/// Configures a [`Runtime`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fibrio::{Backend, Runtime};
+///
+/// let runtime = Runtime::builder()
+///     .backend(Backend::Poll)
+///     .stack_size(64 * 1024)
+///     .watchdog(Duration::from_millis(50))
+///     .build()?;
+/// assert_eq!(runtime.backend_name(), "poll");
+/// assert_eq!(runtime.run(|| 7), 7);
+/// # Ok::<(), fibrio::RuntimeError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    backend: BackendKind,
+    config: SchedulerConfig,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            backend: BackendKind::Auto,
+            config: SchedulerConfig::default(),
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: automatic backend (or `FIBRIO_BACKEND`),
+    /// 256 KiB stacks, no watchdog, no task limit.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Forces a poller backend. [`BackendKind::Auto`] (the default) picks the
+    /// best one, unless the `FIBRIO_BACKEND` environment variable names one.
+    pub fn backend(mut self, backend: BackendKind) -> Builder {
+        self.backend = backend;
+        self
+    }
+
+    /// The stack size of tasks spawned without one (default
+    /// [`DEFAULT_STACK_SIZE`](crate::stack::DEFAULT_STACK_SIZE), 256 KiB). Smaller stacks let more tasks
+    /// exist at once; see the README on `vm.max_map_count`.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.config.stack_size = bytes;
+        self
+    }
+
+    /// Warns through `log` when a task runs longer than `threshold` without
+    /// parking: the sign of a blocking call inside a task. Off by default.
+    pub fn watchdog(mut self, threshold: Duration) -> Builder {
+        self.config.watchdog = Some(threshold);
+        self
+    }
+
+    /// Limits the number of tasks alive at once; `spawn` past it fails
+    /// with `SpawnError::TooManyTasks`. No limit by default.
+    pub fn max_tasks(mut self, limit: usize) -> Builder {
+        self.config.max_tasks = Some(limit);
+        self
+    }
+
+    /// Opens the backend and makes the runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Backend`] if the backend is unknown, unavailable on
+    /// this system, or cannot be created.
+    pub fn build(self) -> Result<Runtime, RuntimeError> {
+        let reactor = Reactor::new(self.backend)?;
+        Ok(Runtime {
+            reactor,
+            config: self.config,
+        })
+    }
+}
+
+/// One runtime: a scheduler and a reactor on the current thread.
+///
+/// # Examples
+///
+/// ```
+/// let runtime = fibrio::Runtime::new()?;
+/// let answer = runtime.run(|| {
+///     let task = fibrio::spawn(|| 21 * 2);
+///     task.join().unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// # Ok::<(), fibrio::RuntimeError>(())
+/// ```
+#[derive(Debug)]
+pub struct Runtime {
+    reactor: Reactor,
+    config: SchedulerConfig,
+}
+
+impl Runtime {
+    /// A builder for a runtime.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Builder::build`].
+    pub fn new() -> Result<Runtime, RuntimeError> {
+        Builder::new().build()
+    }
+
+    /// The poller backend in use: "epoll", "kqueue", "poll", ...
+    pub fn backend_name(&self) -> &'static str {
+        self.reactor.backend_name()
+    }
+
+    /// Runs `main` in a task on this thread until it returns, with every
+    /// task it spawns. When `main` returns, the tasks still alive are
+    /// cancelled and unwound (their `Drop`s run), and then `run` returns
+    /// `main`'s value. The process keeps going: nothing calls `exit`.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `main` comes out of `run` (after the other tasks are
+    /// unwound). Calling `run` inside a running runtime panics with a message
+    /// that says to spawn instead; [`try_run`](Runtime::try_run) returns that
+    /// as an error.
+    pub fn run<T: 'static>(self, main: impl FnOnce() -> T + 'static) -> T {
+        match self.try_run(main) {
+            Ok(value) => value,
+            Err(err) => panic!("fibrio::run: {err}"),
+        }
+    }
+
+    /// [`run`](Runtime::run), with its refusals as errors.
+    ///
+    /// # Errors
+    ///
+    /// [`RuntimeError::Scheduler`] when called inside a running runtime, when
+    /// main's stack cannot be mapped, or when main was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let nested = fibrio::run(|| fibrio::Runtime::new().unwrap().try_run(|| ()));
+    /// assert!(nested.unwrap_err().to_string().contains("inside a running one"));
+    /// ```
+    pub fn try_run<T: 'static>(
+        self,
+        main: impl FnOnce() -> T + 'static,
+    ) -> Result<T, RuntimeError> {
+        if Scheduler::is_running_here() {
+            return Err(SchedulerError::Nested.into());
+        }
+        let _enter = self.reactor.enter();
+        let scheduler = Scheduler::new(self.config.clone(), self.reactor.driver());
+        Ok(scheduler.block_on(main)?)
+    }
+}
+
+/// Runs `main` on a new runtime with the default settings and returns its
+/// value. See [`Runtime::run`].
+///
+/// # Panics
+///
+/// If the runtime cannot be built (for example an unknown
+/// `FIBRIO_BACKEND`), if `main` panics, or if called inside a running
+/// runtime.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// let elapsed = fibrio::run(|| {
+///     let start = Instant::now();
+///     let tasks: Vec<_> = (0..3)
+///         .map(|_| fibrio::spawn(|| fibrio::sleep(Duration::from_millis(50))))
+///         .collect();
+///     for task in tasks {
+///         task.join().unwrap();
+///     }
+///     start.elapsed()
+/// });
+/// assert!(elapsed >= Duration::from_millis(50));
+/// assert!(elapsed < Duration::from_millis(150)); // concurrent, not 150 ms
+/// ```
+pub fn run<T: 'static>(main: impl FnOnce() -> T + 'static) -> T {
+    match Runtime::new() {
+        Ok(runtime) => runtime.run(main),
+        Err(err) => panic!("fibrio::run: cannot build the runtime: {err}"),
+    }
+}

@@ -1,0 +1,132 @@
+//! Poller backends: the part of the reactor that asks the kernel which file
+//! descriptors are ready.
+//!
+//! Two implementations sit behind [`Backend`]:
+//!
+//! * [`PollingBackend`](polling_backend::PollingBackend), on the `polling`
+//!   crate: epoll on Linux, kqueue on macOS and the BSDs, event ports on
+//!   illumos. `polling` picks its system interface at compile time.
+//! * [`PollBackend`](poll_backend::PollBackend), our own portable `poll(2)`
+//!   (`ppoll` where available, for sub-millisecond timeouts): the "select"
+//!   loop of the reference design, which works everywhere.
+//!
+//! # Contract (both backends pass the same tests)
+//!
+//! * Interest is **one-shot**: after an event for a registration is
+//!   delivered, that registration delivers nothing more until
+//!   [`Backend::modify`] re-arms it. This is `polling`'s model, and it lets
+//!   the reactor keep exactly one waiter set per direction.
+//! * Each fd is registered at most once at a time. Registering it again
+//!   without [`Backend::deregister`] is an error (`AlreadyExists`).
+//! * [`Backend::wait`] never returns later than its timeout plus scheduling
+//!   delay, never sleeps at all for `Some(Duration::ZERO)`, and returns
+//!   early, with no events, when [`Notifier::notify`] is called from any
+//!   thread (a notification that arrives before `wait` is not lost: the
+//!   next `wait` returns at once).
+//! * Errors and hang-ups are reported as both readable and writable, so a
+//!   waiter in either direction wakes and sees the error on its next call.
+
+pub mod poll_backend;
+pub mod polling_backend;
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which directions a registration is interested in, or which are ready.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_reactor::backend::Interest;
+///
+/// let both = Interest { readable: true, writable: true };
+/// assert!(both.readable && both.writable);
+/// assert_eq!(Interest::READABLE.writable, false);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interest {
+    /// Wake when the fd can be read (or accepted on, or has hung up).
+    pub readable: bool,
+    /// Wake when the fd can be written (or a connect has finished).
+    pub writable: bool,
+}
+
+impl Interest {
+    /// Only readable.
+    pub const READABLE: Interest = Interest {
+        readable: true,
+        writable: false,
+    };
+    /// Only writable.
+    pub const WRITABLE: Interest = Interest {
+        readable: false,
+        writable: true,
+    };
+    /// Neither: a registration that is kept but disarmed.
+    pub const NONE: Interest = Interest {
+        readable: false,
+        writable: false,
+    };
+}
+
+/// One readiness event: the `key` given at registration, and what is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyEvent {
+    /// The key the fd was registered with.
+    pub key: usize,
+    /// The directions that are ready.
+    pub ready: Interest,
+}
+
+/// Wakes a [`Backend::wait`] from any thread.
+pub trait Notifier: Send + Sync {
+    /// Makes the current or next `wait` return early.
+    ///
+    /// # Errors
+    ///
+    /// The system error if the wake-up could not be sent.
+    fn notify(&self) -> io::Result<()>;
+}
+
+/// A poller backend. See the module documentation for the contract.
+///
+/// A backend is used from the one thread that owns its runtime; only its
+/// [`Notifier`] crosses threads.
+pub trait Backend {
+    /// The backend's name: `"epoll"`, `"kqueue"`, `"event ports"`, `"poll"`.
+    fn name(&self) -> &'static str;
+
+    /// Starts watching `fd` for `interest`, reporting events with `key`.
+    ///
+    /// # Errors
+    ///
+    /// `AlreadyExists` if `fd` is registered, or the system error.
+    fn register(&mut self, fd: RawFd, key: usize, interest: Interest) -> io::Result<()>;
+
+    /// Re-arms `fd` (registered with `key`) for `interest`.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if `fd` is not registered, or the system error.
+    fn modify(&mut self, fd: RawFd, key: usize, interest: Interest) -> io::Result<()>;
+
+    /// Stops watching `fd`. Must be called before `fd` is closed.
+    ///
+    /// # Errors
+    ///
+    /// `NotFound` if `fd` is not registered, or the system error.
+    fn deregister(&mut self, fd: RawFd) -> io::Result<()>;
+
+    /// Waits for events, appending them to `events`, for at most `timeout`
+    /// (`None`: until an event or a notification).
+    ///
+    /// # Errors
+    ///
+    /// The system error; `EINTR` is retried inside, never returned.
+    fn wait(&mut self, events: &mut Vec<ReadyEvent>, timeout: Option<Duration>) -> io::Result<()>;
+
+    /// A handle that wakes `wait` from other threads.
+    fn notifier(&self) -> Arc<dyn Notifier>;
+}

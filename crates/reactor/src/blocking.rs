@@ -1,0 +1,146 @@
+//! [`spawn_blocking`]: run blocking work on a thread pool while the calling
+//! task parks.
+//!
+//! # Invariants
+//!
+//! * The pool is process-wide, created on first use, and never has more
+//!   than [`MAX_BLOCKING_THREADS`] threads. Threads that stay idle for
+//!   [`KEEP_ALIVE`] exit.
+//! * Each job's result is handed back exactly once, through a slot that the
+//!   caller polls after every wake-up; the job wakes the caller with its
+//!   `Send` [`Unparker`](fibrio_core::task::Unparker).
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use fibrio_core::task::{self, JoinError, ParkError, Unparker};
+
+/// The most threads the blocking pool runs at once; further jobs queue.
+pub const MAX_BLOCKING_THREADS: usize = 64;
+
+/// How long an idle pool thread waits for work before it exits.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    jobs: Sender<Job>,
+    queue: Receiver<Job>,
+    threads: AtomicUsize,
+    idle: AtomicUsize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let (jobs, queue) = crossbeam_channel::unbounded();
+        Pool {
+            jobs,
+            queue,
+            threads: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+        }
+    })
+}
+
+impl Pool {
+    fn submit(&'static self, job: Job) {
+        if self.idle.load(Ordering::Acquire) == 0 {
+            let threads = self.threads.load(Ordering::Relaxed);
+            if threads < MAX_BLOCKING_THREADS
+                && self
+                    .threads
+                    .compare_exchange(threads, threads + 1, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                let spawned = std::thread::Builder::new()
+                    .name("fibrio-blocking".into())
+                    .spawn(move || self.work());
+                if let Err(err) = spawned {
+                    self.threads.fetch_sub(1, Ordering::AcqRel);
+                    log::warn!("fibrio: cannot start a blocking-pool thread ({err}); the job waits for a free one");
+                }
+            }
+        }
+        // The queue lives as long as the process, so this cannot fail.
+        let _ = self.jobs.send(job);
+    }
+
+    fn work(&self) {
+        loop {
+            self.idle.fetch_add(1, Ordering::AcqRel);
+            let job = self.queue.recv_timeout(KEEP_ALIVE);
+            self.idle.fetch_sub(1, Ordering::AcqRel);
+            match job {
+                Ok(job) => job(),
+                Err(_) => break,
+            }
+        }
+        self.threads.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Runs `f` on the blocking thread pool and parks the calling task until it
+/// returns; other tasks keep running. Use it for file I/O, DNS lookups,
+/// CPU-heavy work, and any library call that blocks the thread.
+///
+/// Outside a fibrio task it simply runs `f` on the calling thread.
+///
+/// # Errors
+///
+/// [`JoinError::Panicked`] if `f` panicked; [`JoinError::Unwinding`] if
+/// called while the task is unwinding (the job still runs; its result is
+/// dropped).
+///
+/// # Cancellation
+///
+/// A checkpoint. If the task is cancelled while `f` runs, the task unwinds
+/// at once; `f` cannot be stopped and runs to the end on its thread, and its
+/// result is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+/// use fibrio_reactor::{spawn_blocking, BackendKind, Reactor};
+///
+/// let reactor = Reactor::new(BackendKind::Auto).unwrap();
+/// let _enter = reactor.enter();
+/// let len = Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+///     spawn_blocking(|| std::fs::read_to_string("/proc/self/stat").map(|s| s.len()))
+/// });
+/// assert!(len.unwrap().unwrap().unwrap() > 0);
+/// ```
+pub fn spawn_blocking<T, F>(f: F) -> Result<T, JoinError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let Some(unparker) = Unparker::current() else {
+        return panic::catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::Panicked);
+    };
+    if std::thread::panicking() {
+        return Err(JoinError::Unwinding);
+    }
+    task::checkpoint();
+    let slot: Arc<Mutex<Option<std::thread::Result<T>>>> = Arc::new(Mutex::new(None));
+    let filled = slot.clone();
+    pool().submit(Box::new(move || {
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        *filled.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        unparker.unpark();
+    }));
+    loop {
+        if let Some(result) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return result.map_err(JoinError::Panicked);
+        }
+        match task::park() {
+            Ok(()) => {}
+            Err(ParkError::Unwinding) => return Err(JoinError::Unwinding),
+            Err(ParkError::OutsideTask) => return Err(JoinError::OutsideTask),
+        }
+    }
+}

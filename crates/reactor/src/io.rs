@@ -1,0 +1,118 @@
+//! [`Registration`]: an fd registered with the current runtime's reactor,
+//! which tasks wait on for readiness. The sockets of `fibrio::net` are
+//! built on it; it is public for types of your own (pipes, devices,
+//! foreign sockets).
+//!
+//! The fd must be in non-blocking mode. The pattern is: try the operation;
+//! on `WouldBlock`, wait for readiness, then try again.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
+
+use crate::reactor::{with_current, Direction, ReactorInner};
+
+/// An fd registered with the reactor. Dropping it deregisters the fd (do so
+/// before closing the fd) and wakes any task still waiting on it with an
+/// error.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::os::unix::net::UnixStream;
+/// use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+/// use fibrio_reactor::{io::Registration, BackendKind, Reactor};
+///
+/// let reactor = Reactor::new(BackendKind::Auto).unwrap();
+/// let _enter = reactor.enter();
+/// Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+///     let (mut a, mut b) = UnixStream::pair().unwrap();
+///     a.set_nonblocking(true).unwrap();
+///     let registration = Registration::new(&a).unwrap();
+///     let writer = fibrio_core::task::spawn(move || b.write_all(b"ping").unwrap());
+///     let mut buf = [0; 4];
+///     loop {
+///         match a.read(&mut buf) {
+///             Ok(n) => { assert_eq!(&buf[..n], b"ping"); break; }
+///             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+///                 registration.wait_readable().unwrap();
+///             }
+///             Err(e) => panic!("{e}"),
+///         }
+///     }
+///     writer.join().unwrap();
+/// }).unwrap();
+/// ```
+pub struct Registration {
+    key: usize,
+    fd: RawFd,
+    reactor: Rc<ReactorInner>,
+}
+
+impl Registration {
+    /// Registers `fd` with the current runtime's reactor.
+    ///
+    /// # Errors
+    ///
+    /// Outside a runtime (`ErrorKind::Other`), if the fd is already
+    /// registered (`AlreadyExists`), or the system error.
+    pub fn new(fd: &impl AsRawFd) -> io::Result<Registration> {
+        let fd = fd.as_raw_fd();
+        let reactor = with_current(Rc::clone).ok_or_else(|| {
+            io::Error::other(
+                "fibrio: registering an fd outside a fibrio runtime; do it inside fibrio::run",
+            )
+        })?;
+        let key = reactor.register(fd)?;
+        Ok(Registration { key, fd, reactor })
+    }
+
+    /// Parks the current task until the fd is readable (or has hung up or
+    /// failed).
+    ///
+    /// # Errors
+    ///
+    /// If the registration is closed while waiting (`NotConnected`), if
+    /// called outside a task, or during unwinding (`Interrupted`).
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint.
+    pub fn wait_readable(&self) -> io::Result<()> {
+        self.reactor.wait_ready(self.key, Direction::Read)
+    }
+
+    /// Parks the current task until the fd is writable (or has failed).
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait_readable`](Registration::wait_readable).
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint.
+    pub fn wait_writable(&self) -> io::Result<()> {
+        self.reactor.wait_ready(self.key, Direction::Write)
+    }
+
+    /// The registered fd.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("fd", &self.fd)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.reactor.deregister(self.key);
+    }
+}

@@ -1,0 +1,405 @@
+//! [`Reactor`]: the poller backend, the timers and the fd registrations of
+//! one runtime, and its [`Driver`] implementation.
+//!
+//! The scheduler parks in the reactor when no task is runnable. The reactor
+//! waits in its backend until the earliest timer deadline, an I/O event, or
+//! a notification from another thread, then wakes the tasks concerned.
+//!
+//! # Invariants
+//!
+//! * While a runtime runs, the thread-local `CURRENT` points at its
+//!   reactor (set by [`Reactor::enter`], cleared when the guard drops), so
+//!   `sleep` and sockets on that thread find it.
+//! * A `RefCell` of the reactor is never borrowed across a call that can
+//!   switch tasks (`park`), and waking a task (`unpark_local`) never calls
+//!   back into the reactor.
+//! * Each fd is registered with the backend once, under the key of its
+//!   [`IoEntry`]; `armed` is the interest currently armed in the backend.
+//!   Interest is one-shot: after an event, a direction is re-armed only if a
+//!   task still waits on it.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fibrio_core::scheduler::{Driver, DriverNotifier, TaskKey};
+use fibrio_core::task;
+
+use crate::backend::{Backend, Interest, Notifier, ReadyEvent};
+use crate::select::{open_backend, BackendError, BackendKind};
+use crate::timer::{TimerId, TimerQueue};
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<ReactorInner>>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the reactor of the runtime running on this thread.
+pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<ReactorInner>) -> R) -> Option<R> {
+    let reactor = CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()?;
+    Some(f(&reactor))
+}
+
+/// One registered fd and the tasks waiting on it.
+pub(crate) struct IoEntry {
+    pub(crate) fd: RawFd,
+    pub(crate) armed: Interest,
+    /// Readiness seen but not yet consumed by a waiter, per direction.
+    pub(crate) ready: Interest,
+    pub(crate) readers: Vec<TaskKey>,
+    pub(crate) writers: Vec<TaskKey>,
+    pub(crate) closed: bool,
+}
+
+pub(crate) struct ReactorInner {
+    backend: RefCell<Box<dyn Backend>>,
+    name: &'static str,
+    pub(crate) timers: RefCell<TimerQueue>,
+    pub(crate) io: RefCell<Vec<Option<IoEntry>>>,
+    io_free: RefCell<Vec<usize>>,
+    events: RefCell<Vec<ReadyEvent>>,
+    notifier: Arc<dyn Notifier>,
+    io_count: Cell<usize>,
+}
+
+/// Bridges the backend's notifier to the scheduler's.
+struct NotifyBridge(Arc<dyn Notifier>);
+
+impl DriverNotifier for NotifyBridge {
+    fn notify(&self) {
+        if let Err(err) = self.0.notify() {
+            log::error!("fibrio: cannot wake the reactor: {err}");
+        }
+    }
+}
+
+/// The reactor of one runtime.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+/// use fibrio_reactor::{BackendKind, Reactor};
+///
+/// let reactor = Reactor::new(BackendKind::Poll).unwrap();
+/// assert_eq!(reactor.backend_name(), "poll");
+/// let _enter = reactor.enter();
+/// let scheduler = Scheduler::new(SchedulerConfig::default(), reactor.driver());
+/// let slept = scheduler.block_on(|| {
+///     let start = std::time::Instant::now();
+///     fibrio_reactor::sleep(std::time::Duration::from_millis(5));
+///     start.elapsed()
+/// });
+/// assert!(slept.unwrap() >= std::time::Duration::from_millis(5));
+/// ```
+pub struct Reactor {
+    inner: Rc<ReactorInner>,
+}
+
+impl Reactor {
+    /// Opens a reactor on the backend `kind` resolves to (see
+    /// [`open_backend`]).
+    ///
+    /// # Errors
+    ///
+    /// The [`BackendError`] from [`open_backend`].
+    pub fn new(kind: BackendKind) -> Result<Reactor, BackendError> {
+        let backend = open_backend(kind)?;
+        Ok(Reactor::with_backend(backend))
+    }
+
+    /// A reactor on a backend you opened yourself.
+    pub fn with_backend(backend: Box<dyn Backend>) -> Reactor {
+        Reactor {
+            inner: Rc::new(ReactorInner {
+                name: backend.name(),
+                notifier: backend.notifier(),
+                backend: RefCell::new(backend),
+                timers: RefCell::new(TimerQueue::new()),
+                io: RefCell::new(Vec::new()),
+                io_free: RefCell::new(Vec::new()),
+                events: RefCell::new(Vec::with_capacity(256)),
+                io_count: Cell::new(0),
+            }),
+        }
+    }
+
+    /// The backend's name: "epoll", "kqueue", "poll", ...
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    /// Makes this the reactor that `sleep` and sockets on this thread use,
+    /// until the guard is dropped.
+    pub fn enter(&self) -> EnterGuard {
+        let previous = CURRENT.with(|c| c.borrow_mut().replace(self.inner.clone()));
+        EnterGuard { previous }
+    }
+
+    /// The [`Driver`] to give the scheduler.
+    pub fn driver(&self) -> Box<dyn Driver> {
+        Box::new(ReactorDriver {
+            inner: self.inner.clone(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("backend", &self.inner.name)
+            .field("timers", &self.inner.timers.borrow().len())
+            .field("fds", &self.inner.io_count.get())
+            .finish()
+    }
+}
+
+/// Restores the previous current reactor when dropped.
+#[derive(Debug)]
+#[must_use = "the reactor is only current while the guard lives"]
+pub struct EnterGuard {
+    previous: Option<Rc<ReactorInner>>,
+}
+
+impl std::fmt::Debug for ReactorInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReactorInner")
+            .field("backend", &self.name)
+            .finish()
+    }
+}
+
+impl Drop for EnterGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+    }
+}
+
+struct ReactorDriver {
+    inner: Rc<ReactorInner>,
+}
+
+impl Driver for ReactorDriver {
+    fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    fn park(&mut self, timeout: Option<Duration>) {
+        self.inner.turn(timeout);
+    }
+
+    fn notifier(&self) -> Arc<dyn DriverNotifier> {
+        Arc::new(NotifyBridge(self.inner.notifier.clone()))
+    }
+}
+
+impl ReactorInner {
+    /// Waits for events for at most `timeout`, bounded by the next timer,
+    /// then wakes the tasks whose fds are ready or whose timers are due.
+    fn turn(&self, timeout: Option<Duration>) {
+        let next_deadline = self.timers.borrow().next_deadline();
+        let timeout = match next_deadline {
+            Some(deadline) => {
+                let until = deadline.saturating_duration_since(Instant::now());
+                Some(timeout.map_or(until, |t| t.min(until)))
+            }
+            None => timeout,
+        };
+        let mut events = std::mem::take(&mut *self.events.borrow_mut());
+        events.clear();
+        let waited = self.backend.borrow_mut().wait(&mut events, timeout);
+        if let Err(err) = waited {
+            log::error!("fibrio: the {} poller failed: {err}", self.name);
+        }
+        for event in &events {
+            self.dispatch(*event);
+        }
+        *self.events.borrow_mut() = events;
+        if next_deadline.is_some() {
+            let now = Instant::now();
+            self.timers.borrow_mut().fire_due(now, |key| {
+                task::unpark_local(key);
+            });
+        }
+    }
+
+    fn dispatch(&self, event: ReadyEvent) {
+        let mut wake = Vec::new();
+        {
+            let mut io = self.io.borrow_mut();
+            let Some(Some(entry)) = io.get_mut(event.key) else {
+                return;
+            };
+            entry.armed = Interest::NONE;
+            if event.ready.readable {
+                entry.ready.readable = true;
+                wake.append(&mut entry.readers);
+            }
+            if event.ready.writable {
+                entry.ready.writable = true;
+                wake.append(&mut entry.writers);
+            }
+            self.rearm(event.key, entry);
+        }
+        for key in wake {
+            task::unpark_local(key);
+        }
+    }
+
+    /// Arms the directions that still have waiters.
+    fn rearm(&self, key: usize, entry: &mut IoEntry) {
+        let wanted = Interest {
+            readable: !entry.readers.is_empty(),
+            writable: !entry.writers.is_empty(),
+        };
+        if wanted == entry.armed || entry.closed {
+            return;
+        }
+        match self.backend.borrow_mut().modify(entry.fd, key, wanted) {
+            Ok(()) => entry.armed = wanted,
+            Err(err) => {
+                log::error!("fibrio: cannot re-arm fd {}: {err}", entry.fd);
+            }
+        }
+    }
+
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<usize> {
+        let key = self.io_free.borrow_mut().pop().unwrap_or_else(|| {
+            let mut io = self.io.borrow_mut();
+            io.push(None);
+            io.len() - 1
+        });
+        if let Err(err) = self.backend.borrow_mut().register(fd, key, Interest::NONE) {
+            self.io_free.borrow_mut().push(key);
+            return Err(err);
+        }
+        self.io.borrow_mut()[key] = Some(IoEntry {
+            fd,
+            armed: Interest::NONE,
+            ready: Interest::NONE,
+            readers: Vec::new(),
+            writers: Vec::new(),
+            closed: false,
+        });
+        self.io_count.set(self.io_count.get() + 1);
+        Ok(key)
+    }
+
+    /// Forgets `key`, deregisters its fd, and wakes its waiters (they see
+    /// the registration closed).
+    pub(crate) fn deregister(&self, key: usize) {
+        let entry = self.io.borrow_mut().get_mut(key).and_then(Option::take);
+        let Some(mut entry) = entry else {
+            return;
+        };
+        entry.closed = true;
+        if let Err(err) = self.backend.borrow_mut().deregister(entry.fd) {
+            log::debug!("fibrio: deregistering fd {}: {err}", entry.fd);
+        }
+        self.io_free.borrow_mut().push(key);
+        self.io_count.set(self.io_count.get() - 1);
+        for waiter in entry.readers.drain(..).chain(entry.writers.drain(..)) {
+            task::unpark_local(waiter);
+        }
+    }
+
+    /// Parks the current task until `key` is ready in `direction`.
+    pub(crate) fn wait_ready(&self, key: usize, direction: Direction) -> io::Result<()> {
+        let me = task::current_key()
+            .ok_or_else(|| io::Error::other("fibrio: waiting for I/O outside a fibrio task"))?;
+        loop {
+            {
+                let mut io = self.io.borrow_mut();
+                let Some(Some(entry)) = io.get_mut(key) else {
+                    return Err(closed());
+                };
+                let ready = match direction {
+                    Direction::Read => &mut entry.ready.readable,
+                    Direction::Write => &mut entry.ready.writable,
+                };
+                if std::mem::take(ready) {
+                    return Ok(());
+                }
+                let waiters = match direction {
+                    Direction::Read => &mut entry.readers,
+                    Direction::Write => &mut entry.writers,
+                };
+                if !waiters.contains(&me) {
+                    waiters.push(me);
+                }
+                self.rearm(key, entry);
+            }
+            let _unregister = Unregister {
+                reactor: self,
+                key,
+                direction,
+                me,
+            };
+            match task::park() {
+                Ok(()) => {}
+                Err(task::ParkError::Unwinding) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Interrupted,
+                        "fibrio: cannot wait for I/O while unwinding",
+                    ))
+                }
+                Err(task::ParkError::OutsideTask) => {
+                    return Err(io::Error::other(
+                        "fibrio: waiting for I/O outside a fibrio task",
+                    ))
+                }
+            }
+        }
+    }
+}
+
+fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "fibrio: the I/O registration was closed while waiting",
+    )
+}
+
+/// A direction of readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Readable (or acceptable, or hung up).
+    Read,
+    /// Writable (or connected).
+    Write,
+}
+
+/// Removes a waiter that leaves `wait_ready` (woken, or unwinding).
+struct Unregister<'a> {
+    reactor: &'a ReactorInner,
+    key: usize,
+    direction: Direction,
+    me: TaskKey,
+}
+
+impl Drop for Unregister<'_> {
+    fn drop(&mut self) {
+        let mut io = self.reactor.io.borrow_mut();
+        if let Some(Some(entry)) = io.get_mut(self.key) {
+            let waiters = match self.direction {
+                Direction::Read => &mut entry.readers,
+                Direction::Write => &mut entry.writers,
+            };
+            waiters.retain(|k| *k != self.me);
+        }
+    }
+}
+
+/// Timer bookkeeping for `sleep`.
+impl ReactorInner {
+    pub(crate) fn add_timer(&self, deadline: Instant, key: TaskKey) -> TimerId {
+        self.timers.borrow_mut().insert(deadline, key)
+    }
+
+    pub(crate) fn cancel_timer(&self, id: TimerId) {
+        self.timers.borrow_mut().cancel(id);
+    }
+}
