@@ -28,4 +28,4 @@ ci:
 
 # The main demo.
 demo:
-    cargo run --release --example generators
+    cargo run --release --example concurrent_tasks

@@ -46,6 +46,7 @@ use crate::reactor::{with_current, Direction, ReactorInner};
 /// ```
 pub struct Registration {
     key: usize,
+    token: u64,
     fd: RawFd,
     reactor: Rc<ReactorInner>,
 }
@@ -64,8 +65,13 @@ impl Registration {
                 "fibrio: registering an fd outside a fibrio runtime; do it inside fibrio::run",
             )
         })?;
-        let key = reactor.register(fd)?;
-        Ok(Registration { key, fd, reactor })
+        let (key, token) = reactor.register(fd)?;
+        Ok(Registration {
+            key,
+            token,
+            fd,
+            reactor,
+        })
     }
 
     /// Parks the current task until the fd is readable (or has hung up or
@@ -80,7 +86,8 @@ impl Registration {
     ///
     /// A checkpoint.
     pub fn wait_readable(&self) -> io::Result<()> {
-        self.reactor.wait_ready(self.key, Direction::Read)
+        self.reactor
+            .wait_ready(self.key, self.token, Direction::Read)
     }
 
     /// Parks the current task until the fd is writable (or has failed).
@@ -93,7 +100,33 @@ impl Registration {
     ///
     /// A checkpoint.
     pub fn wait_writable(&self) -> io::Result<()> {
-        self.reactor.wait_ready(self.key, Direction::Write)
+        self.reactor
+            .wait_ready(self.key, self.token, Direction::Write)
+    }
+
+    /// Deregisters the fd now and wakes every task waiting on it with a
+    /// `NotConnected` error; later waits fail the same way. Call it before
+    /// closing the fd when other tasks may be waiting on it. Idempotent;
+    /// `Drop` calls it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{io::Registration, BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// a.set_nonblocking(true).unwrap();
+    /// let registration = Registration::new(&a).unwrap();
+    /// registration.close();
+    /// let err = registration.wait_readable().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::NotConnected);
+    /// # }).unwrap();
+    /// ```
+    pub fn close(&self) {
+        self.reactor.deregister(self.key, self.token);
     }
 
     /// The registered fd.
@@ -113,6 +146,6 @@ impl std::fmt::Debug for Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.reactor.deregister(self.key);
+        self.close();
     }
 }

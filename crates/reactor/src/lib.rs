@@ -37,6 +37,6 @@ mod time;
 pub mod timer;
 
 pub use blocking::{spawn_blocking, KEEP_ALIVE, MAX_BLOCKING_THREADS};
-pub use reactor::{Direction, EnterGuard, Reactor};
+pub use reactor::{pending_timers, registered_fds, Direction, EnterGuard, Reactor};
 pub use select::{open_backend, resolve_backend, BackendError, BackendKind, BACKEND_ENV};
 pub use time::{sleep, sleep_until};

@@ -45,6 +45,9 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<ReactorInner>) -> R) -> Option<
 /// One registered fd and the tasks waiting on it.
 pub(crate) struct IoEntry {
     pub(crate) fd: RawFd,
+    /// Unique per registration, so a waiter woken by a close never mistakes
+    /// a later registration that reused the slot for its own.
+    pub(crate) token: u64,
     pub(crate) armed: Interest,
     /// Readiness seen but not yet consumed by a waiter, per direction.
     pub(crate) ready: Interest,
@@ -62,6 +65,7 @@ pub(crate) struct ReactorInner {
     events: RefCell<Vec<ReadyEvent>>,
     notifier: Arc<dyn Notifier>,
     io_count: Cell<usize>,
+    next_token: Cell<u64>,
 }
 
 /// Bridges the backend's notifier to the scheduler's.
@@ -122,6 +126,7 @@ impl Reactor {
                 io_free: RefCell::new(Vec::new()),
                 events: RefCell::new(Vec::with_capacity(256)),
                 io_count: Cell::new(0),
+                next_token: Cell::new(1),
             }),
         }
     }
@@ -266,7 +271,8 @@ impl ReactorInner {
         }
     }
 
-    pub(crate) fn register(&self, fd: RawFd) -> io::Result<usize> {
+    /// Registers `fd`; returns its slot key and unique token.
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<(usize, u64)> {
         let key = self.io_free.borrow_mut().pop().unwrap_or_else(|| {
             let mut io = self.io.borrow_mut();
             io.push(None);
@@ -276,8 +282,11 @@ impl ReactorInner {
             self.io_free.borrow_mut().push(key);
             return Err(err);
         }
+        let token = self.next_token.get();
+        self.next_token.set(token + 1);
         self.io.borrow_mut()[key] = Some(IoEntry {
             fd,
+            token,
             armed: Interest::NONE,
             ready: Interest::NONE,
             readers: Vec::new(),
@@ -285,13 +294,20 @@ impl ReactorInner {
             closed: false,
         });
         self.io_count.set(self.io_count.get() + 1);
-        Ok(key)
+        Ok((key, token))
     }
 
-    /// Forgets `key`, deregisters its fd, and wakes its waiters (they see
-    /// the registration closed).
-    pub(crate) fn deregister(&self, key: usize) {
-        let entry = self.io.borrow_mut().get_mut(key).and_then(Option::take);
+    /// Forgets the registration `(key, token)`, deregisters its fd, and
+    /// wakes its waiters (they see the registration closed). Does nothing
+    /// if it is already gone.
+    pub(crate) fn deregister(&self, key: usize, token: u64) {
+        let entry = {
+            let mut io = self.io.borrow_mut();
+            match io.get_mut(key) {
+                Some(slot) if slot.as_ref().is_some_and(|e| e.token == token) => slot.take(),
+                _ => None,
+            }
+        };
         let Some(mut entry) = entry else {
             return;
         };
@@ -306,8 +322,14 @@ impl ReactorInner {
         }
     }
 
-    /// Parks the current task until `key` is ready in `direction`.
-    pub(crate) fn wait_ready(&self, key: usize, direction: Direction) -> io::Result<()> {
+    /// Parks the current task until registration `(key, token)` is ready in
+    /// `direction`.
+    pub(crate) fn wait_ready(
+        &self,
+        key: usize,
+        token: u64,
+        direction: Direction,
+    ) -> io::Result<()> {
         let me = task::current_key()
             .ok_or_else(|| io::Error::other("fibrio: waiting for I/O outside a fibrio task"))?;
         loop {
@@ -316,6 +338,9 @@ impl ReactorInner {
                 let Some(Some(entry)) = io.get_mut(key) else {
                     return Err(closed());
                 };
+                if entry.token != token {
+                    return Err(closed());
+                }
                 let ready = match direction {
                     Direction::Read => &mut entry.ready.readable,
                     Direction::Write => &mut entry.ready.writable,
@@ -335,6 +360,7 @@ impl ReactorInner {
             let _unregister = Unregister {
                 reactor: self,
                 key,
+                token,
                 direction,
                 me,
             };
@@ -376,6 +402,7 @@ pub enum Direction {
 struct Unregister<'a> {
     reactor: &'a ReactorInner,
     key: usize,
+    token: u64,
     direction: Direction,
     me: TaskKey,
 }
@@ -384,6 +411,9 @@ impl Drop for Unregister<'_> {
     fn drop(&mut self) {
         let mut io = self.reactor.io.borrow_mut();
         if let Some(Some(entry)) = io.get_mut(self.key) {
+            if entry.token != self.token {
+                return;
+            }
             let waiters = match self.direction {
                 Direction::Read => &mut entry.readers,
                 Direction::Write => &mut entry.writers,
@@ -391,6 +421,30 @@ impl Drop for Unregister<'_> {
             waiters.retain(|k| *k != self.me);
         }
     }
+}
+
+/// How many timers the current thread's reactor holds, or `None` outside a
+/// runtime. A finished or cancelled `sleep` leaves none behind.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(fibrio_reactor::pending_timers(), None);
+/// ```
+pub fn pending_timers() -> Option<usize> {
+    with_current(|reactor| reactor.timers.borrow().len())
+}
+
+/// How many fds the current thread's reactor has registered, or `None`
+/// outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(fibrio_reactor::registered_fds(), None);
+/// ```
+pub fn registered_fds() -> Option<usize> {
+    with_current(|reactor| reactor.io_count.get())
 }
 
 /// Timer bookkeeping for `sleep`.
