@@ -29,18 +29,23 @@
 //! * [`task`]: tasks on a single-threaded scheduler: [`spawn`],
 //!   [`JoinHandle`], cancellation, park/unpark.
 //! * [`sleep`], [`spawn_blocking`], [`io::Registration`]: the reactor.
+//! * [`context`]: context variables (asyncio `contextvars` semantics):
+//!   each task starts with a snapshot of its spawner's context.
 //! * [`Runtime`], [`run`]: putting them together on a thread.
 //! * [`stack`]: guard-paged, pooled stacks and their statistics.
 
 #![forbid(unsafe_code)]
 
 mod runtime;
+mod workers;
 
+pub use fibrio_context as context;
 pub use fibrio_core::scheduler::{Handle, RemoteJoinHandle};
 pub use fibrio_core::task::{spawn, yield_now, JoinError, JoinHandle, TaskState, TaskStats};
 pub use fibrio_core::{fiber, stack};
-pub use fibrio_reactor::{io, sleep, sleep_until, spawn_blocking, BackendKind as Backend};
-pub use runtime::{run, Builder, Runtime, RuntimeError};
+pub use fibrio_reactor::{io, net, sleep, sleep_until, spawn_blocking, BackendKind as Backend};
+pub use runtime::{run, Builder, Runtime, RuntimeError, WorkersBuilder};
+pub use workers::{worker_index, WorkerError, Workers};
 
 /// Tasks: spawning with options, cancellation checkpoints, park/unpark.
 pub mod task {

@@ -85,13 +85,16 @@ impl Builder {
         self
     }
 
-    /// How many finished tasks' stacks the runtime's thread keeps for reuse
-    /// (default [`DEFAULT_POOL_CAPACITY`](crate::stack::DEFAULT_POOL_CAPACITY),
-    /// 1024). Spawning onto a pooled stack makes no system call; mapping a
-    /// new one costs an `mmap`, an `mprotect` and page faults, and dropping
-    /// one past the pool a `munmap`. Set it to about the number of tasks
-    /// your server has alive at its peak. Each pooled stack keeps its
-    /// touched pages and its two kernel mappings.
+    /// Fixes how many finished tasks' stacks the runtime's thread keeps for
+    /// reuse. By default the pool adapts: it keeps up to the most tasks
+    /// that were alive at once (at least
+    /// [`DEFAULT_POOL_CAPACITY`](crate::stack::DEFAULT_POOL_CAPACITY), at
+    /// most [`ADAPTIVE_POOL_LIMIT`](crate::stack::ADAPTIVE_POOL_LIMIT)), so a
+    /// recurring peak costs no system calls. Spawning onto a pooled stack
+    /// makes no system call; mapping a new one costs an `mmap`, an
+    /// `mprotect` and page faults, and dropping one past the pool a
+    /// `munmap`. Each pooled stack keeps its touched pages and its two
+    /// kernel mappings; fix a bound to cap that memory.
     pub fn stack_pool(mut self, capacity: usize) -> Builder {
         self.stack_pool = Some(capacity);
         self
@@ -102,6 +105,20 @@ impl Builder {
     pub fn max_tasks(mut self, limit: usize) -> Builder {
         self.config.max_tasks = Some(limit);
         self
+    }
+
+    /// Starts `count` share-nothing workers, each a runtime on its own
+    /// thread running `main`, and returns at once (`0` means one per CPU).
+    /// See [`run`](Builder::run) to wait for them.
+    ///
+    /// # Examples
+    ///
+    /// See [`Workers::handle`](crate::Workers::handle).
+    pub fn workers(self, count: usize) -> WorkersBuilder {
+        WorkersBuilder {
+            builder: self,
+            count,
+        }
     }
 
     /// Opens the backend and makes the runtime.
@@ -117,6 +134,42 @@ impl Builder {
             config: self.config,
             stack_pool: self.stack_pool,
         })
+    }
+}
+
+/// A [`Builder`] with a worker count: see [`Builder::workers`].
+#[derive(Debug, Clone)]
+pub struct WorkersBuilder {
+    builder: Builder,
+    count: usize,
+}
+
+impl WorkersBuilder {
+    /// Starts the workers, each running `main`, and returns at once.
+    pub fn start<T, F>(self, main: F) -> crate::Workers<T>
+    where
+        T: Send + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        crate::workers::start(self.builder, self.count, main)
+    }
+
+    /// Starts the workers and waits for all of them: one outcome per worker,
+    /// in worker order (its value, its panic, or why it could not start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let outcomes = fibrio::Runtime::builder().workers(3).run(|| "served");
+    /// assert_eq!(outcomes.len(), 3);
+    /// assert!(outcomes.iter().all(|o| matches!(o, Ok("served"))));
+    /// ```
+    pub fn run<T, F>(self, main: F) -> Vec<Result<T, crate::WorkerError>>
+    where
+        T: Send + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        self.start(main).join()
     }
 }
 

@@ -9,6 +9,10 @@
 //! * Each job's result is handed back exactly once, through a slot that the
 //!   caller polls after every wake-up; the job wakes the caller with its
 //!   `Send` [`Unparker`](fibrio_core::task::Unparker).
+//! * A job runs in a context that inherits the caller's sendable context
+//!   variables ([`SendableContext`]), captured when `spawn_blocking` is
+//!   called; the pool thread's own context is put back when the job ends,
+//!   so nothing a job sets is seen by the caller or by later jobs.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,6 +20,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
+use fibrio_context::SendableContext;
 use fibrio_core::task::{self, JoinError, ParkError, Unparker};
 
 /// The most threads the blocking pool runs at once; further jobs queue.
@@ -89,6 +94,18 @@ impl Pool {
 ///
 /// Outside a fibrio task it simply runs `f` on the calling thread.
 ///
+/// # Context variables
+///
+/// `f` sees a snapshot of the caller's context, taken when
+/// `spawn_blocking` is called, but only the values that can cross threads:
+/// those set with [`set_sendable_context`](fibrio_context::set_sendable_context)
+/// or through a [`ContextVar::new_sendable`](fibrio_context::ContextVar::new_sendable)
+/// variable (both require `Send + Sync`; the value is shared through an
+/// `Arc`, not cloned). Values set with `set_context` or a `ContextVar::new`
+/// variable may be `!Send` and read as unset in `f`. Writes made by `f`
+/// stay in `f`: the caller never sees them. The same holds outside a task,
+/// so code behaves alike in and out of the runtime.
+///
 /// # Errors
 ///
 /// [`JoinError::Panicked`] if `f` panicked; [`JoinError::Unwinding`] if
@@ -119,8 +136,10 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
+    let context = SendableContext::capture();
     let Some(unparker) = Unparker::current() else {
-        return panic::catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::Panicked);
+        return panic::catch_unwind(AssertUnwindSafe(move || context.into_context().run(f)))
+            .map_err(JoinError::Panicked);
     };
     if std::thread::panicking() {
         return Err(JoinError::Unwinding);
@@ -129,7 +148,9 @@ where
     let slot: Arc<Mutex<Option<std::thread::Result<T>>>> = Arc::new(Mutex::new(None));
     let filled = slot.clone();
     pool().submit(Box::new(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // The job's context (and whatever `f` set in it) is dropped inside
+        // `catch_unwind`, so a panicking `Drop` cannot kill the pool thread.
+        let result = panic::catch_unwind(AssertUnwindSafe(move || context.into_context().run(f)));
         *filled.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
         unparker.unpark();
     }));

@@ -87,7 +87,7 @@ impl Registration {
     /// A checkpoint.
     pub fn wait_readable(&self) -> io::Result<()> {
         self.reactor
-            .wait_ready(self.key, self.token, Direction::Read)
+            .wait_ready(self.key, self.token, Direction::Read, None)
     }
 
     /// Parks the current task until the fd is writable (or has failed).
@@ -101,7 +101,46 @@ impl Registration {
     /// A checkpoint.
     pub fn wait_writable(&self) -> io::Result<()> {
         self.reactor
-            .wait_ready(self.key, self.token, Direction::Write)
+            .wait_ready(self.key, self.token, Direction::Write, None)
+    }
+
+    /// Parks the current task until the fd is ready in `direction`, or until
+    /// `deadline` passes.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut` when the deadline passes first; otherwise as for
+    /// [`wait_readable`](Registration::wait_readable).
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint; the deadline's timer is removed however it ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::time::{Duration, Instant};
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{io::Registration, BackendKind, Direction, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// a.set_nonblocking(true).unwrap();
+    /// let registration = Registration::new(&a).unwrap();
+    /// let deadline = Instant::now() + Duration::from_millis(20);
+    /// let err = registration.wait_until(Direction::Read, Some(deadline)).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    /// assert!(Instant::now() >= deadline);
+    /// # }).unwrap();
+    /// ```
+    pub fn wait_until(
+        &self,
+        direction: Direction,
+        deadline: Option<std::time::Instant>,
+    ) -> io::Result<()> {
+        self.reactor
+            .wait_ready(self.key, self.token, direction, deadline)
     }
 
     /// Deregisters the fd now and wakes every task waiting on it with a

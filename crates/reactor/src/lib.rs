@@ -31,6 +31,7 @@
 pub mod backend;
 mod blocking;
 pub mod io;
+pub mod net;
 mod reactor;
 mod select;
 mod time;

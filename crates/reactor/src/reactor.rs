@@ -213,6 +213,17 @@ impl ReactorInner {
             }
             None => timeout,
         };
+        // A look without waiting, and no fd to look at: skip the system
+        // calls. Cross-thread messages reach the scheduler through its inbox,
+        // and a pending notification is consumed by the next real wait.
+        if timeout == Some(Duration::ZERO) && self.io_count.get() == 0 {
+            if next_deadline.is_some() {
+                self.timers.borrow_mut().fire_due(Instant::now(), |key| {
+                    task::unpark_local(key);
+                });
+            }
+            return;
+        }
         let mut events = std::mem::take(&mut *self.events.borrow_mut());
         events.clear();
         let waited = self.backend.borrow_mut().wait(&mut events, timeout);
@@ -323,15 +334,25 @@ impl ReactorInner {
     }
 
     /// Parks the current task until registration `(key, token)` is ready in
-    /// `direction`.
+    /// `direction`, or until `deadline` (then `TimedOut`).
     pub(crate) fn wait_ready(
         &self,
         key: usize,
         token: u64,
         direction: Direction,
+        deadline: Option<Instant>,
     ) -> io::Result<()> {
         let me = task::current_key()
             .ok_or_else(|| io::Error::other("fibrio: waiting for I/O outside a fibrio task"))?;
+        struct RemoveTimer<'a>(&'a ReactorInner, Option<TimerId>);
+        impl Drop for RemoveTimer<'_> {
+            fn drop(&mut self) {
+                if let Some(id) = self.1 {
+                    self.0.cancel_timer(id);
+                }
+            }
+        }
+        let _timer = RemoveTimer(self, deadline.map(|d| self.add_timer(d, me)));
         loop {
             {
                 let mut io = self.io.borrow_mut();
@@ -347,6 +368,12 @@ impl ReactorInner {
                 };
                 if std::mem::take(ready) {
                     return Ok(());
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "fibrio: the I/O operation timed out",
+                    ));
                 }
                 let waiters = match direction {
                     Direction::Read => &mut entry.readers,

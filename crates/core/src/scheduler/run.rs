@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_channel::Receiver;
+use fibrio_context::Context;
 
 use super::table::{TaskKey, TaskTable};
 use super::watchdog::Watchdog;
@@ -202,6 +203,7 @@ impl SchedulerInner {
         header.switches.set(header.switches.get() + 1);
         self.current.set(header);
         let outer_fiber = fiber_current::enter(header.saved_fiber.get());
+        header.context.borrow_mut().swap_with_current();
         if let Some(watchdog) = &self.watchdog {
             watchdog.enter(header.id, header.name.as_ref());
         }
@@ -214,6 +216,7 @@ impl SchedulerInner {
             watchdog.leave();
         }
         header.saved_fiber.set(fiber_current::enter(outer_fiber));
+        header.context.borrow_mut().swap_with_current();
         self.current.set(std::ptr::null());
         if let CoroutineResult::Return(()) = result {
             self.finish(key, &*task);
@@ -227,6 +230,8 @@ impl SchedulerInner {
         header.set_state(task.outcome_state());
         header.completed_at.set(Some(Instant::now()));
         header.drop_coroutine();
+        // The task's context variables go now, not when the last handle does.
+        drop(header.context.take());
         if let Some(waiter) = header.join_waiter.take() {
             self.unpark(waiter);
         }
@@ -248,6 +253,8 @@ impl SchedulerInner {
             }
         }
         let stack = FiberStack::new(stack_size)?;
+        // The child starts with the spawner's context as it is now (O(1)).
+        let context = Context::current_snapshot();
         let key = self.table.borrow().next_key();
         let guard = stack.guard_range();
         let stack_size = stack.size();
@@ -271,6 +278,7 @@ impl SchedulerInner {
                     NEXT_TASK_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                     name,
                     coroutine,
+                    context,
                     guard,
                     stack_size,
                 ),

@@ -20,7 +20,12 @@
 //! # Pool invariants
 //!
 //! * The pool is per thread (fibers never leave their thread), so it needs no
-//!   locking. It holds at most [`pool_capacity`] stacks in all.
+//!   locking. It holds at most [`pool_capacity`] stacks in all. By default
+//!   that bound adapts: it is the larger of [`DEFAULT_POOL_CAPACITY`] and
+//!   the most stacks this thread has had in use at once (up to
+//!   [`ADAPTIVE_POOL_LIMIT`]), so a burst of tasks that recurs (a server's
+//!   peak) costs no system calls the second time. [`set_pool_capacity`]
+//!   fixes the bound instead.
 //! * A stack in the pool is not in use by any coroutine: it enters the pool
 //!   only from [`FiberStack`]'s `Drop`, which runs after its coroutine has
 //!   finished or was never started.
@@ -55,8 +60,11 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// The largest stack size accepted: 1 GiB.
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 
-/// How many stacks each thread's pool keeps by default.
+/// How many stacks each thread's pool keeps at least, by default.
 pub const DEFAULT_POOL_CAPACITY: usize = 1024;
+
+/// The most stacks an adaptive pool grows to (see the module docs).
+pub const ADAPTIVE_POOL_LIMIT: usize = 65_536;
 
 /// Why a fiber stack could not be made.
 ///
@@ -114,17 +122,34 @@ pub struct StackStatistics {
     /// Stacks this thread has mapped and not unmapped (`in_use` of them
     /// plus the pooled ones, when all stacks stay on their thread).
     pub mapped: usize,
-    /// The most stacks the pool will keep.
+    /// The most stacks the pool will keep now.
     pub pool_capacity: usize,
+    /// The most stacks this thread has had in use at once.
+    pub peak_in_use: usize,
 }
 
 struct Pool {
     /// `(rounded size, stacks)`; a handful of distinct sizes at most.
     by_size: Vec<(usize, Vec<DefaultStack>)>,
     pooled: usize,
+    /// The configured bound; with `adaptive`, the floor of the bound.
     capacity: usize,
+    /// Whether the bound grows with `peak_in_use`.
+    adaptive: bool,
     in_use: usize,
+    peak_in_use: usize,
     mapped: usize,
+}
+
+impl Pool {
+    /// The bound in force now.
+    fn effective_capacity(&self) -> usize {
+        if self.adaptive {
+            self.capacity.max(self.peak_in_use.min(ADAPTIVE_POOL_LIMIT))
+        } else {
+            self.capacity
+        }
+    }
 }
 
 thread_local! {
@@ -133,7 +158,9 @@ thread_local! {
             by_size: Vec::new(),
             pooled: 0,
             capacity: DEFAULT_POOL_CAPACITY,
+            adaptive: true,
             in_use: 0,
+            peak_in_use: 0,
             mapped: 0,
         })
     };
@@ -154,24 +181,25 @@ pub fn statistics() -> StackStatistics {
             in_use: p.in_use,
             pooled: p.pooled,
             mapped: p.mapped,
-            pool_capacity: p.capacity,
+            pool_capacity: p.effective_capacity(),
+            peak_in_use: p.peak_in_use,
         }
     })
 }
 
-/// Returns how many stacks this thread's pool keeps at most.
+/// Returns how many stacks this thread's pool keeps at most, now.
 ///
 /// # Examples
 ///
 /// ```
-/// assert_eq!(fibrio_core::stack::pool_capacity(), fibrio_core::stack::DEFAULT_POOL_CAPACITY);
+/// assert!(fibrio_core::stack::pool_capacity() >= fibrio_core::stack::DEFAULT_POOL_CAPACITY);
 /// ```
 pub fn pool_capacity() -> usize {
-    POOL.with(|p| p.borrow().capacity)
+    POOL.with(|p| p.borrow().effective_capacity())
 }
 
-/// Sets how many stacks this thread's pool keeps, unmapping any excess now.
-/// `0` turns pooling off.
+/// Fixes how many stacks this thread's pool keeps (turning the adaptive
+/// bound off), unmapping any excess now. `0` turns pooling off.
 ///
 /// # Examples
 ///
@@ -187,6 +215,7 @@ pub fn set_pool_capacity(capacity: usize) {
     let excess: Vec<DefaultStack> = POOL.with(|p| {
         let mut p = p.borrow_mut();
         p.capacity = capacity;
+        p.adaptive = false;
         let mut excess = Vec::new();
         while p.pooled > capacity {
             let Some((_, stacks)) = p.by_size.iter_mut().find(|(_, s)| !s.is_empty()) else {
@@ -301,6 +330,7 @@ impl FiberStack {
                 p.pooled -= 1;
             }
             p.in_use += 1;
+            p.peak_in_use = p.peak_in_use.max(p.in_use);
             stack
         });
         let inner = match pooled {
@@ -372,7 +402,7 @@ impl Drop for FiberStack {
                 let mut p = p.borrow_mut();
                 let p = &mut *p;
                 p.in_use -= 1;
-                if p.pooled >= p.capacity {
+                if p.pooled >= p.effective_capacity() {
                     p.mapped -= 1;
                     return Some(inner);
                 }
@@ -433,6 +463,32 @@ mod tests {
         set_pool_capacity(0);
         assert_eq!(statistics().mapped, 0);
         set_pool_capacity(DEFAULT_POOL_CAPACITY);
+    }
+
+    #[test]
+    fn adaptive_pool_keeps_up_to_the_peak_in_use() {
+        // A fresh thread: the pool starts adaptive.
+        std::thread::spawn(|| {
+            let burst = DEFAULT_POOL_CAPACITY + 100;
+            let stacks: Vec<_> = (0..burst)
+                .map(|_| FiberStack::new(MIN_STACK_SIZE).unwrap())
+                .collect();
+            drop(stacks);
+            let stats = statistics();
+            assert_eq!(stats.peak_in_use, burst);
+            assert_eq!(stats.pooled, burst, "the whole burst is kept for next time");
+            let again: Vec<_> = (0..burst)
+                .map(|_| FiberStack::new(MIN_STACK_SIZE).unwrap())
+                .collect();
+            assert_eq!(
+                statistics().mapped,
+                burst,
+                "the second burst mapped nothing"
+            );
+            drop(again);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

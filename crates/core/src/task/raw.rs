@@ -20,16 +20,24 @@
 //! * `saved_fiber` holds the PHP-style fiber that was current inside this
 //!   task when it last switched out; the scheduler swaps it in and out so
 //!   that `fiber::suspend` in one task never sees another task's fiber.
+//! * `context` holds the task's context variables whenever the task is not
+//!   running: the snapshot of its spawner's context until it first runs,
+//!   then whatever it left when it last switched out. The scheduler
+//!   exchanges it with the thread's current context around every resume,
+//!   so while the task runs, the task's context is current and `context`
+//!   holds the scheduler loop's. The scheduler drops it when the task
+//!   finishes.
 //! * `output` is written once, by the task's root frame (or by the
 //!   scheduler for a task cancelled before it ran), and taken once by
 //!   `JoinHandle::join`.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
+use fibrio_context::Context;
 
 use super::{JoinError, TaskState, TaskStats};
 use crate::fiber::current::FiberHeader;
@@ -54,6 +62,7 @@ pub(crate) struct TaskHeader {
     pub(crate) cancel_requested: Cell<bool>,
     pub(crate) join_waiter: Cell<Option<TaskKey>>,
     pub(crate) saved_fiber: Cell<*const FiberHeader>,
+    pub(crate) context: RefCell<Context>,
     pub(crate) guard: (usize, usize),
     pub(crate) stack_size: usize,
     pub(crate) created_at: Instant,
@@ -68,6 +77,7 @@ impl TaskHeader {
         id: u64,
         name: Option<Arc<str>>,
         coroutine: TaskCoroutine,
+        context: Context,
         guard: (usize, usize),
         stack_size: usize,
     ) -> TaskHeader {
@@ -85,6 +95,7 @@ impl TaskHeader {
             cancel_requested: Cell::new(false),
             join_waiter: Cell::new(None),
             saved_fiber: Cell::new(std::ptr::null()),
+            context: RefCell::new(context),
             guard,
             stack_size,
             created_at: Instant::now(),

@@ -72,6 +72,15 @@ impl Interest {
 }
 
 /// One readiness event: the `key` given at registration, and what is ready.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_reactor::backend::{Interest, ReadyEvent};
+///
+/// let event = ReadyEvent { key: 3, ready: Interest::READABLE };
+/// assert!(event.ready.readable && !event.ready.writable);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadyEvent {
     /// The key the fd was registered with.
@@ -81,6 +90,21 @@ pub struct ReadyEvent {
 }
 
 /// Wakes a [`Backend::wait`] from any thread.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fibrio_reactor::backend::{poll_backend::PollBackend, Backend};
+///
+/// let mut backend = PollBackend::new()?;
+/// let notifier = backend.notifier();
+/// std::thread::spawn(move || notifier.notify().unwrap());
+/// let mut events = Vec::new();
+/// backend.wait(&mut events, None)?; // returns once notified
+/// assert!(events.is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait Notifier: Send + Sync {
     /// Makes the current or next `wait` return early.
     ///
@@ -94,6 +118,24 @@ pub trait Notifier: Send + Sync {
 ///
 /// A backend is used from the one thread that owns its runtime; only its
 /// [`Notifier`] crosses threads.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use fibrio_reactor::backend::{poll_backend::PollBackend, Backend, Interest};
+///
+/// let mut backend: Box<dyn Backend> = Box::new(PollBackend::new()?);
+/// let (a, _b) = UnixStream::pair()?;
+/// backend.register(a.as_raw_fd(), 1, Interest::WRITABLE)?;
+/// let mut events = Vec::new();
+/// backend.wait(&mut events, Some(Duration::from_secs(1)))?;
+/// assert_eq!(events[0].key, 1);
+/// backend.deregister(a.as_raw_fd())?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub trait Backend {
     /// The backend's name: `"epoll"`, `"kqueue"`, `"event ports"`, `"poll"`.
     fn name(&self) -> &'static str;

@@ -1,0 +1,51 @@
+//! Surviving fd exhaustion in accept loops: on `EMFILE`/`ENFILE`, log at
+//! most once a second and sleep with a doubling back-off (1 ms to 100 ms),
+//! so a saturated server neither spins nor floods its log, and accepts
+//! again as soon as descriptors are freed.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+const FIRST: Duration = Duration::from_millis(1);
+const MAX: Duration = Duration::from_millis(100);
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// True for "the process or the system is out of file descriptors".
+pub(crate) fn is_out_of_fds(err: &io::Error) -> bool {
+    matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    delay: Option<Duration>,
+    last_log: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Backoff {
+    pub(crate) fn reset(&mut self) {
+        self.delay = None;
+    }
+
+    /// Logs (rate-limited) and sleeps the current task before the next try.
+    pub(crate) fn wait(&mut self, err: &io::Error) {
+        let now = Instant::now();
+        if self
+            .last_log
+            .is_none_or(|last| now.duration_since(last) >= LOG_EVERY)
+        {
+            log::warn!(
+                "fibrio: accept failed: {err}; out of file descriptors, backing off \
+                 ({} similar errors since the last report). Raise `ulimit -n` or close idle connections.",
+                self.suppressed
+            );
+            self.last_log = Some(now);
+            self.suppressed = 0;
+        } else {
+            self.suppressed += 1;
+        }
+        let delay = self.delay.map_or(FIRST, |d| (d * 2).min(MAX));
+        self.delay = Some(delay);
+        crate::sleep(delay);
+    }
+}

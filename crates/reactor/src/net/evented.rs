@@ -1,0 +1,176 @@
+//! [`Evented`]: a non-blocking socket plus the machinery that makes its
+//! calls block the *task*: try the call; on `WouldBlock`, wait for
+//! readiness (with the socket's timeout, if any), then try again.
+//!
+//! # Invariants
+//!
+//! * The socket is in non-blocking mode for as long as it is wrapped.
+//! * `registration` is created lazily, the first time a call would block
+//!   inside a fibrio task, and lives until the socket is dropped; the fd is
+//!   registered with the reactor at most once.
+//! * Outside any fibrio task (a plain thread), a call that would block
+//!   waits in `poll(2)` on this one fd, so the types also work there.
+//! * Every call is a cancellation checkpoint, checked before the first try.
+
+use std::cell::{Cell, OnceCell};
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use fibrio_core::task;
+
+use crate::io::Registration;
+use crate::reactor::Direction;
+
+pub(crate) struct Evented<S: AsRawFd> {
+    // Declared first so it is dropped first: the fd is deregistered before
+    // the socket closes it.
+    registration: OnceCell<Registration>,
+    socket: S,
+    read_timeout: Cell<Option<Duration>>,
+    write_timeout: Cell<Option<Duration>>,
+}
+
+impl<S: AsRawFd> Evented<S> {
+    /// Wraps `socket`, switching it to non-blocking mode with `set_nonblocking`.
+    pub(crate) fn new(
+        socket: S,
+        set_nonblocking: impl FnOnce(&S) -> io::Result<()>,
+    ) -> io::Result<Self> {
+        set_nonblocking(&socket)?;
+        Ok(Evented {
+            socket,
+            registration: OnceCell::new(),
+            read_timeout: Cell::new(None),
+            write_timeout: Cell::new(None),
+        })
+    }
+
+    pub(crate) fn get_ref(&self) -> &S {
+        &self.socket
+    }
+
+    pub(crate) fn into_inner(self) -> S {
+        drop(self.registration);
+        self.socket
+    }
+
+    pub(crate) fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout.get()
+    }
+
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        self.write_timeout.get()
+    }
+
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        self.read_timeout.set(timeout);
+        Ok(())
+    }
+
+    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        self.write_timeout.set(timeout);
+        Ok(())
+    }
+
+    /// Runs `op` until it does not return `WouldBlock`, waiting for
+    /// `direction` in between, within the direction's timeout.
+    pub(crate) fn blocking<R>(
+        &self,
+        direction: Direction,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let timeout = match direction {
+            Direction::Read => self.read_timeout.get(),
+            Direction::Write => self.write_timeout.get(),
+        };
+        self.blocking_until(direction, timeout.map(|t| Instant::now() + t), &mut op)
+    }
+
+    /// Like [`blocking`](Self::blocking), with an explicit deadline.
+    pub(crate) fn blocking_until<R>(
+        &self,
+        direction: Direction,
+        deadline: Option<Instant>,
+        mut op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        task::checkpoint();
+        loop {
+            match op(&self.socket) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(direction, deadline)?;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
+    }
+
+    /// Waits until the socket is ready in `direction`, or `deadline`.
+    pub(crate) fn wait(&self, direction: Direction, deadline: Option<Instant>) -> io::Result<()> {
+        if task::current_key().is_none() {
+            return poll_fd(self.socket.as_raw_fd(), direction, deadline);
+        }
+        let registration = match self.registration.get() {
+            Some(registration) => registration,
+            None => {
+                let registration = Registration::new(&self.socket)?;
+                self.registration.get_or_init(|| registration)
+            }
+        };
+        registration.wait_until(direction, deadline)
+    }
+}
+
+fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
+    if timeout == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout; use None for no timeout",
+        ));
+    }
+    Ok(())
+}
+
+/// Blocks the thread in `poll(2)` until `fd` is ready or `deadline` passes.
+fn poll_fd(fd: RawFd, direction: Direction, deadline: Option<Instant>) -> io::Result<()> {
+    let events = match direction {
+        Direction::Read => libc::POLLIN,
+        Direction::Write => libc::POLLOUT,
+    };
+    loop {
+        let timeout_ms = match deadline {
+            None => -1,
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "fibrio: the I/O operation timed out",
+                    ));
+                }
+                // Round up so the wait never ends before the deadline.
+                left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+            }
+        };
+        let mut pollfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
+        // SAFETY: `pollfd` is a valid array of one initialised entry, alive
+        // for the whole call.
+        let n = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
+        if n > 0 {
+            return Ok(());
+        }
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Sockets whose blocking calls park the task: [`TcpListener`],
+//! [`TcpStream`], [`UdpSocket`], [`UnixListener`] and [`UnixStream`].
+//!
+//! The API mirrors `std::net` and `std::os::unix::net` (same names, same
+//! signatures, `Read`/`Write` for both `T` and `&T`), so porting a
+//! blocking program is a change of type. Every blocking call is a
+//! cancellation checkpoint, read and write timeouts park the task with a
+//! deadline and fail with `ErrorKind::TimedOut`, and outside a fibrio task
+//! the same calls block the thread, as std's do.
+//!
+//! Each fd is registered with the reactor once, lazily, the first time a
+//! call would block; readers and writers wait separately.
+//!
+//! The types are `!Send`: a socket belongs to the runtime thread that uses
+//! it. `into_std`/`from_std` move one between threads.
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>() {}
+//! assert_send::<fibrio_reactor::net::TcpStream>();
+//! ```
+
+mod accept_backoff;
+mod evented;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixIncoming, UnixListener, UnixStream};
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// Runs `f` on each address `addr` resolves to, returning the first
+/// success or the last error.
+pub(crate) fn each_addr<T>(
+    addr: impl ToSocketAddrs,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match f(addr) {
+            Ok(value) => return Ok(value),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}

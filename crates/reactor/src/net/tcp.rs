@@ -1,0 +1,572 @@
+//! [`TcpListener`] and [`TcpStream`]: `std::net`'s TCP types, with every
+//! blocking call parking the task instead of the thread.
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::evented::Evented;
+use super::{accept_backoff, each_addr};
+use crate::reactor::Direction;
+
+/// A TCP socket server, listening for connections. Mirrors
+/// [`std::net::TcpListener`]; `accept` parks the task.
+///
+/// Like every fibrio socket it is `!Send`: it belongs to the runtime
+/// thread that uses it. Use [`TcpListener::into_std`] and
+/// [`TcpListener::from_std`] to move one between threads.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use fibrio_reactor::net::{TcpListener, TcpStream};
+/// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+/// # use fibrio_reactor::{BackendKind, Reactor};
+/// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+/// # let _enter = reactor.enter();
+/// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = fibrio_core::task::spawn(move || -> std::io::Result<()> {
+///     let (mut stream, _) = listener.accept()?;
+///     let mut buf = [0; 5];
+///     stream.read_exact(&mut buf)?;
+///     stream.write_all(&buf)
+/// });
+/// let mut client = TcpStream::connect(addr)?;
+/// client.write_all(b"hello")?;
+/// let mut echo = [0; 5];
+/// client.read_exact(&mut echo)?;
+/// assert_eq!(&echo, b"hello");
+/// server.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap().unwrap();
+/// ```
+pub struct TcpListener {
+    inner: Evented<std::net::TcpListener>,
+}
+
+impl TcpListener {
+    /// Binds to `addr` (trying each resolved address in turn) and listens.
+    ///
+    /// # Errors
+    ///
+    /// The error of the last address tried, as `std::net::TcpListener::bind`.
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        each_addr(addr, std::net::TcpListener::bind).and_then(TcpListener::from_std)
+    }
+
+    /// Binds with `SO_REUSEADDR` and `SO_REUSEPORT`, so several listeners
+    /// (one per worker thread) can share `addr` and the kernel spreads
+    /// incoming connections among them. The backlog is 1024.
+    ///
+    /// # Errors
+    ///
+    /// The system error of the last address tried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let a = TcpListener::bind_reuseport("127.0.0.1:0")?;
+    /// let b = TcpListener::bind_reuseport(a.local_addr()?)?; // same port
+    /// assert_eq!(a.local_addr()?, b.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        each_addr(addr, |addr| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
+            socket.set_reuse_port(true)?;
+            socket.bind(&SockAddr::from(addr))?;
+            socket.listen(1024)?;
+            Ok(std::net::TcpListener::from(socket))
+        })
+        .and_then(TcpListener::from_std)
+    }
+
+    /// Wraps a std listener, switching it to non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// If the mode cannot be changed.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Ok(TcpListener {
+            inner: Evented::new(listener, |l| l.set_nonblocking(true))?,
+        })
+    }
+
+    /// Unwraps the std listener, back in blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// If the mode cannot be changed.
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let listener = self.inner.into_inner();
+        listener.set_nonblocking(false)?;
+        Ok(listener)
+    }
+
+    /// Waits for a connection and returns it with the peer's address.
+    ///
+    /// # Errors
+    ///
+    /// The system error, including `EMFILE`/`ENFILE` when out of file
+    /// descriptors (see [`incoming`](TcpListener::incoming) for a loop that
+    /// survives that).
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint.
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (stream, addr) = self.inner.blocking(Direction::Read, |l| l.accept())?;
+        Ok((TcpStream::from_std(stream)?, addr))
+    }
+
+    /// An endless iterator of accepted connections. When the process runs
+    /// out of file descriptors (`EMFILE`, `ENFILE`) it logs a warning (at
+    /// most once a second) and backs off, sleeping 1 ms, doubling up to
+    /// 100 ms, instead of spinning; other errors are yielded.
+    ///
+    /// # Cancellation
+    ///
+    /// Each `next` is a checkpoint.
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming {
+            listener: self,
+            backoff: accept_backoff::Backoff::default(),
+        }
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// A second handle to the same socket (a duplicated fd).
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        TcpListener::from_std(self.inner.get_ref().try_clone()?)
+    }
+
+    /// Sets the IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.get_ref().ttl()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+}
+
+/// The iterator of [`TcpListener::incoming`].
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+    backoff: accept_backoff::Backoff,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    self.backoff.reset();
+                    return Some(Ok(stream));
+                }
+                Err(err) if accept_backoff::is_out_of_fds(&err) => self.backoff.wait(&err),
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Incoming<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("listener", self.listener)
+            .finish()
+    }
+}
+
+/// A TCP connection. Mirrors [`std::net::TcpStream`]: `Read` and `Write`
+/// are implemented for both `TcpStream` and `&TcpStream`, so one task can
+/// read while another writes. Blocking calls park the task; read and write
+/// timeouts park it with a deadline and fail with `ErrorKind::TimedOut`.
+///
+/// # Examples
+///
+/// See [`TcpListener`].
+pub struct TcpStream {
+    inner: Evented<std::net::TcpStream>,
+}
+
+impl TcpStream {
+    /// Connects to `addr`, trying each resolved address in turn. Name
+    /// resolution (for host names, not literal addresses) blocks the thread;
+    /// resolve remote names with `spawn_blocking` first if that matters.
+    ///
+    /// # Errors
+    ///
+    /// The error of the last address tried (`ConnectionRefused`, ...).
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint.
+    pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        each_addr(addr, |addr| TcpStream::connect_addr(addr, None))
+    }
+
+    /// Connects to `addr`, giving up with `TimedOut` after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// `TimedOut`, `InvalidInput` for a zero timeout, or the connect error.
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot connect with a 0 duration timeout",
+            ));
+        }
+        TcpStream::connect_addr(*addr, Some(Instant::now() + timeout))
+    }
+
+    fn connect_addr(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        let pending = match socket.connect(&SockAddr::from(addr)) {
+            Ok(()) => false,
+            Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => true,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => true,
+            Err(err) => return Err(err),
+        };
+        let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+        if pending {
+            stream
+                .inner
+                .blocking_until(Direction::Write, deadline, |s| match s.take_error()? {
+                    Some(err) => Err(err),
+                    None => match s.peer_addr() {
+                        Ok(_) => Ok(()),
+                        Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                            Err(io::ErrorKind::WouldBlock.into())
+                        }
+                        Err(err) => Err(err),
+                    },
+                })?;
+        }
+        Ok(stream)
+    }
+
+    /// Wraps a connected std stream, switching it to non-blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// If the mode cannot be changed.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Ok(TcpStream {
+            inner: Evented::new(stream, |s| s.set_nonblocking(true))?,
+        })
+    }
+
+    /// Unwraps the std stream, back in blocking mode.
+    ///
+    /// # Errors
+    ///
+    /// If the mode cannot be changed.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let stream = self.inner.into_inner();
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    }
+
+    /// Reads without consuming: the next `read` sees the same bytes.
+    ///
+    /// # Errors
+    ///
+    /// The system error, or `TimedOut` past the read timeout.
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.blocking(Direction::Read, |s| s.peek(buf))
+    }
+
+    /// Shuts down the read half, the write half, or both. A task blocked
+    /// reading this stream (through a shared reference) wakes up and sees
+    /// end-of-file.
+    ///
+    /// # Errors
+    ///
+    /// The system error (`NotConnected`, ...).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.get_ref().shutdown(how)
+    }
+
+    /// Sets the read timeout: a read that waits longer fails with
+    /// `ErrorKind::TimedOut`. `None` waits forever.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)
+    }
+
+    /// Sets the write timeout. See [`set_read_timeout`](TcpStream::set_read_timeout).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for `Some(Duration::ZERO)`.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)
+    }
+
+    /// The read timeout.
+    ///
+    /// # Errors
+    ///
+    /// Never; `io::Result` mirrors std.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.read_timeout())
+    }
+
+    /// The write timeout.
+    ///
+    /// # Errors
+    ///
+    /// Never; `io::Result` mirrors std.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.inner.write_timeout())
+    }
+
+    /// Sets `TCP_NODELAY`.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.get_ref().set_nodelay(nodelay)
+    }
+
+    /// Whether `TCP_NODELAY` is set.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.get_ref().nodelay()
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().local_addr()
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    ///
+    /// The system error (`NotConnected`).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.get_ref().peer_addr()
+    }
+
+    /// A second handle to the same connection (a duplicated fd), for
+    /// example to hand the write half to another task. It has its own
+    /// timeouts, which start unset.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        TcpStream::from_std(self.inner.get_ref().try_clone()?)
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.get_ref().take_error()
+    }
+
+    /// Sets the IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.get_ref().set_ttl(ttl)
+    }
+
+    /// The IP time-to-live.
+    ///
+    /// # Errors
+    ///
+    /// The system error.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.get_ref().ttl()
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.blocking(Direction::Read, |mut s| s.read(buf))
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.inner
+            .blocking(Direction::Read, |mut s| s.read_vectored(bufs))
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.blocking(Direction::Write, |mut s| s.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.inner
+            .blocking(Direction::Write, |mut s| s.write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+macro_rules! fd_traits {
+    ($ty:ident, $std:ty, $ctor:ident) => {
+        impl AsRawFd for $ty {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.get_ref().as_raw_fd()
+            }
+        }
+
+        impl AsFd for $ty {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.get_ref().as_fd()
+            }
+        }
+
+        impl TryFrom<$std> for $ty {
+            type Error = io::Error;
+
+            fn try_from(socket: $std) -> io::Result<$ty> {
+                $ty::$ctor(socket)
+            }
+        }
+
+        impl TryFrom<OwnedFd> for $ty {
+            type Error = io::Error;
+
+            fn try_from(fd: OwnedFd) -> io::Result<$ty> {
+                $ty::$ctor(<$std>::from(fd))
+            }
+        }
+
+        impl IntoRawFd for $ty {
+            fn into_raw_fd(self) -> RawFd {
+                self.inner.into_inner().into_raw_fd()
+            }
+        }
+
+        impl FromRawFd for $ty {
+            /// # Safety
+            ///
+            /// `fd` must be an open socket of the right kind that nothing
+            /// else owns. If switching it to non-blocking mode fails, this
+            /// panics.
+            unsafe fn from_raw_fd(fd: RawFd) -> $ty {
+                // SAFETY: the caller guarantees `fd` is an owned, open
+                // socket of this kind (this function's contract).
+                let socket = unsafe { <$std>::from_raw_fd(fd) };
+                match $ty::$ctor(socket) {
+                    Ok(wrapped) => wrapped,
+                    Err(err) => panic!("fibrio: cannot make fd {fd} non-blocking: {err}"),
+                }
+            }
+        }
+
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.inner.get_ref(), f)
+            }
+        }
+    };
+}
+
+pub(crate) use fd_traits;
+
+fd_traits!(TcpListener, std::net::TcpListener, from_std);
+fd_traits!(TcpStream, std::net::TcpStream, from_std);
