@@ -109,7 +109,7 @@ impl Builder {
 
     /// Starts `count` share-nothing workers, each a runtime on its own
     /// thread running `main`, and returns at once (`0` means one per CPU).
-    /// See [`run`](Builder::run) to wait for them.
+    /// See [`WorkersBuilder::run`] to wait for them.
     ///
     /// # Examples
     ///
