@@ -46,8 +46,9 @@ use crate::reactor::with_current;
 /// assert!(elapsed >= Duration::from_millis(20));
 /// ```
 pub fn sleep(duration: Duration) {
-    match Instant::now().checked_add(duration) {
-        Some(deadline) => sleep_until(deadline),
+    let now = Instant::now();
+    match now.checked_add(duration) {
+        Some(deadline) => sleep_until_from(now, deadline),
         // Too far to represent: sleep until woken by cancellation.
         None => sleep_forever(),
     }
@@ -74,12 +75,17 @@ pub fn sleep(duration: Duration) {
 /// # }).unwrap();
 /// ```
 pub fn sleep_until(deadline: Instant) {
+    sleep_until_from(Instant::now(), deadline);
+}
+
+/// `sleep_until`, given the time now (so `sleep` reads the clock once).
+fn sleep_until_from(now: Instant, deadline: Instant) {
     let Some(me) = task::current_key() else {
-        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        std::thread::sleep(deadline.saturating_duration_since(now));
         return;
     };
     task::checkpoint();
-    if Instant::now() >= deadline {
+    if now >= deadline {
         task::yield_now();
         return;
     }
@@ -95,7 +101,10 @@ pub fn sleep_until(deadline: Instant) {
         }
     }
     let _remove = RemoveTimer(timer);
-    while Instant::now() < deadline {
+    // The reactor removes the timer only once its deadline has passed (it
+    // fires timers due at its own reading of the clock), so "still set"
+    // means "too early": spurious wake-ups park again, without a clock read.
+    while with_current(|reactor| reactor.timer_is_set(timer)).unwrap_or(false) {
         if task::park().is_err() {
             return;
         }

@@ -132,14 +132,19 @@ impl TimerQueue {
     /// Removes a timer. Returns false if it already fired or was cancelled.
     /// O(log n).
     pub fn cancel(&mut self, id: TimerId) -> bool {
-        match self.slots.get(id.slot as usize) {
-            Some(slot) if slot.live && slot.generation == id.generation => {
-                let position = slot.position as usize;
-                self.remove_at(position);
-                true
-            }
-            _ => false,
+        if !self.contains(id) {
+            return false;
         }
+        let position = self.slots[id.slot as usize].position as usize;
+        self.remove_at(position);
+        true
+    }
+
+    /// True while the timer `id` has neither fired nor been cancelled.
+    pub fn contains(&self, id: TimerId) -> bool {
+        self.slots
+            .get(id.slot as usize)
+            .is_some_and(|slot| slot.live && slot.generation == id.generation)
     }
 
     /// The earliest deadline, if any timer is set.
