@@ -15,6 +15,24 @@ pub(crate) fn is_out_of_fds(err: &io::Error) -> bool {
     matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
 }
 
+/// The body of `Incoming::next` for every listener type: accept, backing
+/// off on fd exhaustion, and yield any other error.
+pub(crate) fn next_accepted<S>(
+    backoff: &mut Backoff,
+    mut accept: impl FnMut() -> io::Result<S>,
+) -> Option<io::Result<S>> {
+    loop {
+        match accept() {
+            Ok(stream) => {
+                backoff.reset();
+                return Some(Ok(stream));
+            }
+            Err(err) if is_out_of_fds(&err) => backoff.wait(&err),
+            Err(err) => return Some(Err(err)),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     delay: Option<Duration>,

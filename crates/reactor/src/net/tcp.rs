@@ -202,16 +202,10 @@ impl Iterator for Incoming<'_> {
     type Item = io::Result<TcpStream>;
 
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    self.backoff.reset();
-                    return Some(Ok(stream));
-                }
-                Err(err) if accept_backoff::is_out_of_fds(&err) => self.backoff.wait(&err),
-                Err(err) => return Some(Err(err)),
-            }
-        }
+        let listener = self.listener;
+        accept_backoff::next_accepted(&mut self.backoff, || {
+            listener.accept().map(|(stream, _)| stream)
+        })
     }
 }
 
@@ -455,55 +449,63 @@ impl TcpStream {
     }
 }
 
-impl Read for &TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.blocking(Direction::Read, |mut s| s.read(buf))
-    }
+/// `Read` and `Write` for both `$ty` and `&$ty`, each call parking the task
+/// while the socket is not ready.
+macro_rules! stream_io {
+    ($ty:ident) => {
+        impl Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.inner.blocking(Direction::Read, |mut s| s.read(buf))
+            }
 
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.inner
-            .blocking(Direction::Read, |mut s| s.read_vectored(bufs))
-    }
+            fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                self.inner
+                    .blocking(Direction::Read, |mut s| s.read_vectored(bufs))
+            }
+        }
+
+        impl Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.inner.blocking(Direction::Write, |mut s| s.write(buf))
+            }
+
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                self.inner
+                    .blocking(Direction::Write, |mut s| s.write_vectored(bufs))
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                (&*self).read(buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+
+        impl Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+    };
 }
 
-impl Write for &TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.blocking(Direction::Write, |mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.inner
-            .blocking(Direction::Write, |mut s| s.write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for TcpStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+pub(crate) use stream_io;
 
 macro_rules! fd_traits {
     ($ty:ident, $std:ty, $ctor:ident) => {
@@ -570,3 +572,4 @@ pub(crate) use fd_traits;
 
 fd_traits!(TcpListener, std::net::TcpListener, from_std);
 fd_traits!(TcpStream, std::net::TcpStream, from_std);
+stream_io!(TcpStream);

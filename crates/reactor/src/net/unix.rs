@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::accept_backoff;
 use super::evented::Evented;
-use super::tcp::fd_traits;
+use super::tcp::{fd_traits, stream_io};
 use crate::reactor::Direction;
 
 /// A Unix domain socket server. Mirrors
@@ -147,16 +147,10 @@ impl Iterator for UnixIncoming<'_> {
     type Item = io::Result<UnixStream>;
 
     fn next(&mut self) -> Option<io::Result<UnixStream>> {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    self.backoff.reset();
-                    return Some(Ok(stream));
-                }
-                Err(err) if accept_backoff::is_out_of_fds(&err) => self.backoff.wait(&err),
-                Err(err) => return Some(Err(err)),
-            }
-        }
+        let listener = self.listener;
+        accept_backoff::next_accepted(&mut self.backoff, || {
+            listener.accept().map(|(stream, _)| stream)
+        })
     }
 }
 
@@ -330,55 +324,6 @@ impl UnixStream {
     }
 }
 
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.blocking(Direction::Read, |mut s| s.read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.inner
-            .blocking(Direction::Read, |mut s| s.read_vectored(bufs))
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.blocking(Direction::Write, |mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.inner
-            .blocking(Direction::Write, |mut s| s.write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 fd_traits!(UnixListener, std::os::unix::net::UnixListener, from_std);
 fd_traits!(UnixStream, std::os::unix::net::UnixStream, from_std);
+stream_io!(UnixStream);
