@@ -193,42 +193,50 @@ impl TimerQueue {
     }
 
     /// Moves the entry at `position` up to its place; returns where it ends.
+    /// The entry is held aside while its ancestors move down into the hole,
+    /// so each level costs one move and one slot update, not a swap.
     fn sift_up(&mut self, mut position: usize) -> usize {
+        let entry = self.heap[position];
         while position > 0 {
             let parent = (position - 1) / 2;
-            if !self.heap[position].before(&self.heap[parent]) {
+            if !entry.before(&self.heap[parent]) {
                 break;
             }
-            self.swap(position, parent);
+            self.place(position, self.heap[parent]);
             position = parent;
         }
+        self.place(position, entry);
         position
     }
 
+    /// Moves the entry at `position` down to its place, the same way.
     fn sift_down(&mut self, mut position: usize) {
+        let entry = self.heap[position];
+        let len = self.heap.len();
         loop {
             let left = 2 * position + 1;
-            if left >= self.heap.len() {
-                return;
+            if left >= len {
+                break;
             }
             let right = left + 1;
-            let child = if right < self.heap.len() && self.heap[right].before(&self.heap[left]) {
+            let child = if right < len && self.heap[right].before(&self.heap[left]) {
                 right
             } else {
                 left
             };
-            if !self.heap[child].before(&self.heap[position]) {
-                return;
+            if !self.heap[child].before(&entry) {
+                break;
             }
-            self.swap(position, child);
+            self.place(position, self.heap[child]);
             position = child;
         }
+        self.place(position, entry);
     }
 
-    fn swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        self.slots[self.heap[a].slot as usize].position = a as u32;
-        self.slots[self.heap[b].slot as usize].position = b as u32;
+    /// Puts `entry` at `position` and records that in its slot.
+    fn place(&mut self, position: usize, entry: Entry) {
+        self.slots[entry.slot as usize].position = position as u32;
+        self.heap[position] = entry;
     }
 }
 
