@@ -40,4 +40,4 @@ pub mod timer;
 pub use blocking::{spawn_blocking, KEEP_ALIVE, MAX_BLOCKING_THREADS};
 pub use reactor::{pending_timers, registered_fds, Direction, EnterGuard, Reactor};
 pub use select::{open_backend, resolve_backend, BackendError, BackendKind, BACKEND_ENV};
-pub use time::{sleep, sleep_until};
+pub use time::{park_until, sleep, sleep_until};

@@ -111,6 +111,62 @@ fn sleep_until_from(now: Instant, deadline: Instant) {
     }
 }
 
+/// Parks the current task until it is unparked or `deadline` passes,
+/// whichever comes first: the building block of blocking calls with a
+/// timeout (a semaphore's `acquire_timeout`, a channel's `recv_timeout`).
+/// Like [`park`](fibrio_core::task::park) it may return spuriously, so
+/// callers re-check their condition and the clock in a loop. `None` parks
+/// without a deadline. The deadline's timer is removed however this ends.
+///
+/// # Errors
+///
+/// As [`park`](fibrio_core::task::park): `ParkError::OutsideTask` outside a
+/// task, `ParkError::Unwinding` during unwinding (neither suspends).
+///
+/// # Cancellation
+///
+/// A checkpoint.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+/// # use fibrio_reactor::{BackendKind, Reactor};
+/// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+/// # let _enter = reactor.enter();
+/// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+/// let deadline = Instant::now() + Duration::from_millis(10);
+/// // Nobody unparks us: we wake at the deadline (or earlier, spuriously).
+/// while Instant::now() < deadline {
+///     fibrio_reactor::park_until(Some(deadline)).unwrap();
+/// }
+/// # }).unwrap();
+/// ```
+pub fn park_until(deadline: Option<Instant>) -> Result<(), task::ParkError> {
+    let Some(deadline) = deadline else {
+        return task::park();
+    };
+    let Some(me) = task::current_key() else {
+        return Err(task::ParkError::OutsideTask);
+    };
+    if Instant::now() >= deadline {
+        task::checkpoint();
+        return Ok(());
+    }
+    let timer = with_current(|reactor| reactor.add_timer(deadline, me));
+    struct RemoveTimer(Option<crate::timer::TimerId>);
+    impl Drop for RemoveTimer {
+        fn drop(&mut self) {
+            if let Some(id) = self.0 {
+                with_current(|reactor| reactor.cancel_timer(id));
+            }
+        }
+    }
+    let _remove = RemoveTimer(timer);
+    task::park()
+}
+
 fn sleep_forever() {
     if task::current_key().is_none() {
         loop {
