@@ -31,6 +31,8 @@
 //! * [`sleep`], [`spawn_blocking`], [`io::Registration`]: the reactor.
 //! * [`context`]: context variables (asyncio `contextvars` semantics):
 //!   each task starts with a snapshot of its spawner's context.
+//! * [`Semaphore`], [`channel`]: sync primitives that park tasks.
+//! * [`net`]: sockets; [`context`]: context variables.
 //! * [`Runtime`], [`run`]: putting them together on a thread.
 //! * [`stack`]: guard-paged, pooled stacks and their statistics.
 
@@ -39,6 +41,8 @@
 mod runtime;
 mod workers;
 
+pub use fibrio_concurrency::{channel, Semaphore, SemaphorePermit, SemaphoreStatistics};
+pub use fibrio_concurrency::{AcquireError, TryAcquireError};
 pub use fibrio_context as context;
 pub use fibrio_core::scheduler::{Handle, RemoteJoinHandle};
 pub use fibrio_core::task::{spawn, yield_now, JoinError, JoinHandle, TaskState, TaskStats};

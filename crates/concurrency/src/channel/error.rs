@@ -1,0 +1,117 @@
+//! The channel's error types. Every error that carries an undelivered
+//! message hands it back (`into_inner`), so a failed send never loses it.
+
+/// Why [`Sender::send`](super::Sender::send) failed. The message comes back.
+#[derive(PartialEq, Eq, Clone, Copy, thiserror::Error)]
+pub enum SendError<T> {
+    /// Every [`Receiver`](super::Receiver) is gone; nobody will ever
+    /// receive the message.
+    #[error("sending on a channel whose receivers are all dropped; keep a Receiver alive, or stop sending")]
+    Disconnected(T),
+    /// The channel was full and the calling task is unwinding, so it could
+    /// not wait; do not send on a full channel in `Drop`.
+    #[error("cannot wait to send while the task is unwinding; do not block in Drop")]
+    Unwinding(T),
+}
+
+impl<T> SendError<T> {
+    /// The message that was not sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, rx) = fibrio_concurrency::channel::unbounded();
+    /// drop(rx);
+    /// assert_eq!(tx.send(7).unwrap_err().into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            SendError::Disconnected(t) | SendError::Unwinding(t) => t,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Disconnected(_) => f.write_str("Disconnected(..)"),
+            SendError::Unwinding(_) => f.write_str("Unwinding(..)"),
+        }
+    }
+}
+
+/// Why [`Sender::try_send`](super::Sender::try_send) failed. The message
+/// comes back.
+#[derive(PartialEq, Eq, Clone, Copy, thiserror::Error)]
+pub enum TrySendError<T> {
+    /// The channel is full (for `bounded(0)`: no receiver is waiting).
+    /// Use `send` to wait for room.
+    #[error("the channel is full; use send() to wait for room")]
+    Full(T),
+    /// Every [`Receiver`](super::Receiver) is gone.
+    #[error("sending on a channel whose receivers are all dropped; keep a Receiver alive, or stop sending")]
+    Disconnected(T),
+}
+
+impl<T> TrySendError<T> {
+    /// The message that was not sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (tx, _rx) = fibrio_concurrency::channel::bounded(0);
+    /// assert_eq!(tx.try_send(7).unwrap_err().into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(t) | TrySendError::Disconnected(t) => t,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Disconnected(_) => f.write_str("Disconnected(..)"),
+        }
+    }
+}
+
+/// Why [`Receiver::recv`](super::Receiver::recv) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// The channel is empty and every [`Sender`](super::Sender) is gone.
+    #[error("the channel is empty and all its senders are dropped; no message will arrive")]
+    Disconnected,
+    /// The channel was empty and the calling task is unwinding, so it could
+    /// not wait; do not receive in `Drop`.
+    #[error("cannot wait to receive while the task is unwinding; do not block in Drop")]
+    Unwinding,
+}
+
+/// Why [`Receiver::try_recv`](super::Receiver::try_recv) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// No message now; use `recv` to wait for one.
+    #[error("the channel is empty; use recv() to wait for a message")]
+    Empty,
+    /// The channel is empty and every [`Sender`](super::Sender) is gone.
+    #[error("the channel is empty and all its senders are dropped; no message will arrive")]
+    Disconnected,
+}
+
+/// Why [`Receiver::recv_timeout`](super::Receiver::recv_timeout) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// No message arrived in time.
+    #[error("timed out waiting for a message; retry, or raise the timeout")]
+    Timeout,
+    /// The channel is empty and every [`Sender`](super::Sender) is gone.
+    #[error("the channel is empty and all its senders are dropped; no message will arrive")]
+    Disconnected,
+    /// The channel was empty and the calling task is unwinding, so it could
+    /// not wait; do not receive in `Drop`.
+    #[error("cannot wait to receive while the task is unwinding; do not block in Drop")]
+    Unwinding,
+}

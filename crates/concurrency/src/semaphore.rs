@@ -1,0 +1,428 @@
+//! A counting semaphore whose waiters are fibrio tasks (or threads).
+//!
+//! Invariants (all under the state mutex):
+//! * `available > 0` implies no waiter is queued: a released permit goes
+//!   straight to the front waiter (it is put into the waiter's node and
+//!   never counted as available), so waiters are served strictly FIFO and
+//!   a newcomer cannot barge past them.
+//! * A waiter owns a permit only once it returns from `acquire` with a
+//!   [`SemaphorePermit`]. A waiter that leaves early (cancelled, timed out,
+//!   unwinding) removes its node in a `Drop` guard; if a permit had already
+//!   been handed to it, the guard passes that permit to the next waiter (or
+//!   back to the count). So a cancelled waiter never takes a permit, and
+//!   `available + permits held + permits in flight == total` always.
+//! * After [`Semaphore::close`], no acquire succeeds; permits already held
+//!   stay valid and are returned as usual.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::wait::{block, expired, lock, remove_node, Node};
+
+/// Why [`Semaphore::acquire`] or [`Semaphore::acquire_timeout`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AcquireError {
+    /// The semaphore was closed with [`Semaphore::close`].
+    #[error("the semaphore is closed; no more permits will be handed out")]
+    Closed,
+    /// The timeout passed before a permit became available (only from
+    /// [`Semaphore::acquire_timeout`]).
+    #[error(
+        "timed out waiting for a semaphore permit; retry, or raise the timeout or the permit count"
+    )]
+    Timeout,
+    /// The calling task is unwinding and must not suspend; do not acquire
+    /// permits in `Drop`.
+    #[error(
+        "cannot wait for a semaphore permit while the task is unwinding; do not block in Drop"
+    )]
+    Unwinding,
+}
+
+/// Why [`Semaphore::try_acquire`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryAcquireError {
+    /// Every permit is taken (or other tasks are already waiting for one).
+    #[error("no semaphore permit is available now; use acquire() to wait for one")]
+    NoPermits,
+    /// The semaphore was closed with [`Semaphore::close`].
+    #[error("the semaphore is closed; no more permits will be handed out")]
+    Closed,
+}
+
+/// A snapshot of a semaphore's counters, from [`Semaphore::statistics`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct SemaphoreStatistics {
+    /// Permits free to take now.
+    pub available: usize,
+    /// Tasks or threads waiting for a permit.
+    pub waiters: usize,
+    /// Permits handed out since creation.
+    pub acquired: u64,
+    /// Waits that ended without a permit (timed out, cancelled, closed).
+    pub abandoned: u64,
+    /// Whether [`Semaphore::close`] has been called.
+    pub closed: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    available: usize,
+    closed: bool,
+    waiters: VecDeque<Arc<Node<()>>>,
+    acquired: u64,
+    abandoned: u64,
+}
+
+impl State {
+    /// Returns one permit: to the front waiter if there is one, else to
+    /// the count.
+    fn release(&mut self) {
+        match self.waiters.pop_front() {
+            Some(next) => {
+                next.put(());
+                next.waker.wake();
+            }
+            None => self.available += 1,
+        }
+    }
+}
+
+/// A counting semaphore with FIFO waiters. Cloning gives another handle to
+/// the same semaphore (it is reference-counted), so tasks can share it.
+/// `Send + Sync`: usable from any thread.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_concurrency::Semaphore;
+///
+/// fibrio::run(|| {
+///     let sem = Semaphore::new(2);
+///     let a = sem.acquire().unwrap();
+///     let _b = sem.acquire().unwrap();
+///     assert!(sem.try_acquire().is_err());
+///     drop(a); // the permit goes back
+///     assert_eq!(sem.available_permits(), 1);
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Semaphore {
+    state: Arc<Mutex<State>>,
+}
+
+impl Semaphore {
+    /// A semaphore with `permits` permits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = fibrio_concurrency::Semaphore::new(3);
+    /// assert_eq!(sem.available_permits(), 3);
+    /// ```
+    pub fn new(permits: usize) -> Semaphore {
+        Semaphore {
+            state: Arc::new(Mutex::new(State {
+                available: permits,
+                closed: false,
+                waiters: VecDeque::new(),
+                acquired: 0,
+                abandoned: 0,
+            })),
+        }
+    }
+
+    /// Takes a permit, waiting (FIFO, behind earlier waiters) until one is
+    /// free. The permit returns to the semaphore when dropped.
+    ///
+    /// Inside a task this parks the task; outside any task it blocks the
+    /// thread.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Closed`] if the semaphore is or gets closed,
+    /// [`AcquireError::Unwinding`] if it would have to wait while the task
+    /// unwinds.
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint, on entry and while waiting. A cancelled waiter never
+    /// takes a permit: if one had been handed to it, it goes to the next
+    /// waiter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::Semaphore;
+    ///
+    /// fibrio::run(|| {
+    ///     let sem = Semaphore::new(1);
+    ///     let held = sem.acquire().unwrap();
+    ///     let sem2 = sem.clone();
+    ///     let waiter = fibrio::spawn(move || sem2.acquire().map(drop));
+    ///     fibrio::yield_now(); // the waiter parks
+    ///     drop(held); // ... and is handed the permit
+    ///     waiter.join().unwrap().unwrap();
+    /// });
+    /// ```
+    pub fn acquire(&self) -> Result<SemaphorePermit, AcquireError> {
+        self.acquire_until(None)
+    }
+
+    /// Like [`acquire`](Semaphore::acquire), but gives up after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Timeout`] when the time is up (the waiter leaves the
+    /// queue and takes nothing), and as [`acquire`](Semaphore::acquire).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`acquire`](Semaphore::acquire).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::{AcquireError, Semaphore};
+    ///
+    /// fibrio::run(|| {
+    ///     let sem = Semaphore::new(1);
+    ///     let _held = sem.acquire().unwrap();
+    ///     let err = sem.acquire_timeout(Duration::from_millis(5)).unwrap_err();
+    ///     assert_eq!(err, AcquireError::Timeout);
+    /// });
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit, AcquireError> {
+        self.acquire_until(Some(Instant::now() + timeout))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphorePermit, AcquireError> {
+        fibrio_core::task::checkpoint();
+        let node = {
+            let mut st = lock(&self.state);
+            if st.closed {
+                return Err(AcquireError::Closed);
+            }
+            if st.available > 0 {
+                st.available -= 1;
+                st.acquired += 1;
+                return Ok(self.permit());
+            }
+            if expired(deadline) {
+                st.abandoned += 1;
+                return Err(AcquireError::Timeout);
+            }
+            let node = Node::new(None);
+            st.waiters.push_back(node.clone());
+            node
+        };
+        // Leaves the queue on every exit that did not take the permit,
+        // unwinding included; passes on a permit handed over meanwhile.
+        struct Leave<'a> {
+            sem: &'a Semaphore,
+            node: Arc<Node<()>>,
+            done: bool,
+        }
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                if self.done {
+                    return;
+                }
+                let mut st = lock(&self.sem.state);
+                st.abandoned += 1;
+                if !remove_node(&mut st.waiters, &self.node) && self.node.take().is_some() {
+                    st.release();
+                }
+            }
+        }
+        let mut guard = Leave {
+            sem: self,
+            node,
+            done: false,
+        };
+        loop {
+            let parked = block(deadline);
+            let mut st = lock(&self.state);
+            if guard.node.take().is_some() {
+                guard.done = true;
+                st.acquired += 1;
+                return Ok(self.permit());
+            }
+            if st.closed {
+                return Err(AcquireError::Closed);
+            }
+            if parked.is_err() {
+                return Err(AcquireError::Unwinding);
+            }
+            if expired(deadline) {
+                return Err(AcquireError::Timeout);
+            }
+        }
+    }
+
+    /// Takes a permit if one is free now, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::NoPermits`] if none is free (or other waiters are
+    /// ahead), [`TryAcquireError::Closed`] if the semaphore is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::{Semaphore, TryAcquireError};
+    ///
+    /// let sem = Semaphore::new(1);
+    /// let permit = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::NoPermits);
+    /// drop(permit);
+    /// assert!(sem.try_acquire().is_ok());
+    /// ```
+    pub fn try_acquire(&self) -> Result<SemaphorePermit, TryAcquireError> {
+        let mut st = lock(&self.state);
+        if st.closed {
+            return Err(TryAcquireError::Closed);
+        }
+        if st.available == 0 {
+            return Err(TryAcquireError::NoPermits);
+        }
+        st.available -= 1;
+        st.acquired += 1;
+        Ok(self.permit())
+    }
+
+    /// Permits free to take now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = fibrio_concurrency::Semaphore::new(2);
+    /// let _p = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn available_permits(&self) -> usize {
+        lock(&self.state).available
+    }
+
+    /// Adds `n` permits, handing them to waiters first (FIFO).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = fibrio_concurrency::Semaphore::new(0);
+    /// sem.add_permits(2);
+    /// assert_eq!(sem.available_permits(), 2);
+    /// ```
+    pub fn add_permits(&self, n: usize) {
+        let mut st = lock(&self.state);
+        for _ in 0..n {
+            st.release();
+        }
+    }
+
+    /// Closes the semaphore: every waiter wakes with
+    /// [`AcquireError::Closed`], and later acquires fail. Permits already
+    /// held stay valid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::{AcquireError, Semaphore};
+    ///
+    /// let sem = Semaphore::new(1);
+    /// sem.close();
+    /// assert!(sem.is_closed());
+    /// assert_eq!(sem.acquire().unwrap_err(), AcquireError::Closed);
+    /// ```
+    pub fn close(&self) {
+        let mut st = lock(&self.state);
+        st.closed = true;
+        for w in &st.waiters {
+            w.waker.wake();
+        }
+    }
+
+    /// Whether [`close`](Semaphore::close) has been called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!fibrio_concurrency::Semaphore::new(1).is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    /// A snapshot of the counters.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = fibrio_concurrency::Semaphore::new(2);
+    /// let _p = sem.try_acquire().unwrap();
+    /// let stats = sem.statistics();
+    /// assert_eq!((stats.available, stats.waiters, stats.acquired), (1, 0, 1));
+    /// ```
+    pub fn statistics(&self) -> SemaphoreStatistics {
+        let st = lock(&self.state);
+        SemaphoreStatistics {
+            available: st.available,
+            waiters: st.waiters.len(),
+            acquired: st.acquired,
+            abandoned: st.abandoned,
+            closed: st.closed,
+        }
+    }
+
+    fn permit(&self) -> SemaphorePermit {
+        SemaphorePermit {
+            sem: Some(self.clone()),
+        }
+    }
+}
+
+/// One permit of a [`Semaphore`]; returns it when dropped (to the longest
+/// waiting task, if any).
+///
+/// # Examples
+///
+/// ```
+/// let sem = fibrio_concurrency::Semaphore::new(1);
+/// {
+///     let _permit = sem.try_acquire().unwrap();
+///     assert_eq!(sem.available_permits(), 0);
+/// }
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
+#[derive(Debug)]
+#[must_use = "the permit is released at once if not kept"]
+pub struct SemaphorePermit {
+    sem: Option<Semaphore>,
+}
+
+impl SemaphorePermit {
+    /// Consumes the permit without returning it: the semaphore has one
+    /// permit fewer from now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = fibrio_concurrency::Semaphore::new(1);
+    /// sem.try_acquire().unwrap().forget();
+    /// assert_eq!(sem.available_permits(), 0);
+    /// ```
+    pub fn forget(mut self) {
+        self.sem = None;
+    }
+}
+
+impl Drop for SemaphorePermit {
+    fn drop(&mut self) {
+        if let Some(sem) = self.sem.take() {
+            lock(&sem.state).release();
+        }
+    }
+}
