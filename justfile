@@ -22,6 +22,11 @@ bench:
 bench-fiber:
     cargo bench -p fibrio-benches --bench fiber
 
+# HTTP and echo load: fibrio, may_minihttp/may and tokio(+hyper) servers
+# under wrk and echo_client on loopback, one after another (benches/bench-http.sh).
+bench-http:
+    bash benches/bench-http.sh
+
 # Exactly what CI runs.
 ci:
     bash .ci/run
