@@ -37,9 +37,14 @@ thread_local! {
 }
 
 /// Calls `f` with the reactor of the runtime running on this thread.
+///
+/// `f` runs under a shared borrow of the thread-local, so it must not call
+/// [`Reactor::enter`]; none of the crate's callers do.
 pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<ReactorInner>) -> R) -> Option<R> {
-    let reactor = CURRENT.try_with(|c| c.borrow().clone()).ok().flatten()?;
-    Some(f(&reactor))
+    CURRENT
+        .try_with(|c| c.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
 }
 
 /// One registered fd and the tasks waiting on it.

@@ -85,13 +85,11 @@ pub fn park() -> Result<(), ParkError> {
         }
         header.parked.set(true);
         suspend_task(header);
+        // Running again: the header is still this task's.
+        checkpoint_task(header);
         Ok(())
     });
-    let result = result.unwrap_or(Err(ParkError::OutsideTask));
-    if result.is_ok() {
-        checkpoint();
-    }
-    result
+    result.unwrap_or(Err(ParkError::OutsideTask))
 }
 
 /// Unwinds the current task if it has been cancelled. Does nothing outside
@@ -160,12 +158,11 @@ pub fn yield_now() {
         }
         checkpoint_task(header);
         scheduler.yield_current(header);
+        checkpoint_task(header);
         true
     })
     .unwrap_or(false);
-    if in_task {
-        checkpoint();
-    } else {
+    if !in_task {
         std::thread::yield_now();
     }
 }
