@@ -3,29 +3,19 @@
 //! blocked in read, write and accept, and (proptest) arbitrary message
 //! sizes and split points arriving intact.
 
+mod common;
+
 use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+use common::block_on;
 use fibrio_core::task;
 use fibrio_reactor::net::{TcpListener, TcpStream, UdpSocket, UnixStream};
-use fibrio_reactor::{registered_fds, sleep, BackendKind, Reactor};
+use fibrio_reactor::{registered_fds, sleep, BackendKind};
 use proptest::prelude::*;
-
-fn block_on<T: 'static>(kind: BackendKind, f: impl FnOnce() -> T + 'static) -> T {
-    let reactor = Reactor::new(kind).expect("backend opens");
-    let _enter = reactor.enter();
-    let config = SchedulerConfig {
-        stack_size: 64 * 1024,
-        ..SchedulerConfig::default()
-    };
-    Scheduler::new(config, reactor.driver())
-        .block_on(f)
-        .expect("scheduler runs")
-}
 
 fn echo_many_connections_loses_nothing(kind: BackendKind) {
     const CONNECTIONS: usize = 1000;
@@ -284,18 +274,7 @@ fn udp_round_trip(kind: BackendKind) {
     });
 }
 
-macro_rules! net_tests {
-    ($($name:ident),* $(,)?) => {
-        mod polling_backend {
-            $(#[test] fn $name() { super::$name(fibrio_reactor::BackendKind::Auto) })*
-        }
-        mod poll_backend {
-            $(#[test] fn $name() { super::$name(fibrio_reactor::BackendKind::Poll) })*
-        }
-    };
-}
-
-net_tests!(
+per_backend!(
     echo_many_connections_loses_nothing,
     half_close_lets_the_peer_finish_writing,
     peer_reset_surfaces_as_an_error,

@@ -2,30 +2,22 @@
 //! fd readiness, cross-thread wake-ups and the blocking pool. Each check is
 //! instantiated once per backend by `runtime_tests!`.
 
+mod common;
+
+use common::block_on;
+
 use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use fibrio_core::scheduler::{Handle, Scheduler, SchedulerConfig};
+use fibrio_core::scheduler::Handle;
 use fibrio_core::task::{self, JoinError};
 use fibrio_reactor::io::Registration;
 use fibrio_reactor::{
-    pending_timers, registered_fds, sleep, sleep_until, spawn_blocking, BackendKind, Reactor,
+    pending_timers, registered_fds, sleep, sleep_until, spawn_blocking, BackendKind,
 };
-
-fn block_on<T: 'static>(kind: BackendKind, f: impl FnOnce() -> T + 'static) -> T {
-    let reactor = Reactor::new(kind).expect("backend opens");
-    let _enter = reactor.enter();
-    let config = SchedulerConfig {
-        stack_size: 64 * 1024,
-        ..SchedulerConfig::default()
-    };
-    Scheduler::new(config, reactor.driver())
-        .block_on(f)
-        .expect("scheduler runs")
-}
 
 fn sleep_never_fires_early(kind: BackendKind) {
     block_on(kind, || {
@@ -254,18 +246,7 @@ fn spawn_blocking_reports_a_panic(kind: BackendKind) {
     });
 }
 
-macro_rules! runtime_tests {
-    ($($name:ident),* $(,)?) => {
-        mod polling_backend {
-            $(#[test] fn $name() { super::$name(fibrio_reactor::BackendKind::Auto) })*
-        }
-        mod poll_backend {
-            $(#[test] fn $name() { super::$name(fibrio_reactor::BackendKind::Poll) })*
-        }
-    };
-}
-
-runtime_tests!(
+per_backend!(
     sleep_never_fires_early,
     sleeps_overlap,
     timers_fire_in_deadline_order,
