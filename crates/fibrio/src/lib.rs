@@ -45,7 +45,10 @@ pub use fibrio_concurrency::{channel, Semaphore, SemaphorePermit, SemaphoreStati
 pub use fibrio_concurrency::{AcquireError, TryAcquireError};
 pub use fibrio_context as context;
 pub use fibrio_core::scheduler::{Handle, RemoteJoinHandle};
-pub use fibrio_core::task::{spawn, yield_now, JoinError, JoinHandle, TaskState, TaskStats};
+pub use fibrio_core::task::{
+    fail_after, move_on_after, spawn, yield_now, CancelScope, Elapsed, JoinError, JoinHandle,
+    TaskRef, TaskState, TaskStats,
+};
 pub use fibrio_core::{fiber, stack};
 pub use fibrio_reactor::{io, net, sleep, sleep_until, spawn_blocking, BackendKind as Backend};
 pub use runtime::{run, Builder, Runtime, RuntimeError, WorkersBuilder};
@@ -54,9 +57,9 @@ pub use workers::{worker_index, WorkerError, Workers};
 /// Tasks: spawning with options, cancellation checkpoints, park/unpark.
 pub mod task {
     pub use fibrio_core::task::{
-        checkpoint, current_id, current_name, is_cancellation, is_cancelled, park, spawn,
-        yield_now, Builder, JoinError, JoinHandle, ParkError, SpawnError, TaskState, TaskStats,
-        Unparker,
+        checkpoint, current_id, current_name, is_cancellation, is_cancelled, park, spawn, wait_any,
+        yield_now, Builder, JoinError, JoinHandle, ParkError, SpawnError, TaskRef, TaskState,
+        TaskStats, Unparker,
     };
 }
 

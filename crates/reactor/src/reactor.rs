@@ -25,7 +25,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fibrio_core::scheduler::{Driver, DriverNotifier, TaskKey};
+use fibrio_core::scheduler::{Driver, DriverNotifier, DriverTimer, TaskKey};
 use fibrio_core::task;
 
 use crate::backend::{Backend, Interest, Notifier, ReadyEvent};
@@ -225,6 +225,14 @@ impl Driver for ReactorDriver {
 
     fn notifier(&self) -> Arc<dyn DriverNotifier> {
         Arc::new(NotifyBridge(self.inner.notifier.clone()))
+    }
+
+    fn add_timer(&mut self, deadline: Instant, task: TaskKey) -> Option<DriverTimer> {
+        Some(self.inner.add_timer(deadline, task).to_driver_timer())
+    }
+
+    fn cancel_timer(&mut self, timer: DriverTimer) {
+        self.inner.cancel_timer(TimerId::from_driver_timer(timer));
     }
 }
 

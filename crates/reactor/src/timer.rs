@@ -36,6 +36,23 @@ impl TimerId {
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
+
+    /// The id packed for [`DriverTimer`](fibrio_core::scheduler::DriverTimer).
+    pub(crate) fn to_driver_timer(self) -> fibrio_core::scheduler::DriverTimer {
+        fibrio_core::scheduler::DriverTimer {
+            deadline: self.deadline,
+            id: (u64::from(self.slot) << 32) | u64::from(self.generation),
+        }
+    }
+
+    /// The inverse of [`TimerId::to_driver_timer`].
+    pub(crate) fn from_driver_timer(timer: fibrio_core::scheduler::DriverTimer) -> TimerId {
+        TimerId {
+            deadline: timer.deadline,
+            slot: (timer.id >> 32) as u32,
+            generation: timer.id as u32,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

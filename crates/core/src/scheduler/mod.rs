@@ -36,7 +36,7 @@ pub(crate) use remote::{Remote, RemoteMsg};
 pub(crate) use run::{overflowed_task, suspend_task, with_current, SchedulerInner};
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::stack::DEFAULT_STACK_SIZE;
 
@@ -102,6 +102,43 @@ pub trait Driver {
 
     /// A handle that wakes `park` from other threads.
     fn notifier(&self) -> Arc<dyn DriverNotifier>;
+
+    /// Arms a one-shot wake-up: once `deadline` has passed, the driver
+    /// unparks `task` (as [`task::unpark_local`](crate::task::unpark_local)
+    /// does) from its `park`. The scheduler uses it for the deadlines of
+    /// [`CancelScope`](crate::task::CancelScope)s. Returns `None` when the
+    /// driver has no timers (the default); deadlines are then only noticed
+    /// at checkpoints.
+    fn add_timer(&mut self, deadline: Instant, task: TaskKey) -> Option<DriverTimer> {
+        let _ = (deadline, task);
+        None
+    }
+
+    /// Disarms a wake-up from [`Driver::add_timer`]. Disarming one that has
+    /// fired already does nothing.
+    fn cancel_timer(&mut self, timer: DriverTimer) {
+        let _ = timer;
+    }
+}
+
+/// A wake-up armed by [`Driver::add_timer`]: its deadline and the
+/// driver's own identifier for it, opaque to the scheduler.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Instant;
+/// use fibrio_core::scheduler::DriverTimer;
+///
+/// let timer = DriverTimer { deadline: Instant::now(), id: 7 };
+/// assert_eq!(timer.id, 7);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DriverTimer {
+    /// When the wake-up fires.
+    pub deadline: Instant,
+    /// The driver's identifier for it.
+    pub id: u64,
 }
 
 /// Settings of a [`Scheduler`].

@@ -14,11 +14,12 @@ use fibrio_context::Context;
 
 use super::table::{TaskKey, TaskTable};
 use super::watchdog::Watchdog;
-use super::{Driver, Remote, RemoteMsg, SchedulerConfig, SchedulerError};
+use super::{Driver, DriverTimer, Remote, RemoteMsg, SchedulerConfig, SchedulerError};
 use crate::fiber::current as fiber_current;
 use crate::stack::FiberStack;
 use crate::task::raw::{ErasedTask, Task, TaskHeader};
-use crate::task::{Cancelled, JoinError, JoinHandle, SpawnError, TaskState};
+use crate::task::scope;
+use crate::task::{Cancelled, JoinError, JoinHandle, SpawnError, TaskState, Unparker};
 
 thread_local! {
     static SCHEDULER: Cell<*const SchedulerInner> = const { Cell::new(std::ptr::null()) };
@@ -123,6 +124,11 @@ impl SchedulerInner {
         self.shutting_down.set(true);
         for key in self.table.borrow().keys() {
             debug_assert_ne!(key, main_key);
+            if let Some(task) = self.table.borrow().get(key) {
+                // Through shields: a shielded task parked forever would
+                // otherwise hang the shutdown.
+                task.header().cancel_forced.set(true);
+            }
             self.cancel(key);
         }
         self.run_until(&|| self.table.borrow().len() == 0);
@@ -189,7 +195,9 @@ impl SchedulerInner {
         header.queued.set(false);
         match header.state.get() {
             TaskState::Pending => {
-                if header.cancel_requested.get() {
+                if header.cancel_requested.get()
+                    || (header.scope_depth.get() > 0 && scope::pending_cancel(header).is_some())
+                {
                     task.set_cancelled();
                     self.finish(key, &*task);
                     return;
@@ -232,7 +240,11 @@ impl SchedulerInner {
         header.drop_coroutine();
         // The task's context variables go now, not when the last handle does.
         drop(header.context.take());
-        if let Some(waiter) = header.join_waiter.take() {
+        // Leaving its scopes: their cancellations no longer concern it.
+        drop(header.scopes.take());
+        header.scope_depth.set(0);
+        let waiters = header.join_waiters.take();
+        for waiter in waiters {
             self.unpark(waiter);
         }
         self.table.borrow_mut().remove(key);
@@ -256,6 +268,16 @@ impl SchedulerInner {
         // The child starts with the spawner's context as it is now (O(1)).
         let context = Context::current_snapshot();
         let key = self.table.borrow().next_key();
+        // The child belongs to every scope its spawner is inside.
+        let scopes = match self.current() {
+            Some(parent) if parent.scope_depth.get() > 0 => parent
+                .scopes
+                .borrow()
+                .iter()
+                .map(|frame| frame.inherit(Unparker::new(key, self.remote.clone())))
+                .collect(),
+            _ => Vec::new(),
+        };
         let guard = stack.guard_range();
         let stack_size = stack.size();
         let task: Rc<Task<T>> = Rc::new_cyclic(|weak| {
@@ -285,6 +307,10 @@ impl SchedulerInner {
                 output: std::cell::UnsafeCell::new(None),
             }
         });
+        if !scopes.is_empty() {
+            task.header.scope_depth.set(scopes.len());
+            *task.header.scopes.borrow_mut() = scopes;
+        }
         let inserted = self.table.borrow_mut().insert(task.clone());
         debug_assert_eq!(inserted, key);
         task.header.queued.set(true);
@@ -327,6 +353,17 @@ impl SchedulerInner {
         if parked {
             self.unpark(key);
         }
+    }
+
+    /// Arms a driver wake-up for `key` at `deadline` (see
+    /// [`Driver::add_timer`]).
+    pub(crate) fn add_driver_timer(&self, deadline: Instant, key: TaskKey) -> Option<DriverTimer> {
+        self.driver.borrow_mut().add_timer(deadline, key)
+    }
+
+    /// Disarms a wake-up from [`SchedulerInner::add_driver_timer`].
+    pub(crate) fn cancel_driver_timer(&self, timer: DriverTimer) {
+        self.driver.borrow_mut().cancel_timer(timer);
     }
 
     /// Puts the running task at the back of the run queue and switches out.

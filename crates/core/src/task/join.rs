@@ -4,7 +4,7 @@
 use std::fmt;
 use std::rc::Rc;
 
-use super::raw::{Task, TaskHeader};
+use super::raw::{ErasedTask, Task, TaskHeader};
 use super::{park, ParkError, TaskState, TaskStats};
 use crate::fiber::{payload_message, Payload};
 use crate::scheduler::{with_current, TaskKey};
@@ -185,27 +185,52 @@ impl<T> JoinHandle<T> {
     /// # });
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
-        struct ClearWaiter<'a>(&'a TaskHeader);
-        impl Drop for ClearWaiter<'_> {
-            fn drop(&mut self) {
-                self.0.join_waiter.set(None);
-            }
-        }
         loop {
             if let Some(result) = self.join_now() {
                 return result;
             }
-            let me = with_current(|s| s.current().map(|me| me.key)).flatten();
-            let Some(me) = me else {
-                return Err(JoinError::OutsideTask);
-            };
-            self.header().join_waiter.set(Some(me));
-            let _clear = ClearWaiter(self.header());
-            match park() {
-                Ok(()) => {}
-                Err(ParkError::Unwinding) => return Err(JoinError::Unwinding),
-                Err(ParkError::OutsideTask) => return Err(JoinError::OutsideTask),
-            }
+            wait_finished(&[self.header()])?;
+        }
+    }
+
+    /// Takes the result if the task has ended, without waiting: `None`
+    /// while it runs. Once taken, the result is gone: a later `try_join` or
+    /// `join` reports [`JoinError::Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::spawn(|| 7);
+    /// assert!(handle.try_join().is_none()); // queued, not run yet
+    /// fibrio_core::task::yield_now();
+    /// assert_eq!(handle.try_join().unwrap().unwrap(), 7);
+    /// # });
+    /// ```
+    pub fn try_join(&self) -> Option<Result<T, JoinError>> {
+        self.join_now()
+    }
+
+    /// A cloneable reference to the task that can watch and cancel it but
+    /// not take its result, like tokio's `AbortHandle`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::spawn(|| 1);
+    /// let task = handle.task_ref();
+    /// assert_eq!(task.id(), handle.id());
+    /// task.wait().unwrap();
+    /// assert!(task.is_finished());
+    /// # });
+    /// ```
+    pub fn task_ref(&self) -> TaskRef
+    where
+        T: 'static,
+    {
+        TaskRef {
+            task: self.task.clone(),
         }
     }
 
@@ -224,11 +249,7 @@ impl<T> JoinHandle<T> {
     /// # });
     /// ```
     pub fn cancel(&self) {
-        let key = self.key();
-        let on_scheduler = with_current(|s| s.cancel(key)).is_some();
-        if !on_scheduler && !self.header().state.get().is_terminal() {
-            self.header().cancel_requested.set(true);
-        }
+        cancel_header(self.header());
     }
 
     /// True once the task has ended.
@@ -277,5 +298,176 @@ impl<T> fmt::Debug for JoinHandle<T> {
             .field("name", &self.name())
             .field("state", &self.state())
             .finish()
+    }
+}
+
+/// A cloneable, type-erased reference to a task: it can report on the
+/// task, wait for it to end and cancel it, but not take its result (that is
+/// the [`JoinHandle`]'s). Made by [`JoinHandle::task_ref`]; `!Send`, like
+/// the task.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use fibrio_core::task;
+///
+/// let handle = task::spawn(|| loop { task::yield_now() });
+/// let watcher = handle.task_ref();
+/// watcher.cancel();
+/// watcher.wait().unwrap();
+/// assert!(watcher.state().is_cancelled());
+/// assert!(handle.join().unwrap_err().is_cancelled());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct TaskRef {
+    task: Rc<dyn ErasedTask>,
+}
+
+impl TaskRef {
+    fn header(&self) -> &TaskHeader {
+        self.task.header()
+    }
+
+    /// Requests cancellation, as [`JoinHandle::cancel`].
+    pub fn cancel(&self) {
+        cancel_header(self.header());
+    }
+
+    /// True once the task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.header().state.get().is_terminal()
+    }
+
+    /// The task's state now.
+    pub fn state(&self) -> TaskState {
+        self.header().state.get()
+    }
+
+    /// A snapshot of the task's statistics.
+    pub fn stats(&self) -> TaskStats {
+        self.header().stats()
+    }
+
+    /// The task's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.header().id
+    }
+
+    /// The task's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.header().name.as_deref()
+    }
+
+    /// Parks the calling task until this task has ended (returns at once if
+    /// it has).
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError::Unwinding`] or [`JoinError::OutsideTask`] if the caller
+    /// cannot wait.
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint; the watched task keeps running.
+    pub fn wait(&self) -> Result<(), JoinError> {
+        while !self.is_finished() {
+            wait_finished(&[self.header()])?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskRef")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// Parks the calling task until at least one of `tasks` has ended, and
+/// returns the index of the first ended one in slice order; `Ok(None)` for
+/// an empty slice. Returns at once if one has already ended. The building
+/// block of `gather`, `select` and task groups.
+///
+/// # Errors
+///
+/// [`JoinError::Unwinding`] or [`JoinError::OutsideTask`] if the caller
+/// cannot wait.
+///
+/// # Cancellation
+///
+/// A checkpoint; the watched tasks keep running.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use fibrio_core::task;
+///
+/// let slow = task::spawn(|| loop { task::yield_now() });
+/// let quick = task::spawn(|| ());
+/// let first = task::wait_any(&[slow.task_ref(), quick.task_ref()]).unwrap();
+/// assert_eq!(first, Some(1));
+/// slow.cancel();
+/// # });
+/// ```
+pub fn wait_any(tasks: &[TaskRef]) -> Result<Option<usize>, JoinError> {
+    if tasks.is_empty() {
+        return Ok(None);
+    }
+    let headers: Vec<&TaskHeader> = tasks.iter().map(TaskRef::header).collect();
+    loop {
+        if let Some(index) = headers.iter().position(|h| h.state.get().is_terminal()) {
+            return Ok(Some(index));
+        }
+        wait_finished(&headers)?;
+    }
+}
+
+/// Registers the current task as a waiter of every unfinished task in
+/// `headers`, parks once, and unregisters (also when unwinding). May return
+/// spuriously; callers loop.
+fn wait_finished(headers: &[&TaskHeader]) -> Result<(), JoinError> {
+    let me = with_current(|s| s.current().map(|me| me.key)).flatten();
+    let Some(me) = me else {
+        return Err(JoinError::OutsideTask);
+    };
+    struct Unregister<'a> {
+        headers: &'a [&'a TaskHeader],
+        me: TaskKey,
+    }
+    impl Drop for Unregister<'_> {
+        fn drop(&mut self) {
+            for header in self.headers {
+                let mut waiters = header.join_waiters.borrow_mut();
+                if let Some(i) = waiters.iter().position(|k| *k == self.me) {
+                    waiters.swap_remove(i);
+                }
+            }
+        }
+    }
+    for header in headers {
+        if !header.state.get().is_terminal() {
+            header.join_waiters.borrow_mut().push(me);
+        }
+    }
+    let _unregister = Unregister { headers, me };
+    match park() {
+        Ok(()) => Ok(()),
+        Err(ParkError::Unwinding) => Err(JoinError::Unwinding),
+        Err(ParkError::OutsideTask) => Err(JoinError::OutsideTask),
+    }
+}
+
+fn cancel_header(header: &TaskHeader) {
+    let key = header.key;
+    let on_scheduler = with_current(|s| s.cancel(key)).is_some();
+    if !on_scheduler && !header.state.get().is_terminal() {
+        header.cancel_requested.set(true);
     }
 }

@@ -20,20 +20,27 @@
 //! that payload with `catch_unwind` does not stop the cancellation: the next
 //! checkpoint unwinds again. A checkpoint reached while unwinding never
 //! suspends. Cancellation needs `panic = "unwind"`.
+//!
+//! [`CancelScope`] cancels a region of a task rather than all of it, with
+//! an optional deadline, trio style; [`move_on_after`] and [`fail_after`]
+//! are the short forms. Scopes nest per task, can be shielded, and tasks
+//! spawned inside a scope belong to it.
 
 mod builder;
 mod join;
 mod park;
 pub(crate) mod raw;
+pub(crate) mod scope;
 mod state;
 mod stats;
 
 pub use builder::{spawn, Builder, SpawnError};
-pub use join::{JoinError, JoinHandle};
+pub use join::{wait_any, JoinError, JoinHandle, TaskRef};
 pub use park::{
     checkpoint, current_id, current_key, current_name, is_cancellation, is_cancelled, park,
     unpark_local, yield_now, ParkError, Unparker,
 };
+pub use scope::{fail_after, move_on_after, CancelScope, Elapsed};
 pub use state::TaskState;
 pub use stats::TaskStats;
 

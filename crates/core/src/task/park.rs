@@ -15,10 +15,15 @@
 
 use std::sync::Arc;
 
+use super::scope;
 use crate::scheduler::{suspend_task, with_current, Remote, RemoteMsg, TaskKey};
 
-/// The private panic payload that unwinds a cancelled task.
-pub(crate) struct Cancelled;
+/// The private panic payload that unwinds a cancelled task: `scope` names
+/// the cancel scope whose `run` catches it, or is `None` when the task
+/// itself was cancelled.
+pub(crate) struct Cancelled {
+    pub(crate) scope: Option<u64>,
+}
 
 /// True if `payload` is the one fibrio unwinds cancelled tasks with. Code
 /// that catches unwinding (`catch_unwind`) should resume it with
@@ -83,9 +88,19 @@ pub fn park() -> Result<(), ParkError> {
         if header.notified.replace(false) {
             return Ok(());
         }
+        // Inside scopes with a deadline, the driver wakes us at the earliest
+        // one, so that the checkpoint below sees it.
+        let timer = if header.scope_depth.get() > 0 {
+            scope::visible_deadline(header).and_then(|d| scheduler.add_driver_timer(d, header.key))
+        } else {
+            None
+        };
         header.parked.set(true);
         suspend_task(header);
         // Running again: the header is still this task's.
+        if let Some(timer) = timer {
+            scheduler.cancel_driver_timer(timer);
+        }
         checkpoint_task(header);
         Ok(())
     });
@@ -114,12 +129,22 @@ pub fn checkpoint() {
 
 #[inline]
 fn checkpoint_task(header: &crate::task::raw::TaskHeader) {
-    if header.cancel_requested.get() && !std::thread::panicking() {
-        std::panic::resume_unwind(Box::new(Cancelled));
+    if header.scope_depth.get() == 0 {
+        if header.cancel_requested.get() && !std::thread::panicking() {
+            std::panic::resume_unwind(Box::new(Cancelled { scope: None }));
+        }
+        return;
+    }
+    if let Some(scope) = scope::pending_cancel(header) {
+        if !std::thread::panicking() {
+            std::panic::resume_unwind(Box::new(Cancelled { scope }));
+        }
     }
 }
 
-/// True if the current task has been asked to cancel.
+/// True if the current task has been asked to cancel, directly or through
+/// a [`CancelScope`](super::CancelScope) around the running code (shields
+/// respected): the next checkpoint would unwind.
 ///
 /// # Examples
 ///
@@ -127,7 +152,7 @@ fn checkpoint_task(header: &crate::task::raw::TaskHeader) {
 /// assert!(!fibrio_core::task::is_cancelled()); // not in a task
 /// ```
 pub fn is_cancelled() -> bool {
-    with_current(|s| s.current().map(|h| h.cancel_requested.get()))
+    with_current(|s| s.current().map(|h| scope::pending_cancel(h).is_some()))
         .flatten()
         .unwrap_or(false)
 }
@@ -231,6 +256,10 @@ pub struct Unparker {
 }
 
 impl Unparker {
+    pub(crate) fn new(key: TaskKey, remote: Arc<Remote>) -> Unparker {
+        Unparker { key, remote }
+    }
+
     /// An unparker for the current task, or `None` outside a task.
     pub fn current() -> Option<Unparker> {
         with_current(|s| {

@@ -16,7 +16,16 @@
 //!   the task was not parked; the next `park` consumes it and returns at
 //!   once. These three make wake-ups impossible to lose or duplicate.
 //! * `cancel_requested` only ever goes from false to true
-//!   (level-triggered cancellation).
+//!   (level-triggered cancellation); so does `cancel_forced`, set only by a
+//!   scheduler shutting down, which cancels through shields.
+//! * `scopes` is the task's stack of cancel-scope frames (see
+//!   `task/scope.rs`); only the task itself pushes and pops them, while it
+//!   runs, except that `spawn` fills a new task's stack with copies of its
+//!   spawner's frames, and `finish` drops it. `scope_depth` is its length,
+//!   so checkpoints outside any scope cost one load.
+//! * `join_waiters` lists the tasks to wake when this one finishes (its
+//!   joiner, and tasks in `wait_any`); each waiter removes its own entry
+//!   when it stops waiting, and `finish` wakes and clears the rest.
 //! * `saved_fiber` holds the PHP-style fiber that was current inside this
 //!   task when it last switched out; the scheduler swaps it in and out so
 //!   that `fiber::suspend` in one task never sees another task's fiber.
@@ -39,6 +48,7 @@ use std::time::Instant;
 use corosensei::{Coroutine, Yielder};
 use fibrio_context::Context;
 
+use super::scope::Frame;
 use super::{JoinError, TaskState, TaskStats};
 use crate::fiber::current::FiberHeader;
 use crate::scheduler::TaskKey;
@@ -60,7 +70,10 @@ pub(crate) struct TaskHeader {
     pub(crate) queued: Cell<bool>,
     pub(crate) notified: Cell<bool>,
     pub(crate) cancel_requested: Cell<bool>,
-    pub(crate) join_waiter: Cell<Option<TaskKey>>,
+    pub(crate) cancel_forced: Cell<bool>,
+    pub(crate) scopes: RefCell<Vec<Frame>>,
+    pub(crate) scope_depth: Cell<usize>,
+    pub(crate) join_waiters: RefCell<Vec<TaskKey>>,
     pub(crate) saved_fiber: Cell<*const FiberHeader>,
     pub(crate) context: RefCell<Context>,
     pub(crate) guard: (usize, usize),
@@ -93,7 +106,10 @@ impl TaskHeader {
             queued: Cell::new(false),
             notified: Cell::new(false),
             cancel_requested: Cell::new(false),
-            join_waiter: Cell::new(None),
+            cancel_forced: Cell::new(false),
+            scope_depth: Cell::new(0),
+            scopes: RefCell::new(Vec::new()),
+            join_waiters: RefCell::new(Vec::new()),
             saved_fiber: Cell::new(std::ptr::null()),
             context: RefCell::new(context),
             guard,

@@ -1,0 +1,587 @@
+//! Cancel scopes: cancellation and deadlines for a region of code, trio
+//! style, per task.
+//!
+//! # Model
+//!
+//! Every task carries a stack of *frames* (`TaskHeader::scopes`). A frame
+//! is pushed by [`CancelScope::run`] (or [`CancelScope::shield`]) on entry
+//! and popped on exit, so frames nest exactly like the calls do. A task
+//! spawned while its spawner is inside scopes starts with a copy of the
+//! spawner's frames: it *belongs* to those scopes, and cancelling one of
+//! them cancels it too. Below every frame sits the task's own
+//! cancellation flag ([`JoinHandle::cancel`](super::JoinHandle::cancel)).
+//!
+//! At a checkpoint the task looks outwards from its innermost frame. The
+//! walk stops at the first *shielded* frame: nothing outside it is visible.
+//! If any visible scope is cancelled (by [`CancelScope::cancel`] or because
+//! its deadline has passed), or, with no shield in the way, the task itself
+//! is, the task unwinds with a private payload naming the *outermost*
+//! visible cancelled scope (or the task). The `run` of that scope catches
+//! it and returns `None`; every other `run` on the way lets it pass. So a
+//! cancelled outer scope is never swallowed by an inner one, and a task
+//! cancellation always ends the task.
+//!
+//! # Invariants
+//!
+//! * `ScopeState::cancelled` only goes from false to true; a deadline
+//!   that has passed counts as cancelled, whoever looks.
+//! * `ScopeState::members` holds an [`Unparker`] for every frame, in any
+//!   task, that refers to the scope right now; a frame removes its entry
+//!   when it is dropped (popped, or its task finished). Cancelling a scope,
+//!   or moving its deadline, wakes every member so that a parked member
+//!   reaches its checkpoint (or re-arms its wake-up for the new deadline).
+//! * While a task parks, the scheduler arms one driver wake-up at the
+//!   earliest visible deadline and disarms it when the task runs again, so
+//!   a deadline wakes a parked task without leaving a timer behind.
+//! * A runtime shutting down cancels its leftover tasks *through* shields
+//!   (`TaskHeader::cancel_forced`); otherwise a shielded task parked forever
+//!   would hang the shutdown.
+
+use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::park::{checkpoint, Cancelled, Unparker};
+use super::raw::TaskHeader;
+use crate::scheduler::with_current;
+
+static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The shared state of a [`CancelScope`] and its clones.
+struct ScopeState {
+    id: u64,
+    shield: bool,
+    cancelled: AtomicBool,
+    caught: AtomicBool,
+    deadline: Mutex<Option<Instant>>,
+    members: Mutex<Members>,
+}
+
+#[derive(Default)]
+struct Members {
+    next: u64,
+    by_id: HashMap<u64, Unparker>,
+}
+
+impl ScopeState {
+    fn new(shield: bool, deadline: Option<Instant>) -> Arc<ScopeState> {
+        Arc::new(ScopeState {
+            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            shield,
+            cancelled: AtomicBool::new(false),
+            caught: AtomicBool::new(false),
+            deadline: Mutex::new(deadline),
+            members: Mutex::new(Members::default()),
+        })
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn is_cancelled_at(&self, now: &mut Option<Instant>) -> bool {
+        if self.cancelled.load(Ordering::Acquire) {
+            return true;
+        }
+        match self.deadline() {
+            Some(deadline) => *now.get_or_insert_with(Instant::now) >= deadline,
+            None => false,
+        }
+    }
+
+    fn join(self: &Arc<ScopeState>, unparker: Option<Unparker>) -> Frame {
+        let member = unparker.map(|unparker| {
+            let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
+            members.next += 1;
+            let id = members.next;
+            members.by_id.insert(id, unparker);
+            id
+        });
+        Frame {
+            scope: self.clone(),
+            member,
+        }
+    }
+
+    /// Wakes every task inside the scope.
+    fn wake_members(&self) {
+        let unparkers: Vec<Unparker> = self
+            .members
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_id
+            .values()
+            .cloned()
+            .collect();
+        for unparker in unparkers {
+            unparker.unpark();
+        }
+    }
+}
+
+/// One entry of a task's scope stack. Dropping it leaves the scope.
+pub(crate) struct Frame {
+    scope: Arc<ScopeState>,
+    member: Option<u64>,
+}
+
+impl Frame {
+    /// The same scope, joined by the task that `unparker` wakes: used to
+    /// hand a spawner's scopes to its child.
+    pub(crate) fn inherit(&self, unparker: Unparker) -> Frame {
+        self.scope.join(Some(unparker))
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        if let Some(id) = self.member {
+            self.scope
+                .members
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .by_id
+                .remove(&id);
+        }
+    }
+}
+
+/// What a checkpoint of `header` must unwind for: `Some(None)` for the task
+/// itself, `Some(Some(id))` for the scope `id`, `None` for nothing.
+pub(crate) fn pending_cancel(header: &TaskHeader) -> Option<Option<u64>> {
+    if header.cancel_forced.get() {
+        return Some(None);
+    }
+    let frames = header.scopes.borrow();
+    let mut now = None;
+    let mut found = None;
+    for frame in frames.iter().rev() {
+        if frame.scope.is_cancelled_at(&mut now) {
+            found = Some(Some(frame.scope.id));
+        }
+        if frame.scope.shield {
+            return found;
+        }
+    }
+    if header.cancel_requested.get() {
+        found = Some(None);
+    }
+    found
+}
+
+/// The earliest deadline visible from the task's innermost frame.
+pub(crate) fn visible_deadline(header: &TaskHeader) -> Option<Instant> {
+    let frames = header.scopes.borrow();
+    let mut earliest: Option<Instant> = None;
+    for frame in frames.iter().rev() {
+        if let Some(deadline) = frame.scope.deadline() {
+            earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+        }
+        if frame.scope.shield {
+            break;
+        }
+    }
+    earliest
+}
+
+/// A region of code that can be cancelled as a whole, or given a deadline,
+/// without cancelling the rest of its task: trio's `CancelScope`.
+///
+/// Enter it with [`CancelScope::run`]. Cancelling the scope (from anywhere,
+/// even another thread) unwinds the code inside it at its next checkpoint,
+/// and `run` returns `None`; the task goes on after the `run`. Tasks
+/// spawned inside the scope belong to it: they are cancelled with it (and
+/// end as [`Cancelled`](super::TaskState::Cancelled)). Scopes nest, per
+/// task; see the module docs for which scope catches a cancellation.
+///
+/// Clones share one scope. `CancelScope` is `Send + Sync`.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use fibrio_core::task::{self, CancelScope};
+///
+/// let scope = CancelScope::new();
+/// let remote = scope.clone();
+/// task::spawn(move || remote.cancel());
+/// let outcome = scope.run(|| loop {
+///     task::yield_now(); // a checkpoint: unwinds once the scope is cancelled
+/// });
+/// assert_eq!(outcome, None::<()>);
+/// assert!(scope.cancelled_caught());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct CancelScope {
+    state: Arc<ScopeState>,
+}
+
+impl Default for CancelScope {
+    fn default() -> CancelScope {
+        CancelScope::new()
+    }
+}
+
+impl CancelScope {
+    /// A scope with no deadline, not cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let scope = fibrio_core::task::CancelScope::new();
+    /// assert!(!scope.is_cancelled());
+    /// assert_eq!(scope.deadline(), None);
+    /// ```
+    pub fn new() -> CancelScope {
+        CancelScope {
+            state: ScopeState::new(false, None),
+        }
+    }
+
+    /// A scope that cancels itself at `deadline`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::task::CancelScope;
+    ///
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// assert_eq!(CancelScope::with_deadline(deadline).deadline(), Some(deadline));
+    /// ```
+    pub fn with_deadline(deadline: Instant) -> CancelScope {
+        CancelScope {
+            state: ScopeState::new(false, Some(deadline)),
+        }
+    }
+
+    /// A scope that cancels itself `timeout` from now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_core::task::CancelScope;
+    ///
+    /// assert!(CancelScope::with_timeout(Duration::ZERO).is_cancelled());
+    /// ```
+    pub fn with_timeout(timeout: Duration) -> CancelScope {
+        CancelScope::with_deadline(deadline_after(timeout))
+    }
+
+    /// The deadline, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.state.deadline()
+    }
+
+    /// Sets (or with `None`, removes) the deadline, also while code runs
+    /// inside the scope: parked members wake up and re-arm for the new one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use fibrio_core::task::CancelScope;
+    ///
+    /// let scope = CancelScope::new();
+    /// scope.set_deadline(Some(Instant::now()));
+    /// assert!(scope.is_cancelled());
+    /// scope.set_deadline(None);
+    /// assert!(!scope.is_cancelled());
+    /// ```
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        *self
+            .state
+            .deadline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = deadline;
+        self.state.wake_members();
+    }
+
+    /// Sets the deadline to `timeout` from now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use std::time::Duration;
+    /// use fibrio_core::task::{self, CancelScope};
+    ///
+    /// let scope = CancelScope::new();
+    /// scope.cancel_after(Duration::ZERO);
+    /// assert_eq!(scope.run(task::yield_now), None);
+    /// # });
+    /// ```
+    pub fn cancel_after(&self, timeout: Duration) {
+        self.set_deadline(Some(deadline_after(timeout)));
+    }
+
+    /// Cancels the scope: code inside it unwinds at its next checkpoint,
+    /// and tasks that belong to it are cancelled. Level-triggered and
+    /// permanent; cancelling twice does nothing more. Callable from any
+    /// thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let scope = fibrio_core::task::CancelScope::new();
+    /// scope.cancel();
+    /// assert!(scope.is_cancelled());
+    /// ```
+    pub fn cancel(&self) {
+        if !self.state.cancelled.swap(true, Ordering::AcqRel) {
+            self.state.wake_members();
+        }
+    }
+
+    /// True once the scope is cancelled or its deadline has passed.
+    pub fn is_cancelled(&self) -> bool {
+        self.state.is_cancelled_at(&mut None)
+    }
+
+    /// True once a [`run`](CancelScope::run) of this scope has caught its
+    /// cancellation (the body was cut short).
+    pub fn cancelled_caught(&self) -> bool {
+        self.state.caught.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` in the current task, inside this scope. Returns `Some` with
+    /// `f`'s value, or `None` if the scope's cancellation (or deadline) cut
+    /// `f` short at a checkpoint. A body that finishes without reaching a
+    /// checkpoint returns `Some` even if the scope was cancelled meanwhile.
+    ///
+    /// Outside a fibrio task there are no checkpoints, so `f` simply runs
+    /// (returning `Some`), unaffected by the scope.
+    ///
+    /// # Panics
+    ///
+    /// A panic in `f` passes through unchanged, as does the cancellation of
+    /// an enclosing scope or of the task.
+    ///
+    /// # Cancellation
+    ///
+    /// Only this scope's own cancellation is caught here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{self, CancelScope};
+    ///
+    /// let outer = CancelScope::new();
+    /// let inner = CancelScope::new();
+    /// let got = outer.run(|| {
+    ///     inner.run(|| {
+    ///         outer.cancel(); // the outer scope catches this one
+    ///         task::yield_now();
+    ///     });
+    ///     unreachable!("the outer cancellation unwinds past the inner scope");
+    /// });
+    /// assert_eq!(got, None::<()>);
+    /// assert!(outer.cancelled_caught() && !inner.cancelled_caught());
+    /// # });
+    /// ```
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let Some(entered) = enter(&self.state) else {
+            return Some(f());
+        };
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        drop(entered);
+        match result {
+            Ok(value) => Some(value),
+            Err(payload) => match payload.downcast_ref::<Cancelled>() {
+                Some(Cancelled { scope: Some(id) }) if *id == self.state.id => {
+                    self.state.caught.store(true, Ordering::Release);
+                    None
+                }
+                _ => panic::resume_unwind(payload),
+            },
+        }
+    }
+
+    /// Runs `f` shielded: cancellation from outside (enclosing scopes, the
+    /// task's own [`cancel`](super::JoinHandle::cancel)) does not reach the
+    /// checkpoints inside `f`. It takes effect at the first checkpoint after
+    /// `f` returns. Tasks spawned inside are shielded too. Use it for
+    /// clean-up that must finish, and keep it short.
+    ///
+    /// A runtime that shuts down still cancels shielded tasks, so that it
+    /// can end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{self, CancelScope};
+    ///
+    /// let scope = CancelScope::new();
+    /// let got = scope.run(|| {
+    ///     scope.cancel();
+    ///     let flushed = CancelScope::shield(|| {
+    ///         task::yield_now(); // not cancelled here
+    ///         "flushed"
+    ///     });
+    ///     task::checkpoint(); // but here
+    ///     flushed
+    /// });
+    /// assert_eq!(got, None);
+    /// # });
+    /// ```
+    pub fn shield<R>(f: impl FnOnce() -> R) -> R {
+        let state = ScopeState::new(true, None);
+        let _entered = enter(&state);
+        f()
+    }
+
+    /// A checkpoint: unwinds here if the current task or a scope around
+    /// this code has been cancelled. The same as
+    /// [`task::checkpoint`](super::checkpoint).
+    ///
+    /// # Cancellation
+    ///
+    /// This is the checkpoint itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fibrio_core::task::CancelScope::checkpoint(); // outside a task: nothing
+    /// ```
+    pub fn checkpoint() {
+        checkpoint();
+    }
+}
+
+impl std::fmt::Debug for CancelScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelScope")
+            .field("id", &self.state.id)
+            .field("cancelled", &self.is_cancelled())
+            .field("deadline", &self.deadline())
+            .finish()
+    }
+}
+
+/// Pushes a frame for `state` onto the current task's stack; popping it
+/// when the guard drops. `None` outside a task.
+fn enter(state: &Arc<ScopeState>) -> Option<EnteredScope> {
+    with_current(|scheduler| {
+        let header = scheduler.current()?;
+        let unparker = Unparker::new(header.key, scheduler.remote());
+        let mut frames = header.scopes.borrow_mut();
+        frames.push(state.join(Some(unparker)));
+        header.scope_depth.set(frames.len());
+        Some(EnteredScope {
+            header: header as *const TaskHeader,
+        })
+    })
+    .flatten()
+}
+
+/// Pops the frame pushed by [`enter`].
+struct EnteredScope {
+    header: *const TaskHeader,
+}
+
+impl Drop for EnteredScope {
+    fn drop(&mut self) {
+        // SAFETY: the guard lives on the stack of the task whose header this
+        // is, inside the `run`/`shield` call that created it; the task (and
+        // with it the header, kept alive by the scheduler's table) cannot
+        // finish while one of its own frames is still executing.
+        let header = unsafe { &*self.header };
+        let popped = {
+            let mut frames = header.scopes.borrow_mut();
+            let popped = frames.pop();
+            header.scope_depth.set(frames.len());
+            popped
+        };
+        drop(popped);
+    }
+}
+
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// The error of [`fail_after`]: the deadline passed first.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let err = fibrio_core::task::Elapsed::new(Duration::from_millis(5));
+/// assert_eq!(err.to_string(), "the operation did not finish within 5ms; raise the timeout or make it faster");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the operation did not finish within {timeout:?}; raise the timeout or make it faster")]
+pub struct Elapsed {
+    timeout: Duration,
+}
+
+impl Elapsed {
+    /// An `Elapsed` for a `timeout`.
+    pub fn new(timeout: Duration) -> Elapsed {
+        Elapsed { timeout }
+    }
+
+    /// The timeout that passed.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// Runs `f` in a scope that cancels it after `timeout`: `Some(value)` if it
+/// finished, `None` if the deadline cut it short (trio's `move_on_after`).
+/// Deadlines nest: the earliest one visible wins.
+///
+/// # Cancellation
+///
+/// Cancellation from outside passes through.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use std::time::Duration;
+/// use fibrio_core::task::{self, move_on_after};
+///
+/// let got = move_on_after(Duration::from_millis(1), || loop {
+///     task::yield_now();
+/// });
+/// assert_eq!(got, None::<()>);
+/// # });
+/// ```
+pub fn move_on_after<R>(timeout: Duration, f: impl FnOnce() -> R) -> Option<R> {
+    CancelScope::with_timeout(timeout).run(f)
+}
+
+/// Runs `f` in a scope that cancels it after `timeout`, and reports the
+/// expiry as an error (trio's `fail_after`).
+///
+/// # Errors
+///
+/// [`Elapsed`] if the deadline cut `f` short.
+///
+/// # Cancellation
+///
+/// Cancellation from outside passes through.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use std::time::Duration;
+/// use fibrio_core::task::fail_after;
+///
+/// assert_eq!(fail_after(Duration::from_secs(1), || 42), Ok(42));
+/// # });
+/// ```
+pub fn fail_after<R>(timeout: Duration, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
+    move_on_after(timeout, f).ok_or(Elapsed::new(timeout))
+}
