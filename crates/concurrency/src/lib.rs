@@ -1,10 +1,27 @@
-//! fibrio's concurrency toolkit: synchronisation primitives that park
-//! fibrio *tasks* rather than threads.
+//! fibrio's concurrency toolkit: structured concurrency, and
+//! synchronisation primitives that park fibrio *tasks* rather than threads.
 //!
+//! * [`mod@gather`]: [`gather`](fn@gather), [`gather_with`] ([`GatherStrategy`]),
+//!   [`gather_partial`] and [`gather!`](macro@gather): wait for many tasks, fail-fast or
+//!   wait-all, with a [`GatherError`] report that names every failure.
+//! * [`mod@select`]: [`select`](fn@select) (the first task to end wins) and [`race`]
+//!   (the first success wins); the losers are cancelled and waited for.
+//! * [`TaskGroup`]: no child outlives [`TaskGroup::scope`]; the first
+//!   failure cancels the rest, and every failure is reported.
+//! * [`wait_for`] and [`timeout`]: deadlines on a task and on a closure.
+//!   Cancel scopes themselves ([`CancelScope`](fibrio_core::task::CancelScope),
+//!   `move_on_after`, `fail_after`) live in `fibrio_core::task`.
 //! * [`Semaphore`]: counting semaphore with RAII permits ([`SemaphorePermit`]),
 //!   FIFO waiters, timeouts and `close`.
+//! * [`sync`]: [`Mutex`](sync::Mutex), [`RwLock`](sync::RwLock),
+//!   [`Condvar`](sync::Condvar), [`Event`](sync::Event),
+//!   [`Notify`](sync::Notify), [`WaitGroup`](sync::WaitGroup) and
+//!   [`Barrier`](sync::Barrier), each with `statistics()`.
 //! * [`channel`]: multi-producer multi-consumer channels, [`bounded`](channel::bounded)
-//!   (including the rendezvous `bounded(0)`) and [`unbounded`](channel::unbounded).
+//!   (including the rendezvous `bounded(0)`) and [`unbounded`](channel::unbounded):
+//!   the reference design's async queue.
+//! * [`mod@retry`]: [`RetryPolicy`] and [`retry`](fn@retry), backoff with jitter that
+//!   honours cancellation.
 //!
 //! # Invariants shared by every primitive
 //!
@@ -44,8 +61,20 @@
 #![forbid(unsafe_code)]
 
 pub mod channel;
+pub mod gather;
+pub mod retry;
+pub mod select;
 mod semaphore;
+pub mod sync;
+mod task_group;
+mod timeout;
 mod wait;
+
+pub use gather::{gather, gather_partial, gather_with, GatherError, GatherFailure, GatherStrategy};
+pub use retry::{retry, RetryError, RetryPolicy};
+pub use select::{race, select, RaceError, SelectError};
+pub use task_group::{ChildFailure, TaskGroup, TaskGroupError};
+pub use timeout::{timeout, wait_for, WaitForError};
 
 pub use semaphore::{
     AcquireError, Semaphore, SemaphorePermit, SemaphoreStatistics, TryAcquireError,

@@ -74,16 +74,34 @@ fn cancelled_waiter_never_takes_a_permit() {
         let b = spawn_waiter(&sem);
         fibrio::yield_now();
         assert_eq!(sem.statistics().waiters, 2);
-        // The permit is handed to `a` (queued first), then `a` is cancelled
+        // `a` (queued first) is cancelled, then the permit is handed to it
         // before it runs: it must pass the permit on to `b`.
-        drop(held);
         a.cancel();
+        drop(held);
         assert!(matches!(a.join(), Err(JoinError::Cancelled)));
         b.join().unwrap();
         assert_eq!(got.get(), 1);
         let stats = sem.statistics();
         assert_eq!((stats.available, stats.waiters), (1, 0));
         assert_eq!(stats.acquired, 2); // `held` and `b`
+
+        // Handed a permit *before* its cancellation, a waiter's acquire has
+        // completed (trio's rule): it holds the permit until it unwinds at
+        // its next checkpoint, and the permit comes back.
+        let held = sem.acquire().unwrap();
+        let (s2, g2) = (sem.clone(), got.clone());
+        let c = fibrio::spawn(move || {
+            let _p = s2.acquire().unwrap();
+            g2.set(g2.get() + 1);
+            fibrio::yield_now(); // cancelled here, permit in hand
+            unreachable!("cancelled at the checkpoint");
+        });
+        fibrio::yield_now();
+        drop(held);
+        c.cancel();
+        assert!(matches!(c.join(), Err(JoinError::Cancelled)));
+        assert_eq!(got.get(), 2);
+        assert_eq!(sem.available_permits(), 1);
     });
 }
 

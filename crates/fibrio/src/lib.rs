@@ -31,7 +31,13 @@
 //! * [`sleep`], [`spawn_blocking`], [`io::Registration`]: the reactor.
 //! * [`context`]: context variables (asyncio `contextvars` semantics):
 //!   each task starts with a snapshot of its spawner's context.
-//! * [`Semaphore`], [`channel`]: sync primitives that park tasks.
+//! * Structured concurrency: [`gather`](fn@gather) and its strategies,
+//!   [`select`](fn@select)/[`race`], [`TaskGroup`], [`CancelScope`],
+//!   [`move_on_after`]/[`fail_after`], [`wait_for`], [`timeout`], and
+//!   [`retry`](fn@retry) with a [`RetryPolicy`].
+//! * [`Semaphore`], [`sync`] (`Mutex`, `RwLock`, `Condvar`, `Event`,
+//!   `Notify`, `WaitGroup`, `Barrier`), [`channel`]: primitives that park
+//!   tasks.
 //! * [`net`]: sockets; [`context`]: context variables.
 //! * [`Runtime`], [`run`]: putting them together on a thread.
 //! * [`stack`]: guard-paged, pooled stacks and their statistics.
@@ -41,7 +47,12 @@
 mod runtime;
 mod workers;
 
-pub use fibrio_concurrency::{channel, Semaphore, SemaphorePermit, SemaphoreStatistics};
+pub use fibrio_concurrency::{channel, sync};
+pub use fibrio_concurrency::{
+    gather, gather_partial, gather_with, race, retry, select, timeout, wait_for, GatherError,
+    GatherStrategy, RetryPolicy, Semaphore, SemaphorePermit, SemaphoreStatistics, TaskGroup,
+    TaskGroupError, WaitForError,
+};
 pub use fibrio_concurrency::{AcquireError, TryAcquireError};
 pub use fibrio_context as context;
 pub use fibrio_core::scheduler::{Handle, RemoteJoinHandle};

@@ -40,6 +40,95 @@ impl<T> std::fmt::Debug for SendError<T> {
     }
 }
 
+/// Why [`Sender::send_timeout`](super::Sender::send_timeout) failed. The
+/// message comes back.
+#[derive(PartialEq, Eq, Clone, Copy, thiserror::Error)]
+pub enum SendTimeoutError<T> {
+    /// The channel stayed full (for `bounded(0)`: no receiver took the
+    /// message) until the timeout passed.
+    #[error(
+        "timed out waiting for room in the channel; retry, or raise the timeout or the capacity"
+    )]
+    Timeout(T),
+    /// Every [`Receiver`](super::Receiver) is gone (before or while
+    /// waiting); nobody will ever receive the message.
+    #[error("sending on a channel whose receivers are all dropped; keep a Receiver alive, or stop sending")]
+    Disconnected(T),
+    /// The channel was full and the calling task is unwinding, so it could
+    /// not wait; do not send on a full channel in `Drop`.
+    #[error("cannot wait to send while the task is unwinding; do not block in Drop")]
+    Unwinding(T),
+}
+
+impl<T> SendTimeoutError<T> {
+    /// The message that was not sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (tx, _rx) = fibrio_concurrency::channel::bounded(0);
+    /// let err = tx.send_timeout(7, Duration::ZERO).unwrap_err();
+    /// assert_eq!(err.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> T {
+        match self {
+            SendTimeoutError::Timeout(t)
+            | SendTimeoutError::Disconnected(t)
+            | SendTimeoutError::Unwinding(t) => t,
+        }
+    }
+
+    /// True for [`SendTimeoutError::Timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (tx, _rx) = fibrio_concurrency::channel::bounded(0);
+    /// assert!(tx.send_timeout((), Duration::ZERO).unwrap_err().is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout(_))
+    }
+
+    /// True for [`SendTimeoutError::Disconnected`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let (tx, rx) = fibrio_concurrency::channel::bounded(1);
+    /// drop(rx);
+    /// assert!(tx.send_timeout((), Duration::ZERO).unwrap_err().is_disconnected());
+    /// ```
+    pub fn is_disconnected(&self) -> bool {
+        matches!(self, SendTimeoutError::Disconnected(_))
+    }
+}
+
+impl<T> From<SendError<T>> for SendTimeoutError<T> {
+    fn from(err: SendError<T>) -> SendTimeoutError<T> {
+        match err {
+            SendError::Disconnected(t) => SendTimeoutError::Disconnected(t),
+            SendError::Unwinding(t) => SendTimeoutError::Unwinding(t),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
+            SendTimeoutError::Disconnected(_) => f.write_str("Disconnected(..)"),
+            SendTimeoutError::Unwinding(_) => f.write_str("Unwinding(..)"),
+        }
+    }
+}
+
 /// Why [`Sender::try_send`](super::Sender::try_send) failed. The message
 /// comes back.
 #[derive(PartialEq, Eq, Clone, Copy, thiserror::Error)]

@@ -48,7 +48,9 @@ mod receiver;
 mod sender;
 mod shared;
 
-pub use error::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
+pub use error::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 pub use receiver::{IntoIter, Iter, Receiver, TryIter};
 pub use sender::Sender;
 

@@ -3,7 +3,9 @@
 //! Invariant: the channel's `senders` count equals the number of live
 //! `Sender`s; the drop that brings it to zero wakes every waiting receiver.
 
-use super::error::{SendError, TrySendError};
+use std::time::{Duration, Instant};
+
+use super::error::{SendError, SendTimeoutError, TrySendError};
 use super::shared::{self, Shared};
 use super::ChannelStatistics;
 use crate::wait::lock;
@@ -65,7 +67,52 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        shared::send(&self.shared, msg)
+        shared::send(&self.shared, msg, None).map_err(|e| match e {
+            SendTimeoutError::Unwinding(m) => SendError::Unwinding(m),
+            // Without a deadline there is no `Timeout`.
+            SendTimeoutError::Disconnected(m) | SendTimeoutError::Timeout(m) => {
+                SendError::Disconnected(m)
+            }
+        })
+    }
+
+    /// Like [`send`](Sender::send), but gives up after `timeout`: sends
+    /// `msg` once there is room (for `bounded(0)`, once a receiver takes
+    /// it), or hands it back. A zero timeout waits for nothing, like
+    /// [`try_send`](Sender::try_send). A timeout too large to represent
+    /// waits as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] when the time is up (the sender leaves
+    /// the queue, and no receiver sees the message),
+    /// [`SendTimeoutError::Disconnected`] if every receiver is gone (also
+    /// while waiting), [`SendTimeoutError::Unwinding`] if it would have to
+    /// wait while the task unwinds. Every one returns the message.
+    ///
+    /// # Cancellation
+    ///
+    /// As [`send`](Sender::send): a checkpoint, on entry and while
+    /// waiting; a cancelled send did not happen unless a receiver had
+    /// already taken the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::channel::{self, SendTimeoutError};
+    ///
+    /// fibrio::run(|| {
+    ///     let (tx, rx) = channel::bounded(1);
+    ///     tx.send_timeout(1, Duration::from_millis(5)).unwrap();
+    ///     // Full, and nobody receives in time: 2 comes back.
+    ///     let err = tx.send_timeout(2, Duration::from_millis(5)).unwrap_err();
+    ///     assert!(matches!(err, SendTimeoutError::Timeout(2)));
+    ///     assert_eq!(rx.recv(), Ok(1));
+    /// });
+    /// ```
+    pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        shared::send(&self.shared, msg, Instant::now().checked_add(timeout))
     }
 
     /// Sends `msg` if that needs no waiting.

@@ -10,6 +10,10 @@
 //!   message in its node until a receiver takes it, either directly
 //!   (rendezvous) or by moving it into the queue when room frees up. So a
 //!   message is in exactly one place: the queue, a node, or a caller.
+//! * A node is in `send_waiters` only while it holds its message: a sender
+//!   that takes its message back (timed out, disconnected, unwinding)
+//!   leaves the queue under the same lock, so a receiver never pops an
+//!   empty sender node.
 //! * Order: messages leave the queue in FIFO order, and blocked senders and
 //!   receivers are served FIFO.
 //! * A waiter that leaves early (cancelled, timed out) removes its node in
@@ -19,6 +23,11 @@
 //!   until the next receive, but never loses the message. A sender whose message was
 //!   taken has sent it; otherwise its message is dropped with the caller's
 //!   stack, and it never counted as sent.
+//! * `handed` counts messages put into receivers' nodes and not yet taken
+//!   out by their receivers. A receiver sees `Disconnected` only when no
+//!   sender is left, the queue is empty *and* `handed` is zero: a message
+//!   handed to a receiver that is then cancelled comes back (to a waiting
+//!   receiver or the queue), so the others must not have given up on it.
 //! * Disconnection: when the last sender goes, every waiting receiver is
 //!   woken, and receivers drain what is queued before seeing
 //!   `Disconnected`. When the last receiver goes, every waiting sender is
@@ -28,7 +37,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::error::{RecvTimeoutError, SendError, TryRecvError, TrySendError};
+use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::ChannelStatistics;
 use crate::wait::{block, expired, lock, remove_node, Node};
 
@@ -43,6 +52,7 @@ pub(crate) struct State<T> {
     send_waiters: VecDeque<Arc<Node<T>>>,
     sent: u64,
     received: u64,
+    handed: usize,
 }
 
 pub(crate) type Shared<T> = Arc<Mutex<State<T>>>;
@@ -57,6 +67,7 @@ pub(crate) fn new<T>(capacity: Option<usize>) -> Shared<T> {
         send_waiters: VecDeque::new(),
         sent: 0,
         received: 0,
+        handed: 0,
     }))
 }
 
@@ -72,6 +83,7 @@ impl<T> State<T> {
         }
         if let Some(rx) = self.recv_waiters.pop_front() {
             rx.put(msg);
+            self.handed += 1;
             rx.waker.wake();
         } else if self.has_room() {
             self.queue.push_back(msg);
@@ -102,7 +114,7 @@ impl<T> State<T> {
             tx.waker.wake();
             self.sent += 1;
             msg
-        } else if self.senders == 0 {
+        } else if self.senders == 0 && self.handed == 0 {
             return Err(TryRecvError::Disconnected);
         } else {
             return Err(TryRecvError::Empty);
@@ -116,9 +128,21 @@ impl<T> State<T> {
     fn redeliver(&mut self, msg: T) {
         if let Some(rx) = self.recv_waiters.pop_front() {
             rx.put(msg);
+            self.handed += 1;
             rx.waker.wake();
         } else {
             self.queue.push_front(msg);
+        }
+    }
+
+    /// A receiver took the message handed into its node.
+    fn took_handed(&mut self) {
+        self.handed -= 1;
+        if self.handed == 0 && self.senders == 0 {
+            // Waiting receivers may now see `Disconnected`.
+            for rx in &self.recv_waiters {
+                rx.waker.wake();
+            }
         }
     }
 
@@ -160,49 +184,74 @@ pub(crate) fn try_recv<T>(shared: &Shared<T>) -> Result<T, TryRecvError> {
     lock(shared).try_recv()
 }
 
-/// Sends, waiting for room (or, for `bounded(0)`, for a receiver).
-pub(crate) fn send<T>(shared: &Shared<T>, msg: T) -> Result<(), SendError<T>> {
+/// Sends, waiting for room (or, for `bounded(0)`, for a receiver) until
+/// `deadline`; `None` waits as long as it takes.
+pub(crate) fn send<T>(
+    shared: &Shared<T>,
+    msg: T,
+    deadline: Option<Instant>,
+) -> Result<(), SendTimeoutError<T>> {
     fibrio_core::task::checkpoint();
     let node = {
         let mut st = lock(shared);
         match st.try_send(msg) {
             Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(m)) => return Err(SendError::Disconnected(m)),
+            Err(TrySendError::Disconnected(m)) => return Err(SendTimeoutError::Disconnected(m)),
             Err(TrySendError::Full(m)) => {
+                if expired(deadline) {
+                    return Err(SendTimeoutError::Timeout(m));
+                }
                 let node = Node::new(Some(m));
                 st.send_waiters.push_back(node.clone());
                 node
             }
         }
     };
-    // On every exit: leave the queue. If the message is still in the node
-    // it was not sent, and drops with the node (or is returned below).
+    // Leaves the queue on an exit that did not already (cancellation). The
+    // message, if still in the node, was not sent, and drops with the node.
     struct Leave<'a, T> {
         shared: &'a Shared<T>,
         node: Arc<Node<T>>,
+        done: bool,
     }
     impl<T> Drop for Leave<'_, T> {
         fn drop(&mut self) {
-            let mut st = lock(self.shared);
-            remove_node(&mut st.send_waiters, &self.node);
+            if !self.done {
+                let mut st = lock(self.shared);
+                remove_node(&mut st.send_waiters, &self.node);
+            }
         }
     }
-    let guard = Leave { shared, node };
+    let mut guard = Leave {
+        shared,
+        node,
+        done: false,
+    };
     loop {
-        let parked = block(None);
-        let st = lock(shared);
+        let parked = block(deadline);
+        let mut st = lock(shared);
         if !guard.node.is_full() {
-            // A receiver took it (and counted it as sent already).
+            // A receiver popped the node and took the message (and counted
+            // it as sent already).
+            guard.done = true;
             return Ok(());
         }
-        if st.receivers == 0 {
-            let msg = guard.node.take().expect("checked above");
-            return Err(SendError::Disconnected(msg));
-        }
-        if parked.is_err() {
-            let msg = guard.node.take().expect("checked above");
-            return Err(SendError::Unwinding(msg));
-        }
+        let fail: fn(T) -> SendTimeoutError<T> = if st.receivers == 0 {
+            SendTimeoutError::Disconnected
+        } else if parked.is_err() {
+            SendTimeoutError::Unwinding
+        } else if expired(deadline) {
+            SendTimeoutError::Timeout
+        } else {
+            continue;
+        };
+        // Leave the queue under this same lock, before taking the message
+        // back: a node in `send_waiters` always holds its message (a
+        // receiver on another thread relies on that).
+        remove_node(&mut st.send_waiters, &guard.node);
+        guard.done = true;
+        let msg = guard.node.take().expect("checked above");
+        return Err(fail(msg));
     }
 }
 
@@ -238,6 +287,7 @@ pub(crate) fn recv<T>(
             let mut st = lock(self.shared);
             if !remove_node(&mut st.recv_waiters, &self.node) {
                 if let Some(msg) = self.node.take() {
+                    st.took_handed();
                     st.redeliver(msg);
                 }
             }
@@ -248,10 +298,13 @@ pub(crate) fn recv<T>(
         let parked = block(deadline);
         let mut st = lock(shared);
         if let Some(msg) = guard.node.take() {
+            st.took_handed();
             st.received += 1;
             return Ok(msg);
         }
-        if st.senders == 0 {
+        if st.senders == 0 && st.handed == 0 {
+            // Nothing queued either: a waiting receiver is handed messages
+            // directly, and the queue is empty while receivers wait.
             return Err(RecvTimeoutError::Disconnected);
         }
         if parked.is_err() {

@@ -20,6 +20,8 @@ use crate::task::{self, JoinError, SpawnError, Unparker};
 
 pub(crate) enum RemoteMsg {
     Unpark(TaskKey),
+    /// Wake a parked task because a scope it is in was cancelled.
+    CancelWake(TaskKey),
     Spawn(Box<dyn FnOnce() + Send>),
 }
 

@@ -181,6 +181,7 @@ impl SchedulerInner {
             any = true;
             match message {
                 RemoteMsg::Unpark(key) => self.unpark(key),
+                RemoteMsg::CancelWake(key) => self.wake_for_cancel(key),
                 RemoteMsg::Spawn(spawn) => spawn(),
             }
         }
@@ -349,6 +350,27 @@ impl SchedulerInner {
             }
             header.cancel_requested.set(true);
             header.parked.get()
+        };
+        if parked {
+            self.wake_for_cancel(key);
+        }
+    }
+
+    /// Wakes `key` if it is parked, marking the wake-up as a cancellation's
+    /// so that its `park` checks for cancellation before returning. A task
+    /// that is not parked needs nothing: it reaches a checkpoint anyway.
+    pub(crate) fn wake_for_cancel(&self, key: TaskKey) {
+        let parked = {
+            let table = self.table.borrow();
+            let Some(task) = table.get(key) else {
+                return;
+            };
+            let header = task.header();
+            let parked = header.parked.get();
+            if parked {
+                header.cancel_wake.set(true);
+            }
+            parked
         };
         if parked {
             self.unpark(key);

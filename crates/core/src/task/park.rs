@@ -14,6 +14,7 @@
 //! [`park`] returns [`ParkError::Unwinding`] instead.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::scope;
 use crate::scheduler::{suspend_task, with_current, Remote, RemoteMsg, TaskKey};
@@ -61,8 +62,13 @@ pub enum ParkError {
 ///
 /// # Cancellation
 ///
-/// A checkpoint, before and after parking: a cancelled task unwinds from
-/// here.
+/// A checkpoint: a cancelled task unwinds from here instead of parking,
+/// and a parked task that is cancelled (or whose scope is, or whose scope's
+/// deadline passes) wakes and unwinds from here. But if something else
+/// woke it first in the same turn (its timer fired, its data arrived),
+/// `park` returns normally, so the result it waited for is not thrown
+/// away; the next checkpoint unwinds. (trio's rule: an operation that
+/// completed is not cancelled after the fact.)
 ///
 /// # Examples
 ///
@@ -97,11 +103,18 @@ pub fn park() -> Result<(), ParkError> {
         };
         header.parked.set(true);
         suspend_task(header);
-        // Running again: the header is still this task's.
+        // Running again: the header is still this task's. Unwind if a
+        // cancellation (or a scope's deadline) is what woke us; any other
+        // wake-up returns normally, and the caller's next checkpoint sees
+        // a cancellation that arrived meanwhile.
+        let mut woken_by_cancel = header.cancel_wake.replace(false);
         if let Some(timer) = timer {
             scheduler.cancel_driver_timer(timer);
+            woken_by_cancel |= Instant::now() >= timer.deadline;
         }
-        checkpoint_task(header);
+        if woken_by_cancel {
+            checkpoint_task(header);
+        }
         Ok(())
     });
     result.unwrap_or(Err(ParkError::OutsideTask))
@@ -258,6 +271,23 @@ pub struct Unparker {
 impl Unparker {
     pub(crate) fn new(key: TaskKey, remote: Arc<Remote>) -> Unparker {
         Unparker { key, remote }
+    }
+
+    /// Wakes the task if it is parked, as a cancellation does: its `park`
+    /// then checks for cancellation. From any thread.
+    pub(crate) fn wake_for_cancel(&self) {
+        let local = with_current(|s| {
+            if s.id == self.remote.id {
+                s.wake_for_cancel(self.key);
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+        if !local {
+            self.remote.send(RemoteMsg::CancelWake(self.key));
+        }
     }
 
     /// An unparker for the current task, or `None` outside a task.

@@ -23,6 +23,11 @@
 //!   runs, except that `spawn` fills a new task's stack with copies of its
 //!   spawner's frames, and `finish` drops it. `scope_depth` is its length,
 //!   so checkpoints outside any scope cost one load.
+//! * `cancel_wake` is set when a cancellation (of the task or of a scope
+//!   it is in) is what woke it from `park`; `park` clears it and then
+//!   checks for cancellation. A task woken by anything else returns from
+//!   `park` normally, so a wait that completed is not undone by a
+//!   cancellation that came later in the same turn.
 //! * `join_waiters` lists the tasks to wake when this one finishes (its
 //!   joiner, and tasks in `wait_any`); each waiter removes its own entry
 //!   when it stops waiting, and `finish` wakes and clears the rest.
@@ -71,6 +76,7 @@ pub(crate) struct TaskHeader {
     pub(crate) notified: Cell<bool>,
     pub(crate) cancel_requested: Cell<bool>,
     pub(crate) cancel_forced: Cell<bool>,
+    pub(crate) cancel_wake: Cell<bool>,
     pub(crate) scopes: RefCell<Vec<Frame>>,
     pub(crate) scope_depth: Cell<usize>,
     pub(crate) join_waiters: RefCell<Vec<TaskKey>>,
@@ -107,6 +113,7 @@ impl TaskHeader {
             notified: Cell::new(false),
             cancel_requested: Cell::new(false),
             cancel_forced: Cell::new(false),
+            cancel_wake: Cell::new(false),
             scope_depth: Cell::new(0),
             scopes: RefCell::new(Vec::new()),
             join_waiters: RefCell::new(Vec::new()),

@@ -105,8 +105,10 @@ impl ScopeState {
         }
     }
 
-    /// Wakes every task inside the scope.
-    fn wake_members(&self) {
+    /// Wakes every task inside the scope: as a cancellation (their `park`
+    /// unwinds) or, with `cancelling` false, plainly (they re-arm for a new
+    /// deadline).
+    fn wake_members(&self, cancelling: bool) {
         let unparkers: Vec<Unparker> = self
             .members
             .lock()
@@ -116,7 +118,11 @@ impl ScopeState {
             .cloned()
             .collect();
         for unparker in unparkers {
-            unparker.unpark();
+            if cancelling {
+                unparker.wake_for_cancel();
+            } else {
+                unparker.unpark();
+            }
         }
     }
 }
@@ -298,7 +304,7 @@ impl CancelScope {
             .deadline
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = deadline;
-        self.state.wake_members();
+        self.state.wake_members(false);
     }
 
     /// Sets the deadline to `timeout` from now.
@@ -333,7 +339,7 @@ impl CancelScope {
     /// ```
     pub fn cancel(&self) {
         if !self.state.cancelled.swap(true, Ordering::AcqRel) {
-            self.state.wake_members();
+            self.state.wake_members(true);
         }
     }
 
