@@ -169,3 +169,24 @@ fn a_non_string_panic_payload_comes_out_of_run_intact() {
     }));
     assert_eq!(result.unwrap_err().downcast_ref::<u8>(), Some(&5));
 }
+
+#[test]
+fn driver_interval_bounds_how_long_busy_tasks_delay_io() {
+    // With an interval of 1 the poller is looked at after every task run,
+    // so a timer fires while two tasks yield to each other forever.
+    let woke = fibrio::Runtime::builder()
+        .driver_interval(1)
+        .build()
+        .unwrap()
+        .run(|| {
+            let spinner = fibrio::spawn(|| loop {
+                fibrio::yield_now();
+            });
+            let start = std::time::Instant::now();
+            fibrio::sleep(std::time::Duration::from_millis(5));
+            spinner.cancel();
+            start.elapsed()
+        });
+    assert!(woke >= std::time::Duration::from_millis(5));
+    assert!(woke < std::time::Duration::from_secs(5));
+}
