@@ -65,12 +65,13 @@ pub use fibrio_reactor::{io, net, sleep, sleep_until, spawn_blocking, BackendKin
 pub use runtime::{run, Builder, Runtime, RuntimeError, WorkersBuilder};
 pub use workers::{worker_index, WorkerError, Workers};
 
-/// Tasks: spawning with options, cancellation checkpoints, park/unpark.
+/// Tasks: spawning with options, cancellation checkpoints and scopes,
+/// park/unpark, waiting for any of several tasks.
 pub mod task {
     pub use fibrio_core::task::{
-        checkpoint, current_id, current_name, is_cancellation, is_cancelled, park, spawn, wait_any,
-        yield_now, Builder, JoinError, JoinHandle, ParkError, SpawnError, TaskRef, TaskState,
-        TaskStats, Unparker,
+        checkpoint, current_id, current_name, fail_after, is_cancellation, is_cancelled,
+        move_on_after, park, spawn, wait_any, yield_now, Builder, CancelScope, Elapsed, JoinError,
+        JoinHandle, ParkError, SpawnError, TaskRef, TaskState, TaskStats, Unparker,
     };
 }
 
