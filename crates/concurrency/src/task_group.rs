@@ -117,6 +117,11 @@ impl std::error::Error for TaskGroupError {}
 ///
 /// `TaskGroup` is `!Send`, like the tasks it spawns.
 ///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<fibrio_concurrency::TaskGroup>();
+/// ```
+///
 /// # Examples
 ///
 /// ```

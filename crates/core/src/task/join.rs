@@ -306,6 +306,11 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// the [`JoinHandle`]'s). Made by [`JoinHandle::task_ref`]; `!Send`, like
 /// the task.
 ///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<fibrio_core::task::TaskRef>();
+/// ```
+///
 /// # Examples
 ///
 /// ```

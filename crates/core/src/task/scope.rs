@@ -202,7 +202,13 @@ pub(crate) fn visible_deadline(header: &TaskHeader) -> Option<Instant> {
 /// end as [`Cancelled`](super::TaskState::Cancelled)). Scopes nest, per
 /// task; see the module docs for which scope catches a cancellation.
 ///
-/// Clones share one scope. `CancelScope` is `Send + Sync`.
+/// Clones share one scope. `CancelScope` is `Send + Sync`, so another
+/// thread can cancel it:
+///
+/// ```
+/// fn assert_send_sync<T: Send + Sync>() {}
+/// assert_send_sync::<fibrio_core::task::CancelScope>();
+/// ```
 ///
 /// # Examples
 ///
