@@ -196,7 +196,7 @@ impl Semaphore {
     /// });
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit, AcquireError> {
-        self.acquire_until(Some(Instant::now() + timeout))
+        self.acquire_until(crate::wait::deadline_after(timeout))
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphorePermit, AcquireError> {

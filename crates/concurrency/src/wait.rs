@@ -112,6 +112,13 @@ pub(crate) fn block(deadline: Option<Instant>) -> Result<(), Unwinding> {
     }
 }
 
+/// The deadline `timeout` from now; `None` (no deadline: wait as long as
+/// it takes) when that instant cannot be represented, so a huge timeout
+/// such as `Duration::MAX` never panics.
+pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
 /// True once `deadline` has passed.
 pub(crate) fn expired(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)

@@ -4,7 +4,7 @@
 //! `Receiver`s; the drop that brings it to zero wakes every waiting sender
 //! (which takes its message back) and drops the queued messages.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::{RecvError, RecvTimeoutError, TryRecvError};
 use super::shared::{self, Shared};
@@ -118,7 +118,7 @@ impl<T> Receiver<T> {
     /// });
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        shared::recv(&self.shared, Some(Instant::now() + timeout))
+        shared::recv(&self.shared, crate::wait::deadline_after(timeout))
     }
 
     /// An iterator that receives until the channel is closed (empty, and

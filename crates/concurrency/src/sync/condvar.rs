@@ -277,7 +277,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> Result<(MutexGuard<'a, T>, WaitTimeoutResult), WaitError> {
-        let (guard, notified) = self.wait_until(guard, Some(Instant::now() + timeout))?;
+        let (guard, notified) = self.wait_until(guard, crate::wait::deadline_after(timeout))?;
         Ok((guard, WaitTimeoutResult(!notified)))
     }
 
@@ -315,12 +315,12 @@ impl Condvar {
         timeout: Duration,
         mut condition: impl FnMut(&mut T) -> bool,
     ) -> Result<(MutexGuard<'a, T>, WaitTimeoutResult), WaitError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::wait::deadline_after(timeout);
         while condition(&mut *guard) {
-            if expired(Some(deadline)) {
+            if expired(deadline) {
                 return Ok((guard, WaitTimeoutResult(true)));
             }
-            guard = self.wait_until(guard, Some(deadline))?.0;
+            guard = self.wait_until(guard, deadline)?.0;
         }
         Ok((guard, WaitTimeoutResult(false)))
     }

@@ -389,7 +389,7 @@ impl<T: ?Sized> Mutex<T> {
     pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockError> {
         fibrio_core::task::checkpoint();
         if !self.raw.try_lock() {
-            self.raw.lock_slow(Some(Instant::now() + timeout))?;
+            self.raw.lock_slow(crate::wait::deadline_after(timeout))?;
         }
         Ok(self.guard())
     }

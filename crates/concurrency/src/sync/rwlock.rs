@@ -253,7 +253,7 @@ impl<T: ?Sized> RwLock<T> {
     /// });
     /// ```
     pub fn read_timeout(&self, timeout: Duration) -> Result<RwLockReadGuard<'_, T>, LockError> {
-        self.acquire(false, Some(Instant::now() + timeout))?;
+        self.acquire(false, crate::wait::deadline_after(timeout))?;
         Ok(self.read_guard())
     }
 
@@ -313,7 +313,7 @@ impl<T: ?Sized> RwLock<T> {
     /// });
     /// ```
     pub fn write_timeout(&self, timeout: Duration) -> Result<RwLockWriteGuard<'_, T>, LockError> {
-        self.acquire(true, Some(Instant::now() + timeout))?;
+        self.acquire(true, crate::wait::deadline_after(timeout))?;
         Ok(self.write_guard())
     }
 

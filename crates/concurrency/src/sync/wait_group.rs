@@ -273,7 +273,7 @@ impl WaitGroup {
     /// });
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, WaitError> {
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_until(crate::wait::deadline_after(timeout))
     }
 
     /// A snapshot of the state and counters.
