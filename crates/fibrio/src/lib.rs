@@ -49,9 +49,9 @@ mod workers;
 
 pub use fibrio_concurrency::{channel, sync};
 pub use fibrio_concurrency::{
-    gather, gather_partial, gather_with, race, retry, select, timeout, wait_for, GatherError,
-    GatherStrategy, RetryPolicy, Semaphore, SemaphorePermit, SemaphoreStatistics, TaskGroup,
-    TaskGroupError, WaitForError,
+    gather, gather_partial, gather_with, race, retry, select, timeout, wait_for, ChildFailure,
+    GatherError, GatherFailure, GatherStrategy, RaceError, RetryError, RetryPolicy, SelectError,
+    Semaphore, SemaphorePermit, SemaphoreStatistics, TaskGroup, TaskGroupError, WaitForError,
 };
 pub use fibrio_concurrency::{AcquireError, TryAcquireError};
 pub use fibrio_context as context;
