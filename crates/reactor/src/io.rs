@@ -5,6 +5,19 @@
 //!
 //! The fd must be in non-blocking mode. The pattern is: try the operation;
 //! on `WouldBlock`, wait for readiness, then try again.
+//!
+//! # Contract
+//!
+//! Call a `wait_*` method only right after an operation in that direction
+//! failed with `WouldBlock`, without parking, yielding or otherwise letting
+//! other tasks run in between. On the edge-triggered backends (epoll,
+//! kqueue) the wait takes that failure as proof that every readiness
+//! reported so far is used up, and sleeps until the next one; a wait
+//! started while the fd is still readable (say, after a partial read) may
+//! not end until more data arrives. (On the one-shot `poll` backend a wait
+//! also ends when the fd is ready already.) A wait that returns means "try
+//! again", not "the next call succeeds": another task may have taken the
+//! data, or the report was spurious.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};

@@ -15,8 +15,46 @@
 //!   back into the reactor.
 //! * Each fd is registered with the backend once, under the key of its
 //!   [`IoEntry`]; `armed` is the interest currently armed in the backend.
-//!   Interest is one-shot: after an event, a direction is re-armed only if a
-//!   task still waits on it.
+//! * `ReactorInner::persistent` is the backend's
+//!   [`Backend::persistent`], read once; it picks one of the two readiness
+//!   models below for every registration.
+//!
+//! ## One-shot backends (`poll(2)`)
+//!
+//! * A fd is registered with no interest. `wait_ready` arms the direction it
+//!   waits for; an event disarms the whole fd, and `dispatch` re-arms only
+//!   the directions that still have waiters.
+//! * `ready.<direction>` is set by an event and *consumed* by the first
+//!   waiter that sees it (`mem::take`); the others re-arm and park, and the
+//!   re-arm makes the kernel look at the fd's current state again.
+//!
+//! ## Edge-triggered backends (epoll, kqueue)
+//!
+//! * A fd is registered once for both directions and never re-armed:
+//!   `armed` stays [`Interest`]`{ readable: true, writable: true }` and
+//!   `dispatch` never calls [`Backend::modify`].
+//! * `ready.<direction>` is set only by `dispatch`, when an edge for that
+//!   direction arrives, and cleared only when `wait_ready` starts. The caller
+//!   of `wait_ready` has just seen its operation fail with `WouldBlock`, and
+//!   nothing between that failure and the clear switches tasks (the caller
+//!   parks nowhere in between: `Evented::blocking_until` goes straight from
+//!   the failed call to `wait_ready`). A reactor turn only runs while the
+//!   task is switched out, so any edge `ready` holds at the clear was
+//!   delivered by a backend wait that finished before the failed operation
+//!   began: the failure shows that edge is used up, and dropping it loses
+//!   nothing. Without the clear, the stale flag would send the task straight
+//!   back to the system call for a second `EAGAIN`.
+//! * No wake-up is lost: the clear and the task's entry in the waiter list
+//!   happen in the same uninterrupted run, before the task parks. A
+//!   readiness change after the failed operation is an edge the backend
+//!   reports in a later wait (backend contract), even one that happened
+//!   before the clear (it is still in the kernel, not in `ready`); its
+//!   `dispatch` sets `ready` and wakes every waiter of that direction.
+//! * Waiters do not consume `ready`: each waiter woken by an edge returns
+//!   and retries its operation, and one that fails clears the flag again
+//!   and parks. So with several tasks on one direction (acceptors on a
+//!   listener), none stays parked while the fd may be ready, which a
+//!   consumed flag without a re-arm would allow.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -71,6 +109,8 @@ pub(crate) struct ReactorInner {
     notifier: Arc<dyn Notifier>,
     io_count: Cell<usize>,
     next_token: Cell<u64>,
+    /// The backend's [`Backend::persistent`]; see the module invariants.
+    persistent: bool,
 }
 
 /// Bridges the backend's notifier to the scheduler's.
@@ -124,6 +164,7 @@ impl Reactor {
         Reactor {
             inner: Rc::new(ReactorInner {
                 name: backend.name(),
+                persistent: backend.persistent(),
                 notifier: backend.notifier(),
                 backend: RefCell::new(backend),
                 timers: RefCell::new(TimerQueue::new()),
@@ -284,7 +325,9 @@ impl ReactorInner {
             let Some(Some(entry)) = io.get_mut(event.key) else {
                 return;
             };
-            entry.armed = Interest::NONE;
+            if !self.persistent {
+                entry.armed = Interest::NONE;
+            }
             if event.ready.readable {
                 entry.ready.readable = true;
                 wake.append(&mut entry.readers);
@@ -293,14 +336,16 @@ impl ReactorInner {
                 entry.ready.writable = true;
                 wake.append(&mut entry.writers);
             }
-            self.rearm(event.key, entry);
+            if !self.persistent {
+                self.rearm(event.key, entry);
+            }
         }
         for key in wake {
             task::unpark_local(key);
         }
     }
 
-    /// Arms the directions that still have waiters.
+    /// Arms the directions that still have waiters (one-shot backends only).
     fn rearm(&self, key: usize, entry: &mut IoEntry) {
         let wanted = Interest {
             readable: !entry.readers.is_empty(),
@@ -324,7 +369,12 @@ impl ReactorInner {
             io.push(None);
             io.len() - 1
         });
-        if let Err(err) = self.backend.borrow_mut().register(fd, key, Interest::NONE) {
+        let interest = if self.persistent {
+            BOTH
+        } else {
+            Interest::NONE
+        };
+        if let Err(err) = self.backend.borrow_mut().register(fd, key, interest) {
             self.io_free.borrow_mut().push(key);
             return Err(err);
         }
@@ -333,7 +383,7 @@ impl ReactorInner {
         self.io.borrow_mut()[key] = Some(IoEntry {
             fd,
             token,
-            armed: Interest::NONE,
+            armed: interest,
             ready: Interest::NONE,
             readers: Vec::new(),
             writers: Vec::new(),
@@ -370,6 +420,11 @@ impl ReactorInner {
 
     /// Parks the current task until registration `(key, token)` is ready in
     /// `direction`, or until `deadline` (then `TimedOut`).
+    ///
+    /// The caller has just seen an operation in `direction` fail with
+    /// `WouldBlock`, and has not switched tasks since; with an edge-triggered
+    /// backend this call forgets the readiness seen before that failure (see
+    /// the module invariants).
     pub(crate) fn wait_ready(
         &self,
         key: usize,
@@ -388,6 +443,18 @@ impl ReactorInner {
             }
         }
         let _timer = RemoveTimer(self, deadline.map(|d| self.add_timer(d, me)));
+        if self.persistent {
+            // The failed operation used up every edge delivered so far.
+            let mut io = self.io.borrow_mut();
+            if let Some(Some(entry)) = io.get_mut(key) {
+                if entry.token == token {
+                    match direction {
+                        Direction::Read => entry.ready.readable = false,
+                        Direction::Write => entry.ready.writable = false,
+                    }
+                }
+            }
+        }
         loop {
             {
                 let mut io = self.io.borrow_mut();
@@ -401,7 +468,14 @@ impl ReactorInner {
                     Direction::Read => &mut entry.ready.readable,
                     Direction::Write => &mut entry.ready.writable,
                 };
-                if std::mem::take(ready) {
+                // Edge-triggered: leave the flag for the other waiters;
+                // one-shot: consume it (module invariants).
+                let ready = if self.persistent {
+                    *ready
+                } else {
+                    std::mem::take(ready)
+                };
+                if ready {
                     return Ok(());
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -417,7 +491,9 @@ impl ReactorInner {
                 if !waiters.contains(&me) {
                     waiters.push(me);
                 }
-                self.rearm(key, entry);
+                if !self.persistent {
+                    self.rearm(key, entry);
+                }
             }
             let _unregister = Unregister {
                 reactor: self,
@@ -443,6 +519,12 @@ impl ReactorInner {
         }
     }
 }
+
+/// Both directions: the interest of every fd on an edge-triggered backend.
+const BOTH: Interest = Interest {
+    readable: true,
+    writable: true,
+};
 
 fn closed() -> io::Error {
     io::Error::new(

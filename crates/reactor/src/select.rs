@@ -27,9 +27,12 @@ pub enum BackendKind {
     /// and the BSDs, event ports on illumos; `poll` elsewhere.
     #[default]
     Auto,
-    /// Linux `epoll`, through the `polling` crate.
+    /// Linux `epoll`: fibrio's own
+    /// [`EpollBackend`](crate::backend::epoll_backend::EpollBackend),
+    /// edge-triggered.
     Epoll,
-    /// BSD/macOS `kqueue`, through the `polling` crate.
+    /// BSD/macOS `kqueue`, through the `polling` crate, edge-triggered
+    /// ([`PollingBackend::edge_triggered`]).
     Kqueue,
     /// Portable `poll(2)` (`ppoll` on Linux): the reference design's
     /// "select" loop.
@@ -144,6 +147,19 @@ fn native_kind() -> Option<BackendKind> {
     }
 }
 
+/// Opens this system's edge-triggered backend: our own epoll on Linux and
+/// Android, `polling`'s kqueue in edge mode elsewhere.
+fn open_native() -> std::io::Result<Box<dyn Backend>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        crate::backend::epoll_backend::EpollBackend::new().map(|b| Box::new(b) as Box<dyn Backend>)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        PollingBackend::edge_triggered().map(|b| Box::new(b) as Box<dyn Backend>)
+    }
+}
+
 /// Opens the backend `kind` resolves to.
 ///
 /// # Errors
@@ -164,9 +180,7 @@ pub fn open_backend(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError>
     let kind = resolve_backend(kind)?;
     let opened: std::io::Result<Box<dyn Backend>> = match kind {
         BackendKind::Poll => PollBackend::new().map(|b| Box::new(b) as Box<dyn Backend>),
-        BackendKind::Epoll | BackendKind::Kqueue if native_kind() == Some(kind) => {
-            PollingBackend::new().map(|b| Box::new(b) as Box<dyn Backend>)
-        }
+        BackendKind::Epoll | BackendKind::Kqueue if native_kind() == Some(kind) => open_native(),
         BackendKind::Epoll | BackendKind::Kqueue => {
             return Err(BackendError::Unsupported { kind });
         }

@@ -1,6 +1,10 @@
 //! One behaviour suite for every [`Backend`]: each check below is generic
 //! over the backend's constructor, and `backend_tests!` instantiates all of
-//! them once per backend (`polling_backend::*` and `poll_backend::*`).
+//! them once per backend (`polling_backend::*` and `poll_backend::*`, both
+//! one-shot; `polling_edge_backend::*` and, on Linux, `epoll_backend::*`,
+//! both edge-triggered), plus the checks of the backend's own model:
+//! `one_shot_until_modified` for one-shot backends, the `edge_*` checks for
+//! persistent ones.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -12,12 +16,14 @@ use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+use fibrio_reactor::backend::epoll_backend::EpollBackend;
 use fibrio_reactor::backend::poll_backend::PollBackend;
 use fibrio_reactor::backend::polling_backend::PollingBackend;
 use fibrio_reactor::backend::{Backend, Interest, ReadyEvent};
 use proptest::prelude::*;
 
-/// A backend constructor: `PollingBackend::new` or `PollBackend::new`.
+/// A backend constructor: `PollingBackend::new`, `PollBackend::new`, ...
 type New<B> = fn() -> io::Result<B>;
 
 /// How long a check waits for an event that should already be there.
@@ -160,6 +166,99 @@ fn one_shot_until_modified<B: Backend>(new: New<B>) -> io::Result<()> {
     assert_quiet(&mut backend)?;
     assert_quiet(&mut backend)?;
     backend.deregister(fd(&a))
+}
+
+fn one_shot_backend_says_so<B: Backend>(new: New<B>) -> io::Result<()> {
+    assert!(!new()?.persistent());
+    Ok(())
+}
+
+fn edge_backend_says_so<B: Backend>(new: New<B>) -> io::Result<()> {
+    assert!(new()?.persistent());
+    Ok(())
+}
+
+/// Edge-triggered: unread data is reported once, each new arrival again,
+/// and the registration never needs re-arming.
+fn edge_reports_each_new_arrival<B: Backend>(new: New<B>) -> io::Result<()> {
+    let mut backend = new()?;
+    let (mut a, mut b) = UnixStream::pair()?;
+    backend.register(fd(&a), 40, Interest::READABLE)?;
+    assert_quiet(&mut backend)?;
+    for round in 0..3u8 {
+        b.write_all(&[round])?;
+        assert_eq!(
+            collect_events(&mut backend, 1)?,
+            [event(40, Interest::READABLE)],
+            "round {round}"
+        );
+        // Still unread, but no new edge.
+        assert_quiet(&mut backend)?;
+    }
+    let mut buf = [0u8; 3];
+    a.read_exact(&mut buf)?;
+    assert_eq!(buf, [0, 1, 2]);
+    assert_quiet(&mut backend)?;
+    backend.deregister(fd(&a))
+}
+
+/// Changes made before a wait, with no wait in between, are not lost (and
+/// may be reported as one event).
+fn edge_changes_before_wait_are_kept<B: Backend>(new: New<B>) -> io::Result<()> {
+    let mut backend = new()?;
+    let (a, mut b) = UnixStream::pair()?;
+    backend.register(fd(&a), 41, Interest::READABLE)?;
+    b.write_all(b"one")?;
+    b.write_all(b"two")?;
+    let events = collect_events(&mut backend, 1)?;
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| *e == event(41, Interest::READABLE)));
+    assert_quiet(&mut backend)?;
+    backend.deregister(fd(&a))
+}
+
+/// A writer that filled its buffer is told when the peer makes room, once.
+fn edge_reports_room_to_write<B: Backend>(new: New<B>) -> io::Result<()> {
+    let mut backend = new()?;
+    let (mut a, mut b) = UnixStream::pair()?;
+    fill(&mut a)?;
+    backend.register(fd(&a), 42, Interest::WRITABLE)?;
+    assert_quiet(&mut backend)?;
+    b.set_nonblocking(true)?;
+    let mut sink = [0u8; 64 * 1024];
+    loop {
+        match b.read(&mut sink) {
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) => return Err(error),
+        }
+    }
+    assert_eq!(
+        collect_events(&mut backend, 1)?,
+        [event(42, Interest::WRITABLE)]
+    );
+    assert_quiet(&mut backend)?;
+    backend.deregister(fd(&a))
+}
+
+/// An edge that happens while a `wait(None)` sleeps ends that wait.
+fn edge_during_wait_ends_it<B: Backend + 'static>(new: New<B>) -> io::Result<()> {
+    with_watchdog(move || {
+        let mut backend = new()?;
+        let (a, mut b) = UnixStream::pair()?;
+        backend.register(fd(&a), 43, Interest::READABLE)?;
+        for _ in 0..3 {
+            let writer = thread::spawn(move || {
+                thread::sleep(Duration::from_millis(20));
+                b.write_all(b"x").map(|()| b)
+            });
+            let mut events = Vec::new();
+            backend.wait(&mut events, None)?;
+            assert_eq!(events, [event(43, Interest::READABLE)]);
+            b = writer.join().expect("writer panicked")?;
+        }
+        backend.deregister(fd(&a))
+    })
 }
 
 fn modify_rearms<B: Backend>(new: New<B>) -> io::Result<()> {
@@ -643,15 +742,15 @@ fn reports_exactly_the_ready_registrations<B: Backend>(
 }
 
 macro_rules! backend_tests {
-    ($module:ident, $new:path) => {
+    ($module:ident, $new:path; $($own:ident),* $(,)?) => {
         mod $module {
             use super::*;
 
+            backend_tests!(@each $new; $($own),*);
             backend_tests!(@each $new;
                 readable_after_peer_writes,
                 writable_right_away_on_fresh_socket,
                 both_directions_reported_in_one_event,
-                one_shot_until_modified,
                 modify_rearms,
                 modify_changes_interest_and_key,
                 disarmed_registration_stays_quiet,
@@ -702,8 +801,26 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(polling_backend, PollingBackend::new);
-backend_tests!(poll_backend, PollBackend::new);
+backend_tests!(polling_backend, PollingBackend::new;
+    one_shot_backend_says_so, one_shot_until_modified);
+backend_tests!(poll_backend, PollBackend::new;
+    one_shot_backend_says_so, one_shot_until_modified);
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly",
+))]
+backend_tests!(polling_edge_backend, PollingBackend::edge_triggered;
+    edge_backend_says_so, edge_reports_each_new_arrival, edge_changes_before_wait_are_kept,
+    edge_reports_room_to_write, edge_during_wait_ends_it);
+#[cfg(any(target_os = "linux", target_os = "android"))]
+backend_tests!(epoll_backend, EpollBackend::new;
+    edge_backend_says_so, edge_reports_each_new_arrival, edge_changes_before_wait_are_kept,
+    edge_reports_room_to_write, edge_during_wait_ends_it);
 
 #[test]
 fn backend_names() -> io::Result<()> {

@@ -1,21 +1,46 @@
 //! Poller backends: the part of the reactor that asks the kernel which file
 //! descriptors are ready.
 //!
-//! Two implementations sit behind [`Backend`]:
+//! Three implementations sit behind [`Backend`]:
 //!
+//! * [`EpollBackend`](epoll_backend::EpollBackend) (Linux and Android only),
+//!   our own epoll: edge-triggered, persistent registrations, an eventfd for
+//!   notifications, and `epoll_pwait2` for nanosecond timeouts, so that a
+//!   wait is one system call. It is what [`BackendKind::Epoll`] (and so
+//!   `Auto` on Linux) opens.
 //! * [`PollingBackend`](polling_backend::PollingBackend), on the `polling`
 //!   crate: epoll on Linux, kqueue on macOS and the BSDs, event ports on
-//!   illumos. `polling` picks its system interface at compile time.
+//!   illumos. `polling` picks its system interface at compile time. It runs
+//!   one-shot ([`PollingBackend::new`](polling_backend::PollingBackend::new))
+//!   or, where the system supports it, edge-triggered and persistent
+//!   ([`PollingBackend::edge_triggered`](polling_backend::PollingBackend::edge_triggered),
+//!   what [`BackendKind::Kqueue`] opens).
 //! * [`PollBackend`](poll_backend::PollBackend), our own portable `poll(2)`
 //!   (`ppoll` where available, for sub-millisecond timeouts): the "select"
-//!   loop of the reference design, which works everywhere.
+//!   loop of the reference design, which works everywhere. One-shot.
 //!
-//! # Contract (both backends pass the same tests)
+//! [`BackendKind::Epoll`]: crate::BackendKind::Epoll
+//! [`BackendKind::Kqueue`]: crate::BackendKind::Kqueue
 //!
-//! * Interest is **one-shot**: after an event for a registration is
-//!   delivered, that registration delivers nothing more until
-//!   [`Backend::modify`] re-arms it. This is `polling`'s model, and it lets
-//!   the reactor keep exactly one waiter set per direction.
+//! # Contract (every backend passes the same tests)
+//!
+//! A backend is either **one-shot** or **persistent**, as
+//! [`Backend::persistent`] says; the rest of the contract is common.
+//!
+//! * One-shot (`persistent() == false`): after an event for a registration
+//!   is delivered, that registration delivers nothing more until
+//!   [`Backend::modify`] re-arms it. This is `polling`'s default model, and
+//!   it lets the reactor keep exactly one waiter set per direction.
+//! * Persistent (`persistent() == true`): a registration stays armed for
+//!   its interest until `modify` or `deregister`, and is **edge-triggered**:
+//!   a direction is reported when the fd may have become ready in it since
+//!   the last report (it became ready, more data or buffer space arrived,
+//!   or it failed or hung up), including once at `register` or `modify`
+//!   time if it is ready then. A readiness that does not change is not
+//!   reported again. Reports may be spurious (the caller must still try the
+//!   operation), but never missed: a change that happens after a `wait`
+//!   began (or while none runs) is reported by that `wait` or the next one.
+//!   The reactor relies on this to park after `EAGAIN` without re-arming.
 //! * Each fd is registered at most once at a time. Registering it again
 //!   without [`Backend::deregister`] is an error (`AlreadyExists`).
 //! * [`Backend::wait`] never returns later than its timeout plus scheduling
@@ -23,9 +48,12 @@
 //!   early, with no events, when [`Notifier::notify`] is called from any
 //!   thread (a notification that arrives before `wait` is not lost: the
 //!   next `wait` returns at once).
-//! * Errors and hang-ups are reported as both readable and writable, so a
-//!   waiter in either direction wakes and sees the error on its next call.
+//! * Errors and hang-ups are reported as both readable and writable (within
+//!   the registration's interest), so a waiter in either direction wakes
+//!   and sees the error on its next call.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod epoll_backend;
 pub mod poll_backend;
 pub mod polling_backend;
 
@@ -147,7 +175,9 @@ pub trait Backend {
     /// `AlreadyExists` if `fd` is registered, or the system error.
     fn register(&mut self, fd: RawFd, key: usize, interest: Interest) -> io::Result<()>;
 
-    /// Re-arms `fd` (registered with `key`) for `interest`.
+    /// Re-arms `fd` (registered with `key`) for `interest`. On a persistent
+    /// backend it changes the interest, and a direction of it that is ready
+    /// now is reported again.
     ///
     /// # Errors
     ///
@@ -171,4 +201,11 @@ pub trait Backend {
 
     /// A handle that wakes `wait` from other threads.
     fn notifier(&self) -> Arc<dyn Notifier>;
+
+    /// Whether registrations are persistent and edge-triggered rather than
+    /// one-shot (see the module documentation). Fixed for the backend's
+    /// lifetime. The default is one-shot.
+    fn persistent(&self) -> bool {
+        false
+    }
 }

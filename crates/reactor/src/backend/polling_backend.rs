@@ -12,12 +12,16 @@
 //!   `polling` key (the "token"). Fds are non-negative `i32`s, so a token is
 //!   never `usize::MAX`, the key `polling` reserves for itself, and the
 //!   caller's own key may be any `usize`.
+//! * `PollingBackend::mode` is [`PollMode::Oneshot`] or [`PollMode::Edge`],
+//!   fixed at construction; every `add` and `modify` uses it.
 //! * `Registration::armed` is the interest the kernel was last asked for and
-//!   has not yet delivered. `register` and `modify` set it; `wait` resets it
-//!   to [`Interest::NONE`] when it delivers an event for the registration.
-//!   Events are masked with it, which enforces the one-shot contract even
-//!   where the kernel arms each direction separately (kqueue), and drops the
-//!   error or hang-up reports epoll sends for disarmed registrations.
+//!   has not yet delivered. `register` and `modify` set it; in one-shot mode
+//!   `wait` resets it to [`Interest::NONE`] when it delivers an event for the
+//!   registration (in edge mode it stays: the kernel keeps the registration
+//!   armed). Events are masked with it, which enforces the one-shot contract
+//!   even where the kernel arms each direction separately (kqueue), and
+//!   drops the error or hang-up reports epoll sends for disarmed
+//!   registrations.
 //! * `Registration::pending` is [`Interest::NONE`] outside `wait`. Inside
 //!   `wait` it gathers everything reported for the fd in one batch, so that
 //!   a fd whose directions arrive as separate kernel events (kqueue) still
@@ -36,16 +40,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use polling::{Event, Events, Poller};
+use polling::{Event, Events, PollMode, Poller};
 
 use super::{Backend, Interest, Notifier, ReadyEvent};
 
 /// A [`Backend`] on the `polling` crate: epoll, kqueue or event ports,
 /// whichever the target has.
 ///
-/// Registrations are one-shot: after [`Backend::wait`] reports a fd, it stays
-/// quiet until [`Backend::modify`] re-arms it. Errors and hang-ups are
-/// reported in every direction the registration was armed for.
+/// Registrations are one-shot ([`PollingBackend::new`]): after
+/// [`Backend::wait`] reports a fd, it stays quiet until [`Backend::modify`]
+/// re-arms it; or persistent and edge-triggered
+/// ([`PollingBackend::edge_triggered`]), as the [module contract](super)
+/// describes. Errors and hang-ups are reported in every direction the
+/// registration was armed for.
 ///
 /// # Examples
 ///
@@ -80,6 +87,8 @@ pub struct PollingBackend {
     registrations: HashMap<RawFd, Registration>,
     /// Fds with a non-empty `pending`, during `wait` only.
     touched: Vec<RawFd>,
+    /// One-shot or edge-triggered; see the module invariants.
+    mode: PollMode,
 }
 
 /// One registered fd.
@@ -137,6 +146,42 @@ impl PollingBackend {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new() -> io::Result<PollingBackend> {
+        PollingBackend::with_mode(PollMode::Oneshot)
+    }
+
+    /// Creates a backend whose registrations are persistent and
+    /// edge-triggered ([`Backend::persistent`] is true): `EPOLLET` on
+    /// Linux, `EV_CLEAR` on kqueue.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` where the system poller has no edge-triggered mode
+    /// (event ports), or as for [`PollingBackend::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::backend::polling_backend::PollingBackend;
+    /// use fibrio_reactor::backend::Backend;
+    ///
+    /// # if cfg!(any(target_os = "linux", target_os = "macos", target_os = "freebsd")) {
+    /// let backend = PollingBackend::edge_triggered()?;
+    /// assert!(backend.persistent());
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn edge_triggered() -> io::Result<PollingBackend> {
+        let backend = PollingBackend::with_mode(PollMode::Edge)?;
+        if !backend.shared.poller.supports_edge() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this system's poller has no edge-triggered mode",
+            ));
+        }
+        Ok(backend)
+    }
+
+    fn with_mode(mode: PollMode) -> io::Result<PollingBackend> {
         Ok(PollingBackend {
             shared: Arc::new(Shared {
                 poller: Poller::new()?,
@@ -145,11 +190,13 @@ impl PollingBackend {
             events: Events::new(),
             registrations: HashMap::new(),
             touched: Vec::new(),
+            mode,
         })
     }
 
     /// Moves the events in `self.events` into `out`, one per fd, masked with
-    /// what each registration armed, and disarms every fd reported.
+    /// what each registration armed, and (one-shot mode) disarms every fd
+    /// reported.
     /// Returns how many events were appended.
     fn collect(&mut self, out: &mut Vec<ReadyEvent>) -> usize {
         for event in self.events.iter() {
@@ -176,13 +223,16 @@ impl PollingBackend {
         self.events.clear();
 
         let count = self.touched.len();
+        let one_shot = self.mode == PollMode::Oneshot;
         for fd in self.touched.drain(..) {
             if let Some(registration) = self.registrations.get_mut(&fd) {
                 out.push(ReadyEvent {
                     key: registration.key,
                     ready: registration.pending,
                 });
-                registration.armed = Interest::NONE;
+                if one_shot {
+                    registration.armed = Interest::NONE;
+                }
                 registration.pending = Interest::NONE;
             }
         }
@@ -268,14 +318,18 @@ impl Backend for PollingBackend {
                 format!("file descriptor {fd} is already registered"),
             ));
         }
-        // SAFETY: `Poller::add` requires the source to be deleted from the
+        // SAFETY: `Poller::add_with_mode` requires the source to be deleted from the
         // poller before it is closed. The `Backend::deregister` contract
         // requires the caller to deregister `fd` before closing it, and
         // `deregister` calls `Poller::delete`; dropping the backend drops its
         // handle on the poller, and a poller kept alive by a notifier only
         // holds kernel registrations, which the kernel removes itself when
         // the fd is closed. `fd` is non-negative (checked by `token`).
-        unsafe { self.shared.poller.add(fd, event(token, interest))? };
+        unsafe {
+            self.shared
+                .poller
+                .add_with_mode(fd, event(token, interest), self.mode)?
+        };
         self.registrations.insert(
             fd,
             Registration {
@@ -300,7 +354,7 @@ impl Backend for PollingBackend {
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
         self.shared
             .poller
-            .modify(borrowed, event(token, interest))?;
+            .modify_with_mode(borrowed, event(token, interest), self.mode)?;
         registration.key = key;
         registration.armed = interest;
         Ok(())
@@ -345,5 +399,9 @@ impl Backend for PollingBackend {
         Arc::new(PollingNotifier {
             shared: Arc::clone(&self.shared),
         })
+    }
+
+    fn persistent(&self) -> bool {
+        self.mode == PollMode::Edge
     }
 }

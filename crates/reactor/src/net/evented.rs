@@ -11,6 +11,11 @@
 //! * Outside any fibrio task (a plain thread), a call that would block
 //!   waits in `poll(2)` on this one fd, so the types also work there.
 //! * Every call is a cancellation checkpoint, checked before the first try.
+//! * Between a call that fails with `WouldBlock` and the wait for readiness
+//!   that follows it (`wait`, then `Registration::wait_until`), nothing
+//!   parks, yields or checks for cancellation: the edge-triggered reactor
+//!   relies on it to forget the readiness the failed call used up without
+//!   losing a newer one (see the reactor's module documentation).
 
 use std::cell::{Cell, OnceCell};
 use std::io;
