@@ -156,6 +156,21 @@ impl Registration {
             .wait_ready(self.key, self.token, direction, deadline)
     }
 
+    /// True if `direction` is known to be drained, on an edge-triggered
+    /// backend: the next operation would fail with `WouldBlock`, so a caller
+    /// may wait first and save the system call. Always false on the
+    /// one-shot `poll(2)` backend.
+    pub(crate) fn known_unready(&self, direction: Direction) -> bool {
+        self.reactor.known_unready(self.key, self.token, direction)
+    }
+
+    /// Records that `direction` was just drained (see
+    /// [`Registration::known_unready`]). Call it only right after the
+    /// operation that drained it, with no task switch in between.
+    pub(crate) fn mark_drained(&self, direction: Direction) {
+        self.reactor.clear_ready(self.key, self.token, direction);
+    }
+
     /// Deregisters the fd now and wakes every task waiting on it with a
     /// `NotConnected` error; later waits fail the same way. Call it before
     /// closing the fd when other tasks may be waiting on it. Idempotent;

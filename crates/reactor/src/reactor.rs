@@ -50,6 +50,13 @@
 //!   reports in a later wait (backend contract), even one that happened
 //!   before the clear (it is still in the kernel, not in `ready`); its
 //!   `dispatch` sets `ready` and wakes every waiter of that direction.
+//! * A stream read that returns fewer bytes than asked (more than zero) has
+//!   emptied the receive buffer; `clear_ready` then forgets `ready.readable`
+//!   (nothing switched tasks since the read, so newer data is an edge still
+//!   to come), and `known_unready` lets the next read wait first instead of
+//!   failing with `EAGAIN`. An end of stream left behind the data brings no
+//!   new edge, so this is done only on backends that report hang-ups
+//!   (`drain_hints`), and never once `read_closed` (sticky) is set.
 //! * Waiters do not consume `ready`: each waiter woken by an edge returns
 //!   and retries its operation, and one that fails clears the flag again
 //!   and parks. So with several tasks on one direction (acceptors on a
@@ -97,6 +104,9 @@ pub(crate) struct IoEntry {
     pub(crate) readers: Vec<TaskKey>,
     pub(crate) writers: Vec<TaskKey>,
     pub(crate) closed: bool,
+    /// Sticky: the backend reported a hang-up or failure, so reads will
+    /// never block again and a short read does not mean "drained".
+    pub(crate) read_closed: bool,
 }
 
 pub(crate) struct ReactorInner {
@@ -111,6 +121,9 @@ pub(crate) struct ReactorInner {
     next_token: Cell<u64>,
     /// The backend's [`Backend::persistent`]; see the module invariants.
     persistent: bool,
+    /// `persistent` and the backend's [`Backend::reports_hangup`]: whether
+    /// `known_unready` may say "drained" (see the module invariants).
+    drain_hints: bool,
 }
 
 /// Bridges the backend's notifier to the scheduler's.
@@ -165,6 +178,7 @@ impl Reactor {
             inner: Rc::new(ReactorInner {
                 name: backend.name(),
                 persistent: backend.persistent(),
+                drain_hints: backend.persistent() && backend.reports_hangup(),
                 notifier: backend.notifier(),
                 backend: RefCell::new(backend),
                 timers: RefCell::new(TimerQueue::new()),
@@ -328,6 +342,9 @@ impl ReactorInner {
             if !self.persistent {
                 entry.armed = Interest::NONE;
             }
+            if event.hangup {
+                entry.read_closed = true;
+            }
             if event.ready.readable {
                 entry.ready.readable = true;
                 wake.append(&mut entry.readers);
@@ -385,6 +402,7 @@ impl ReactorInner {
             token,
             armed: interest,
             ready: Interest::NONE,
+            read_closed: false,
             readers: Vec::new(),
             writers: Vec::new(),
             closed: false,
@@ -514,6 +532,44 @@ impl ReactorInner {
                     return Err(io::Error::other(
                         "fibrio: waiting for I/O outside a fibrio task",
                     ))
+                }
+            }
+        }
+    }
+}
+
+impl ReactorInner {
+    /// On an edge-triggered backend: true if `direction` of registration
+    /// `(key, token)` is known to have nothing (its readiness was cleared
+    /// and no edge came since), so an operation would fail with
+    /// `WouldBlock`. Always false on one-shot backends, which cannot know.
+    pub(crate) fn known_unready(&self, key: usize, token: u64, direction: Direction) -> bool {
+        if !self.drain_hints {
+            return false;
+        }
+        match self.io.borrow().get(key) {
+            Some(Some(entry)) if entry.token == token => match direction {
+                Direction::Read => !entry.ready.readable && !entry.read_closed,
+                Direction::Write => !entry.ready.writable,
+            },
+            _ => false,
+        }
+    }
+
+    /// On an edge-triggered backend, forgets the readiness of `direction`:
+    /// the caller has just drained it (a stream read that returned less than
+    /// asked for) and has not switched tasks since, so, as after a
+    /// `WouldBlock`, any newer data is an edge still to be reported. Does
+    /// nothing on one-shot backends.
+    pub(crate) fn clear_ready(&self, key: usize, token: u64, direction: Direction) {
+        if !self.drain_hints {
+            return;
+        }
+        if let Some(Some(entry)) = self.io.borrow_mut().get_mut(key) {
+            if entry.token == token {
+                match direction {
+                    Direction::Read => entry.ready.readable = false,
+                    Direction::Write => entry.ready.writable = false,
                 }
             }
         }

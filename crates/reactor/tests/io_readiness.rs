@@ -230,7 +230,46 @@ fn many_receivers_on_one_udp_socket_lose_nothing(kind: BackendKind) {
     });
 }
 
+/// A short read empties the receive buffer, so the next read may wait for
+/// new data without a failing system call; but an end of stream that came
+/// with the data (no further edge will follow) must still be read, and so
+/// must data that arrives later.
+fn short_reads_then_end_of_stream(kind: BackendKind) {
+    block_on(kind, || {
+        let (a, mut b) = StdUnixStream::pair().unwrap();
+        let a = UnixStream::from_std(a).unwrap();
+        let mut buf = [0u8; 64];
+        // Force registration: a read that parks until the first data.
+        let writer = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(5));
+            b.write_all(b"first").unwrap();
+            thread::sleep(Duration::from_millis(5));
+            b.write_all(b"second").unwrap();
+            // Data and the end of stream together: one edge for both.
+            b.write_all(b"last").unwrap();
+            drop(b);
+        });
+        let mut got = Vec::new();
+        let start = Instant::now();
+        loop {
+            let n = (&a).read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            assert!(start.elapsed() < STUCK, "a read never woke up");
+            if got.ends_with(b"second") {
+                // Let "last" and the hang-up arrive before the next read.
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        assert_eq!(got, b"firstsecondlast");
+        writer.join().unwrap();
+    });
+}
+
 per_backend!(
+    short_reads_then_end_of_stream,
     would_block_forgets_used_readiness,
     readiness_between_would_block_and_park_is_kept,
     room_between_would_block_and_park_is_kept,

@@ -50,11 +50,22 @@ fn fd(source: &impl AsRawFd) -> RawFd {
 }
 
 fn event(key: usize, ready: Interest) -> ReadyEvent {
-    ReadyEvent { key, ready }
+    ReadyEvent::new(key, ready)
 }
 
 /// Waits until at least `count` events have arrived, or `PATIENCE` passes.
+/// The directions are compared; `hangup` is cleared (and checked on its
+/// own by `hang_up_flag_reported_where_promised`).
 fn collect_events<B: Backend>(backend: &mut B, count: usize) -> io::Result<Vec<ReadyEvent>> {
+    let events = collect_raw_events(backend, count)?;
+    Ok(events
+        .into_iter()
+        .map(|e| ReadyEvent::new(e.key, e.ready))
+        .collect())
+}
+
+/// [`collect_events`] keeping the `hangup` flags.
+fn collect_raw_events<B: Backend>(backend: &mut B, count: usize) -> io::Result<Vec<ReadyEvent>> {
     let deadline = Instant::now() + PATIENCE;
     let mut events = Vec::new();
     while events.len() < count {
@@ -586,6 +597,27 @@ fn hang_up_with_unread_data_reported_in_both_directions<B: Backend>(new: New<B>)
     backend.deregister(fd(&reader))
 }
 
+/// Backends that promise `hangup` set it when the peer closes (with data
+/// still unread, too), and never for plain data; the others never set it.
+fn hang_up_flag_reported_where_promised<B: Backend>(new: New<B>) -> io::Result<()> {
+    let mut backend = new()?;
+    let (a, mut b) = UnixStream::pair()?;
+    a.set_nonblocking(true)?;
+    backend.register(fd(&a), 30, Interest::READABLE)?;
+    b.write_all(b"data")?;
+    let events = collect_raw_events(&mut backend, 1)?;
+    assert_eq!(events.len(), 1);
+    assert!(!events[0].hangup, "plain data is not a hang-up");
+    if !backend.persistent() {
+        backend.modify(fd(&a), 30, Interest::READABLE)?;
+    }
+    drop(b);
+    let events = collect_raw_events(&mut backend, 1)?;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].hangup, backend.reports_hangup());
+    backend.deregister(fd(&a))
+}
+
 fn disarmed_hang_up_does_not_cut_wait_short<B: Backend>(new: New<B>) -> io::Result<()> {
     let mut backend = new()?;
     let (a, b) = UnixStream::pair()?;
@@ -658,7 +690,7 @@ fn many_fds_all_reported<B: Backend>(new: New<B>) -> io::Result<()> {
 
     let events = collect_events(&mut backend, PAIRS)?;
     let mut reported = HashMap::new();
-    for ReadyEvent { key, ready } in events {
+    for ReadyEvent { key, ready, .. } in events {
         assert!(reported.insert(key, ready).is_none(), "key {key} twice");
     }
     assert_eq!(reported, expected);
@@ -727,7 +759,7 @@ fn reports_exactly_the_ready_registrations<B: Backend>(
         if events.is_empty() {
             break;
         }
-        for ReadyEvent { key, ready } in events {
+        for ReadyEvent { key, ready, .. } in events {
             assert!(reported.insert(key, ready).is_none(), "key {key} twice");
         }
     }
@@ -773,6 +805,7 @@ macro_rules! backend_tests {
                 hang_up_reported_in_both_directions,
                 hang_up_with_unread_data_reported_in_both_directions,
                 disarmed_hang_up_does_not_cut_wait_short,
+                hang_up_flag_reported_where_promised,
                 pipe_readable_after_write,
                 pipe_reader_woken_when_writer_closes,
                 many_fds_all_reported,

@@ -90,7 +90,7 @@ struct KernelTimespec {
 ///
 /// let mut events = Vec::new();
 /// backend.wait(&mut events, Some(Duration::from_secs(5)))?;
-/// assert_eq!(events, [ReadyEvent { key: 7, ready: Interest::READABLE }]);
+/// assert_eq!(events, [ReadyEvent::new(7, Interest::READABLE)]);
 ///
 /// // Edge-triggered: the unread data is not reported again...
 /// events.clear();
@@ -99,7 +99,7 @@ struct KernelTimespec {
 /// // ...but new data is, without re-arming.
 /// b.write_all(b"pong")?;
 /// backend.wait(&mut events, Some(Duration::from_secs(5)))?;
-/// assert_eq!(events, [ReadyEvent { key: 7, ready: Interest::READABLE }]);
+/// assert_eq!(events, [ReadyEvent::new(7, Interest::READABLE)]);
 ///
 /// backend.deregister(a.as_raw_fd())?;
 /// # Ok::<(), std::io::Error>(())
@@ -398,6 +398,8 @@ impl EpollBackend {
                 out.push(ReadyEvent {
                     key: registration.key,
                     ready,
+                    hangup: registration.interest.readable
+                        && flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0,
                 });
                 delivered += 1;
             }
@@ -492,6 +494,10 @@ impl Backend for EpollBackend {
     fn persistent(&self) -> bool {
         true
     }
+
+    fn reports_hangup(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
@@ -523,13 +529,7 @@ mod tests {
         b.write_all(b"x")?;
         let mut events = Vec::new();
         backend.wait(&mut events, Some(Duration::from_secs(5)))?;
-        assert_eq!(
-            events,
-            [ReadyEvent {
-                key: 3,
-                ready: Interest::READABLE
-            }]
-        );
+        assert_eq!(events, [ReadyEvent::new(3, Interest::READABLE)]);
         backend.deregister(a.as_raw_fd())
     }
 

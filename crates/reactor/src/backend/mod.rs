@@ -106,8 +106,8 @@ impl Interest {
 /// ```
 /// use fibrio_reactor::backend::{Interest, ReadyEvent};
 ///
-/// let event = ReadyEvent { key: 3, ready: Interest::READABLE };
-/// assert!(event.ready.readable && !event.ready.writable);
+/// let event = ReadyEvent::new(3, Interest::READABLE);
+/// assert!(event.ready.readable && !event.ready.writable && !event.hangup);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadyEvent {
@@ -115,6 +115,21 @@ pub struct ReadyEvent {
     pub key: usize,
     /// The directions that are ready.
     pub ready: Interest,
+    /// The backend saw the peer hang up or the fd fail: reading will never
+    /// block again. Only backends whose [`Backend::reports_hangup`] is true
+    /// set it; the others leave it false.
+    pub hangup: bool,
+}
+
+impl ReadyEvent {
+    /// An event for `key` with `ready` directions and no hang-up.
+    pub fn new(key: usize, ready: Interest) -> ReadyEvent {
+        ReadyEvent {
+            key,
+            ready,
+            hangup: false,
+        }
+    }
 }
 
 /// Wakes a [`Backend::wait`] from any thread.
@@ -206,6 +221,15 @@ pub trait Backend {
     /// one-shot (see the module documentation). Fixed for the backend's
     /// lifetime. The default is one-shot.
     fn persistent(&self) -> bool {
+        false
+    }
+
+    /// Whether events carry [`ReadyEvent::hangup`] when the peer hangs up
+    /// or the fd fails. The reactor skips a stream read's doomed system
+    /// call after a short read only on persistent backends that report
+    /// hang-ups (an end of stream left after the data brings no new edge).
+    /// The default is false.
+    fn reports_hangup(&self) -> bool {
         false
     }
 }

@@ -62,7 +62,7 @@ use super::{Backend, Interest, Notifier, ReadyEvent};
 ///
 /// let mut events = Vec::new();
 /// backend.wait(&mut events, Some(Duration::from_secs(5)))?;
-/// assert_eq!(events, [ReadyEvent { key: 7, ready: Interest::READABLE }]);
+/// assert_eq!(events, [ReadyEvent::new(7, Interest::READABLE)]);
 ///
 /// backend.deregister(a.as_raw_fd())?;
 /// # Ok::<(), std::io::Error>(())
@@ -178,10 +178,10 @@ impl PollBackend {
                 continue;
             }
             let registration = &mut self.registrations[slot];
-            out.push(ReadyEvent {
-                key: registration.key,
-                ready: readiness(pollfd.revents, registration.armed),
-            });
+            out.push(ReadyEvent::new(
+                registration.key,
+                readiness(pollfd.revents, registration.armed),
+            ));
             registration.armed = Interest::NONE;
             count += 1;
         }

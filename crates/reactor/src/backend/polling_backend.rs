@@ -72,7 +72,7 @@ use super::{Backend, Interest, Notifier, ReadyEvent};
 ///
 /// let mut events = Vec::new();
 /// backend.wait(&mut events, Some(Duration::from_secs(5)))?;
-/// assert_eq!(events, [ReadyEvent { key: 7, ready: Interest::READABLE }]);
+/// assert_eq!(events, [ReadyEvent::new(7, Interest::READABLE)]);
 ///
 /// backend.deregister(a.as_raw_fd())?;
 /// # Ok::<(), std::io::Error>(())
@@ -226,10 +226,7 @@ impl PollingBackend {
         let one_shot = self.mode == PollMode::Oneshot;
         for fd in self.touched.drain(..) {
             if let Some(registration) = self.registrations.get_mut(&fd) {
-                out.push(ReadyEvent {
-                    key: registration.key,
-                    ready: registration.pending,
-                });
+                out.push(ReadyEvent::new(registration.key, registration.pending));
                 if one_shot {
                     registration.armed = Interest::NONE;
                 }

@@ -16,6 +16,11 @@
 //!   parks, yields or checks for cancellation: the edge-triggered reactor
 //!   relies on it to forget the readiness the failed call used up without
 //!   losing a newer one (see the reactor's module documentation).
+//! * The same holds between a stream read that came back short (it emptied
+//!   the receive buffer) and `Registration::mark_drained`: they happen in
+//!   one run of the task, so an edge for newer data is still to come, and
+//!   the next read may wait for it without first failing with
+//!   `WouldBlock` (`read_stream`).
 
 use std::cell::{Cell, OnceCell};
 use std::io;
@@ -92,6 +97,47 @@ impl<S: AsRawFd> Evented<S> {
             Direction::Write => self.write_timeout.get(),
         };
         self.blocking_until(direction, timeout.map(|t| Instant::now() + t), &mut op)
+    }
+
+    /// Reads from a *stream* socket, like `blocking(Direction::Read, op)`,
+    /// with one saving (tokio's): a read that returns fewer bytes than
+    /// `capacity`, and more than zero, emptied the receive buffer, so the
+    /// registration records it; the next read then waits for new data first
+    /// instead of making a system call that would fail with `WouldBlock`.
+    /// Only edge-triggered backends keep that record (see
+    /// [`Registration::known_unready`]). Not for datagrams, where a short
+    /// read says nothing about the queue; and a zero-byte read (end of
+    /// stream) is never recorded, since no edge would follow it.
+    pub(crate) fn read_stream(
+        &self,
+        capacity: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let deadline = self.read_timeout.get().map(|t| Instant::now() + t);
+        task::checkpoint();
+        if capacity > 0 {
+            if let Some(registration) = self.registration.get() {
+                if registration.known_unready(Direction::Read) && task::current_key().is_some() {
+                    self.wait(Direction::Read, deadline)?;
+                }
+            }
+        }
+        loop {
+            match op(&self.socket) {
+                Ok(n) if n > 0 && n < capacity => {
+                    // Drained just now, and nothing has switched tasks since.
+                    if let Some(registration) = self.registration.get() {
+                        registration.mark_drained(Direction::Read);
+                    }
+                    return Ok(n);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(Direction::Read, deadline)?;
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
     }
 
     /// Like [`blocking`](Self::blocking), with an explicit deadline.

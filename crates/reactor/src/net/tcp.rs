@@ -455,12 +455,14 @@ macro_rules! stream_io {
     ($ty:ident) => {
         impl Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-                self.inner.blocking(Direction::Read, |mut s| s.read(buf))
+                let capacity = buf.len();
+                self.inner.read_stream(capacity, |mut s| s.read(buf))
             }
 
             fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                let capacity = bufs.iter().map(|b| b.len()).sum();
                 self.inner
-                    .blocking(Direction::Read, |mut s| s.read_vectored(bufs))
+                    .read_stream(capacity, |mut s| s.read_vectored(bufs))
             }
         }
 
