@@ -123,3 +123,78 @@ pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
 pub(crate) fn expired(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
+
+/// The state of a primitive whose waiters all wait for one condition to
+/// hold (an `Event` being set, a `WaitGroup` reaching zero), as
+/// [`wait_for_signal`] needs it. Whoever makes the condition hold hands
+/// `()` to every queued node and wakes it.
+pub(crate) trait Signal {
+    /// True while waiters need not wait.
+    fn is_signalled(&self) -> bool;
+    /// The queued waiters.
+    fn waiters(&mut self) -> &mut std::collections::VecDeque<Arc<Node<()>>>;
+    /// Counts a waiter that left without seeing the condition.
+    fn abandon(&mut self);
+}
+
+/// Waits until `state`'s condition holds (`Ok(true)`) or `deadline` passes
+/// (`Ok(false)`). A checkpoint first; a waiter that leaves early, unwinding
+/// included, leaves the queue and is counted as abandoned.
+pub(crate) fn wait_for_signal<S: Signal>(
+    state: &Mutex<S>,
+    deadline: Option<Instant>,
+) -> Result<bool, Unwinding> {
+    fibrio_core::task::checkpoint();
+    let node = {
+        let mut st = lock(state);
+        if st.is_signalled() {
+            return Ok(true);
+        }
+        if expired(deadline) {
+            st.abandon();
+            return Ok(false);
+        }
+        let node = Node::new(None);
+        st.waiters().push_back(node.clone());
+        node
+    };
+    // Leaves the queue on every exit that did not see the condition.
+    struct Leave<'a, S: Signal> {
+        state: &'a Mutex<S>,
+        node: Arc<Node<()>>,
+        done: bool,
+    }
+    impl<S: Signal> Drop for Leave<'_, S> {
+        fn drop(&mut self) {
+            if self.done {
+                return;
+            }
+            let mut st = lock(self.state);
+            st.abandon();
+            remove_node(st.waiters(), &self.node);
+        }
+    }
+    let mut guard = Leave {
+        state,
+        node,
+        done: false,
+    };
+    loop {
+        let parked = block(deadline);
+        if guard.node.take().is_some() {
+            guard.done = true;
+            return Ok(true);
+        }
+        parked?;
+        if expired(deadline) {
+            let mut st = lock(state);
+            guard.done = true;
+            if remove_node(st.waiters(), &guard.node) {
+                st.abandon();
+                return Ok(false);
+            }
+            // The condition came to hold just before the deadline.
+            return Ok(true);
+        }
+    }
+}

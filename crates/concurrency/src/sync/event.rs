@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
-use crate::wait::{block, expired, lock, remove_node, Node};
+use crate::wait::{lock, wait_for_signal, Node, Signal};
 
 /// A snapshot of an event's state and counters, from
 /// [`Event::statistics`].
@@ -236,61 +236,20 @@ impl Event {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, WaitError> {
-        fibrio_core::task::checkpoint();
-        let node = {
-            let mut st = lock(&self.state);
-            if st.set {
-                return Ok(true);
-            }
-            if expired(deadline) {
-                st.abandoned += 1;
-                return Ok(false);
-            }
-            let node = Node::new(None);
-            st.waiters.push_back(node.clone());
-            node
-        };
-        // Leaves the queue on every exit that did not see the flag,
-        // unwinding included.
-        struct Leave<'a> {
-            state: &'a std::sync::Mutex<State>,
-            node: Arc<Node<()>>,
-            done: bool,
-        }
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                let mut st = lock(self.state);
-                st.abandoned += 1;
-                remove_node(&mut st.waiters, &self.node);
-            }
-        }
-        let mut guard = Leave {
-            state: &self.state,
-            node,
-            done: false,
-        };
-        loop {
-            let parked = block(deadline);
-            if guard.node.take().is_some() {
-                guard.done = true;
-                return Ok(true);
-            }
-            if parked.is_err() {
-                return Err(WaitError::Unwinding);
-            }
-            if expired(deadline) {
-                let mut st = lock(&self.state);
-                guard.done = true;
-                if remove_node(&mut st.waiters, &guard.node) {
-                    st.abandoned += 1;
-                    return Ok(false);
-                }
-                // The flag was set just before the deadline.
-                return Ok(true);
-            }
-        }
+        wait_for_signal(&self.state, deadline).map_err(|_| WaitError::Unwinding)
+    }
+}
+
+impl Signal for State {
+    fn is_signalled(&self) -> bool {
+        self.set
+    }
+
+    fn waiters(&mut self) -> &mut VecDeque<Arc<Node<()>>> {
+        &mut self.waiters
+    }
+
+    fn abandon(&mut self) {
+        self.abandoned += 1;
     }
 }

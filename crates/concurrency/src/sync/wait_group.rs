@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
-use crate::wait::{block, expired, lock, remove_node, Node};
+use crate::wait::{lock, wait_for_signal, Node, Signal};
 
 /// A snapshot of a wait group's state and counters, from
 /// [`WaitGroup::statistics`].
@@ -298,62 +298,7 @@ impl WaitGroup {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, WaitError> {
-        fibrio_core::task::checkpoint();
-        let node = {
-            let mut st = lock(&self.state);
-            if st.count == 0 {
-                return Ok(true);
-            }
-            if expired(deadline) {
-                st.abandoned += 1;
-                return Ok(false);
-            }
-            let node = Node::new(None);
-            st.waiters.push_back(node.clone());
-            node
-        };
-        // Leaves the queue on every exit before the count reached zero,
-        // unwinding included.
-        struct Leave<'a> {
-            state: &'a std::sync::Mutex<State>,
-            node: Arc<Node<()>>,
-            done: bool,
-        }
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                let mut st = lock(self.state);
-                st.abandoned += 1;
-                remove_node(&mut st.waiters, &self.node);
-            }
-        }
-        let mut guard = Leave {
-            state: &self.state,
-            node,
-            done: false,
-        };
-        loop {
-            let parked = block(deadline);
-            if guard.node.take().is_some() {
-                guard.done = true;
-                return Ok(true);
-            }
-            if parked.is_err() {
-                return Err(WaitError::Unwinding);
-            }
-            if expired(deadline) {
-                let mut st = lock(&self.state);
-                guard.done = true;
-                if remove_node(&mut st.waiters, &guard.node) {
-                    st.abandoned += 1;
-                    return Ok(false);
-                }
-                // The count reached zero just before the deadline.
-                return Ok(true);
-            }
-        }
+        wait_for_signal(&self.state, deadline).map_err(|_| WaitError::Unwinding)
     }
 }
 
@@ -378,5 +323,19 @@ pub struct WaitGroupGuard {
 impl Drop for WaitGroupGuard {
     fn drop(&mut self) {
         self.wg.done();
+    }
+}
+
+impl Signal for State {
+    fn is_signalled(&self) -> bool {
+        self.count == 0
+    }
+
+    fn waiters(&mut self) -> &mut VecDeque<Arc<Node<()>>> {
+        &mut self.waiters
+    }
+
+    fn abandon(&mut self) {
+        self.abandoned += 1;
     }
 }
