@@ -4,10 +4,13 @@
 //! every failure, the gather! macro, and cancelling the gathering task
 //! cancels its children.
 
+mod common;
+
+use common::{quiet_planned_panics, yield_n};
+
 use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use fibrio::task::{Builder, JoinError};
@@ -16,37 +19,12 @@ use fibrio_concurrency::gather::{
     gather, gather_partial, gather_with, AnyGatherError, FailureKind, GatherStrategy,
 };
 
-/// Hides the messages of the panics these tests plan (they all start with
-/// "planned"); any other panic is printed as usual.
-fn quiet_planned_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            if !message.is_some_and(|m| m.starts_with("planned")) {
-                previous(info);
-            }
-        }));
-    });
-}
-
 /// Sets its flag when dropped: proves a task's stack was unwound.
 struct DropFlag(Rc<Cell<bool>>);
 
 impl Drop for DropFlag {
     fn drop(&mut self) {
         self.0.set(true);
-    }
-}
-
-fn yield_n(n: usize) {
-    for _ in 0..n {
-        fibrio::yield_now();
     }
 }
 

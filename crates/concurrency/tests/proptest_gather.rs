@@ -4,7 +4,9 @@
 //! outcome: `successes + failures == n`, each outcome matches its task's
 //! plan, and fail-fast leaves no task running.
 
-use std::sync::Once;
+mod common;
+
+use common::{quiet_planned_panics, yield_n};
 
 use fibrio::JoinHandle;
 use fibrio_concurrency::gather::{
@@ -17,29 +19,6 @@ fn config() -> ProptestConfig {
         cases: 48,
         failure_persistence: None,
         ..ProptestConfig::default()
-    }
-}
-
-fn quiet_planned_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            if !message.is_some_and(|m| m.starts_with("planned")) {
-                previous(info);
-            }
-        }));
-    });
-}
-
-fn yield_n(n: usize) {
-    for _ in 0..n {
-        fibrio::yield_now();
     }
 }
 

@@ -3,32 +3,16 @@
 //! among ended tasks go to the lowest index, empty inputs are errors, and
 //! cancelling the selecting task cancels the racers.
 
+mod common;
+
+use common::{quiet_planned_panics, yield_n};
+
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Once;
 
 use fibrio::JoinHandle;
 use fibrio_concurrency::gather::FailureKind;
 use fibrio_concurrency::select::{race, select, RaceError, SelectError};
-
-/// Hides the messages of the panics these tests plan (they all start with
-/// "planned"); any other panic is printed as usual.
-fn quiet_planned_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            if !message.is_some_and(|m| m.starts_with("planned")) {
-                previous(info);
-            }
-        }));
-    });
-}
 
 /// Counts its drops.
 struct Counted(Rc<Cell<usize>>);
@@ -36,12 +20,6 @@ struct Counted(Rc<Cell<usize>>);
 impl Drop for Counted {
     fn drop(&mut self) {
         self.0.set(self.0.get() + 1);
-    }
-}
-
-fn yield_n(n: usize) {
-    for _ in 0..n {
-        fibrio::yield_now();
     }
 }
 
