@@ -1,6 +1,7 @@
 //! Timer queue benchmarks at a million timers: fibrio's
 //! `fibrio_reactor::timer::TimerQueue` (an indexed binary heap on
-//! `(deadline, sequence)`: cancelling removes at once) beside a
+//! `(deadline, sequence)`: cancelling removes at once, plus an O(1) lane for
+//! timers set in deadline order) beside a
 //! `std::collections::BinaryHeap` with lazy deletion (cancelling records the
 //! id in a `HashSet`; popping skips and forgets recorded ids), doing the same
 //! operations in the same run.
@@ -16,6 +17,9 @@
 //! * `timers_lifecycle_1m`: insert 1,000,000, cancel a random half, pop
 //!   everything due. Lazy deletion defers the cancels' cost to the pops, so
 //!   this is the figure that decides between the two.
+//! * `timers_in_order_lifecycle_1m`: the same with the deadlines set in
+//!   order (as repeated sleeps or timeouts of one length set them), which
+//!   `TimerQueue` keeps in its O(1) lane instead of its heap.
 //!
 //! Run with `cargo bench -p fibrio-benches --bench timers`. Criterion
 //! reports time per whole batch and throughput in timers per second.
@@ -338,8 +342,8 @@ fn pop_due(c: &mut Criterion, w: &Workload) {
     group.finish();
 }
 
-fn lifecycle(c: &mut Criterion, w: &Workload) {
-    let mut group = c.benchmark_group("timers_lifecycle_1m");
+fn lifecycle(c: &mut Criterion, name: &str, deadlines: &[Instant], w: &Workload) {
+    let mut group = c.benchmark_group(name);
     configure(&mut group);
     let now = w.all_due();
     let half = &w.cancel_order[..N / 2];
@@ -350,7 +354,7 @@ fn lifecycle(c: &mut Criterion, w: &Workload) {
                 let mut ids = Vec::with_capacity(N);
                 let mut queue = TimerQueue::new();
                 let start = Instant::now();
-                for (i, &d) in w.deadlines.iter().enumerate() {
+                for (i, &d) in deadlines.iter().enumerate() {
                     ids.push(queue.insert(d, key(i)));
                 }
                 for &i in half {
@@ -373,7 +377,7 @@ fn lifecycle(c: &mut Criterion, w: &Workload) {
                 let mut ids = Vec::with_capacity(N);
                 let mut heap = LazyHeap::default();
                 let start = Instant::now();
-                for (i, &d) in w.deadlines.iter().enumerate() {
+                for (i, &d) in deadlines.iter().enumerate() {
                     ids.push(heap.insert(d, key(i)));
                 }
                 for &i in half {
@@ -398,7 +402,12 @@ fn timers(c: &mut Criterion) {
     insert(c, &w);
     cancel(c, &w);
     pop_due(c, &w);
-    lifecycle(c, &w);
+    lifecycle(c, "timers_lifecycle_1m", &w.deadlines, &w);
+    // The same deadlines set in order, as one timeout or sleep length set
+    // over and over gives them: the queue's O(1) lane.
+    let mut in_order = w.deadlines.clone();
+    in_order.sort();
+    lifecycle(c, "timers_in_order_lifecycle_1m", &in_order, &w);
 }
 
 criterion_group!(benches, timers);

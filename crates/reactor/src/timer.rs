@@ -1,27 +1,49 @@
 //! [`TimerQueue`]: the reactor's timers, ordered by deadline.
 //!
-//! A binary min-heap of `(deadline, sequence)` with an index: every timer
-//! has a slot in `slots` that records where its entry sits in `heap`, so a
-//! cancelled timer is removed at once in O(log n), not left behind for the
-//! poller to trip over. Inserting is O(log n) with a small constant,
-//! popping the earliest is O(log n), and timers with equal deadlines fire in
-//! the order they were set. The `timers` benchmark
-//! (`cargo bench -p fibrio-benches --bench timers`) measured the choice at a
-//! million timers against a `BTreeMap` and a lazily-deleted heap; see
-//! `docs/performance.md`.
+//! Two structures share one slot table:
+//!
+//! * the *lane*, a deque of timers in `(deadline, sequence)` order. A timer
+//!   whose deadline is no earlier than the lane's last one is appended to
+//!   it, in O(1), and the earliest leaves from its front in O(1). Servers
+//!   and sleepers set most timers this way: the same timeout or sleep
+//!   length, started one after another, gives deadlines in order.
+//! * a binary min-heap on `(deadline, sequence)` for every other timer,
+//!   with an index (each timer's slot records where its entry sits), so
+//!   cancelling one removes it at once in O(log n).
+//!
+//! Popping compares the two fronts. Timers with equal deadlines fire in the
+//! order they were set, whichever structure holds them, because the
+//! sequence number breaks ties. The `timers` benchmark
+//! (`cargo bench -p fibrio-benches --bench timers`) measured the heap at a
+//! million timers against a `BTreeMap` and a lazily-deleted heap, and the
+//! lane on in-order deadlines; see `docs/performance.md`.
 //!
 //! # Invariants
 //!
-//! * `heap` is a min-heap on `(deadline, sequence)`.
-//! * For every live timer, `slots[entry.slot].position` is the index of its
-//!   entry in `heap`; a slot is live exactly while its timer is in `heap`.
-//! * A slot's `generation` changes whenever its timer leaves the heap, so a
-//!   stale [`TimerId`] never cancels the timer that reused the slot.
-//! * `free` lists exactly the slots that are not live.
+//! * `heap` is a min-heap on `(deadline, sequence)`; `lane` is sorted on it.
+//! * A slot is live exactly while its timer is set (in `heap` or `lane`);
+//!   `free` lists exactly the slots that are not live.
+//! * For a live timer in `heap`, `slots[entry.slot].position` is the index of
+//!   its entry there and `in_lane` is false; for one in `lane`, `in_lane` is
+//!   true.
+//! * A slot's `generation` changes whenever its timer leaves (fires or is
+//!   cancelled), so a stale [`TimerId`] never cancels the timer that reused
+//!   the slot, and a lane entry is live exactly when its `generation`
+//!   matches its live slot's.
+//! * Cancelling a lane timer leaves its entry behind as a tombstone, but the
+//!   lane's front is always live (or the lane is empty), `lane_live` counts
+//!   its live entries, and the lane is compacted once tombstones outnumber
+//!   live entries by [`LANE_SLACK`], so its memory stays within twice the
+//!   live timers plus a constant. `len()` counts live timers only.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use fibrio_core::scheduler::TaskKey;
+
+/// How many more tombstones than live entries the lane may hold before it
+/// is compacted.
+const LANE_SLACK: usize = 32;
 
 /// Identifies one timer, to cancel it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +82,8 @@ struct Entry {
     deadline: Instant,
     sequence: u64,
     slot: u32,
+    /// The slot's generation when the timer was set (lane tombstones).
+    generation: u32,
 }
 
 impl Entry {
@@ -74,6 +98,7 @@ struct Slot {
     position: u32,
     generation: u32,
     live: bool,
+    in_lane: bool,
 }
 
 /// Timers waiting to wake tasks.
@@ -100,6 +125,8 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct TimerQueue {
     heap: Vec<Entry>,
+    lane: VecDeque<Entry>,
+    lane_live: usize,
     slots: Vec<Slot>,
     free: Vec<u32>,
     sequence: u64,
@@ -111,16 +138,23 @@ impl TimerQueue {
         TimerQueue::default()
     }
 
-    /// Adds a timer that wakes `task` at `deadline`. O(log n).
+    /// Adds a timer that wakes `task` at `deadline`: O(1) when `deadline`
+    /// is no earlier than the latest timer set in order so far, O(log n)
+    /// otherwise.
     pub fn insert(&mut self, deadline: Instant, task: TaskKey) -> TimerId {
         self.sequence += 1;
-        let position = self.heap.len() as u32;
+        let in_lane = self
+            .lane
+            .back()
+            .is_none_or(|last| last.deadline <= deadline);
+        let position = if in_lane { 0 } else { self.heap.len() as u32 };
         let slot = match self.free.pop() {
             Some(slot) => {
                 let entry = &mut self.slots[slot as usize];
                 entry.task = task;
                 entry.position = position;
                 entry.live = true;
+                entry.in_lane = in_lane;
                 slot
             }
             None => {
@@ -129,31 +163,46 @@ impl TimerQueue {
                     position,
                     generation: 0,
                     live: true,
+                    in_lane,
                 });
                 (self.slots.len() - 1) as u32
             }
         };
-        self.heap.push(Entry {
+        let generation = self.slots[slot as usize].generation;
+        let entry = Entry {
             deadline,
             sequence: self.sequence,
             slot,
-        });
-        self.sift_up(position as usize);
+            generation,
+        };
+        if in_lane {
+            self.lane.push_back(entry);
+            self.lane_live += 1;
+        } else {
+            self.heap.push(entry);
+            self.sift_up(position as usize);
+        }
         TimerId {
             deadline,
             slot,
-            generation: self.slots[slot as usize].generation,
+            generation,
         }
     }
 
     /// Removes a timer. Returns false if it already fired or was cancelled.
-    /// O(log n).
+    /// O(log n) for a heap timer; amortised O(1) for a lane timer.
     pub fn cancel(&mut self, id: TimerId) -> bool {
         if !self.contains(id) {
             return false;
         }
-        let position = self.slots[id.slot as usize].position as usize;
-        self.remove_at(position);
+        let slot = self.slots[id.slot as usize];
+        if slot.in_lane {
+            self.release(id.slot);
+            self.lane_live -= 1;
+            self.trim_lane();
+        } else {
+            self.remove_at(slot.position as usize);
+        }
         true
     }
 
@@ -166,19 +215,26 @@ impl TimerQueue {
 
     /// The earliest deadline, if any timer is set.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.first().map(|entry| entry.deadline)
+        self.earliest().map(|(entry, _)| entry.deadline)
     }
 
     /// Removes every timer whose deadline is at or before `now`, in deadline
     /// order, passing each task to `wake`.
     pub fn fire_due(&mut self, now: Instant, mut wake: impl FnMut(TaskKey)) -> usize {
         let mut fired = 0;
-        while let Some(first) = self.heap.first() {
+        while let Some((first, from_lane)) = self.earliest() {
             if first.deadline > now {
                 break;
             }
             let task = self.slots[first.slot as usize].task;
-            self.remove_at(0);
+            if from_lane {
+                self.lane.pop_front();
+                self.release(first.slot);
+                self.lane_live -= 1;
+                self.trim_lane();
+            } else {
+                self.remove_at(0);
+            }
             wake(task);
             fired += 1;
         }
@@ -187,21 +243,65 @@ impl TimerQueue {
 
     /// How many timers are set.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lane_live
     }
 
     /// True when no timer is set.
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
+    }
+
+    /// The earliest timer and whether it is the lane's front (the lane's
+    /// front is always live, see the module invariants).
+    fn earliest(&self) -> Option<(Entry, bool)> {
+        match (self.heap.first(), self.lane.front()) {
+            (Some(heap), Some(lane)) if lane.before(heap) => Some((*lane, true)),
+            (Some(heap), _) => Some((*heap, false)),
+            (None, Some(lane)) => Some((*lane, true)),
+            (None, None) => None,
+        }
+    }
+
+    /// Marks a slot's timer gone and frees the slot.
+    fn release(&mut self, slot: u32) {
+        let entry = &mut self.slots[slot as usize];
+        entry.live = false;
+        entry.generation = entry.generation.wrapping_add(1);
+        self.free.push(slot);
+    }
+
+    /// True when a lane entry's timer is still set.
+    fn lane_entry_live(&self, entry: &Entry) -> bool {
+        let slot = &self.slots[entry.slot as usize];
+        slot.live && slot.generation == entry.generation
+    }
+
+    /// Restores the lane invariants after a lane timer left: drops
+    /// tombstones from the front, and compacts the lane when tombstones
+    /// outnumber live entries by more than [`LANE_SLACK`].
+    fn trim_lane(&mut self) {
+        while let Some(front) = self.lane.front() {
+            if self.lane_entry_live(front) {
+                break;
+            }
+            self.lane.pop_front();
+        }
+        if self.lane.len() > 2 * self.lane_live + LANE_SLACK {
+            let slots = &self.slots;
+            self.lane.retain(|entry| {
+                let slot = &slots[entry.slot as usize];
+                slot.live && slot.generation == entry.generation
+            });
+            if self.lane.capacity() > 4 * self.lane.len() + LANE_SLACK {
+                self.lane.shrink_to(2 * self.lane.len() + LANE_SLACK);
+            }
+        }
     }
 
     /// Takes the entry at `position` out of the heap and frees its slot.
     fn remove_at(&mut self, position: usize) {
         let removed = self.heap.swap_remove(position);
-        let slot = &mut self.slots[removed.slot as usize];
-        slot.live = false;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(removed.slot);
+        self.release(removed.slot);
         if position < self.heap.len() {
             self.slots[self.heap[position].slot as usize].position = position as u32;
             let position = self.sift_up(position);
@@ -272,28 +372,85 @@ mod tests {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            let deadline = base + Duration::from_micros(seed % 1000);
-            ids.push((timers.insert(deadline, TaskKey::new(i, 0)), deadline));
+            let deadline = base + Duration::from_micros((seed >> 33) % 1000);
+            ids.push((timers.insert(deadline, TaskKey::new(i, 0)), deadline, i));
         }
         let mut kept = Vec::new();
-        for (n, (id, deadline)) in ids.into_iter().enumerate() {
+        for (n, (id, deadline, i)) in ids.into_iter().enumerate() {
             if n % 3 == 0 {
                 assert!(timers.cancel(id));
                 assert!(!timers.cancel(id));
             } else {
-                kept.push(deadline);
+                kept.push((deadline, i));
             }
         }
         let mut fired = Vec::new();
-        let mut last = base;
         timers.fire_due(base + Duration::from_secs(1), |key| fired.push(key));
-        assert_eq!(fired.len(), kept.len());
         assert!(timers.is_empty());
+        // Deadline order, ties in insertion order.
         kept.sort();
-        for deadline in kept {
-            assert!(deadline >= last);
-            last = deadline;
+        let expected: Vec<TaskKey> = kept.iter().map(|&(_, i)| TaskKey::new(i, 0)).collect();
+        assert_eq!(fired, expected);
+    }
+
+    #[test]
+    fn in_order_and_out_of_order_timers_interleave_by_deadline() {
+        let base = Instant::now();
+        let at = |ms: u64| base + Duration::from_millis(ms);
+        let mut timers = TimerQueue::new();
+        // 10, 20, 30 go to the lane; 15 and 5 to the heap; 30 again ties.
+        for (i, ms) in [10, 20, 30, 15, 5, 30].into_iter().enumerate() {
+            timers.insert(at(ms), TaskKey::new(i as u32, 0));
         }
+        assert_eq!(timers.len(), 6);
+        assert_eq!(timers.next_deadline(), Some(at(5)));
+        let keys = |ids: &[u32]| ids.iter().map(|&i| TaskKey::new(i, 0)).collect::<Vec<_>>();
+        let mut fired = Vec::new();
+        assert_eq!(timers.fire_due(at(20), |key| fired.push(key)), 4);
+        assert_eq!(fired, keys(&[4, 0, 3, 1]));
+        fired.clear();
+        timers.fire_due(at(30), |key| fired.push(key));
+        assert_eq!(fired, keys(&[2, 5]));
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn cancelled_lane_timers_leave_no_tombstones_behind_for_long() {
+        let base = Instant::now();
+        let mut timers = TimerQueue::new();
+        let keep = timers.insert(base, TaskKey::new(0, 0));
+        // A read timeout re-armed on every read: set in order, then cancelled.
+        for i in 1..=10_000u32 {
+            let id = timers.insert(
+                base + Duration::from_secs(30 + u64::from(i)),
+                TaskKey::new(i, 0),
+            );
+            assert!(timers.cancel(id));
+            assert!(timers.lane.len() <= 2 * timers.lane_live + LANE_SLACK + 1);
+        }
+        assert_eq!(timers.len(), 1);
+        assert!(timers.lane.len() <= 2 + LANE_SLACK);
+        assert!(timers.cancel(keep));
+        assert!(timers.lane.is_empty(), "an empty lane keeps no tombstones");
+        assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn cancelling_the_lane_front_moves_the_next_deadline() {
+        let base = Instant::now();
+        let mut timers = TimerQueue::new();
+        let first = timers.insert(base + Duration::from_millis(1), TaskKey::new(0, 0));
+        let second = timers.insert(base + Duration::from_millis(2), TaskKey::new(1, 0));
+        timers.insert(base + Duration::from_millis(3), TaskKey::new(2, 0));
+        assert!(timers.cancel(second));
+        assert!(timers.cancel(first));
+        assert_eq!(
+            timers.next_deadline(),
+            Some(base + Duration::from_millis(3))
+        );
+        let mut fired = Vec::new();
+        timers.fire_due(base + Duration::from_millis(2), |key| fired.push(key));
+        assert!(fired.is_empty(), "cancelled timers never fire");
     }
 
     #[test]
