@@ -296,9 +296,12 @@ impl ReactorInner {
     /// then wakes the tasks whose fds are ready or whose timers are due.
     fn turn(&self, timeout: Option<Duration>) {
         let next_deadline = self.timers.borrow().next_deadline();
+        let mut now = None;
         let timeout = match next_deadline {
             Some(deadline) => {
-                let until = deadline.saturating_duration_since(Instant::now());
+                let read = Instant::now();
+                now = Some(read);
+                let until = deadline.saturating_duration_since(read);
                 Some(timeout.map_or(until, |t| t.min(until)))
             }
             None => timeout,
@@ -307,8 +310,10 @@ impl ReactorInner {
         // calls. Cross-thread messages reach the scheduler through its inbox,
         // and a pending notification is consumed by the next real wait.
         if timeout == Some(Duration::ZERO) && self.io_count.get() == 0 {
-            if next_deadline.is_some() {
-                self.timers.borrow_mut().fire_due(Instant::now(), |key| {
+            // Nothing waited since `now` was read, so it still serves: the
+            // timers it finds due are due.
+            if let Some(now) = now {
+                self.timers.borrow_mut().fire_due(now, |key| {
                     task::unpark_local(key);
                 });
             }

@@ -19,6 +19,7 @@ use crate::fiber::current as fiber_current;
 use crate::stack::FiberStack;
 use crate::task::raw::{ErasedTask, Task, TaskHeader};
 use crate::task::scope;
+use crate::task::stamp::Stamp;
 use crate::task::{Cancelled, JoinError, JoinHandle, SpawnError, TaskState, Unparker};
 
 thread_local! {
@@ -40,6 +41,9 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&SchedulerInner) -> R) -> Option<R>
 
 static NEXT_SCHEDULER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 static NEXT_TASK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// Task ids are handed to schedulers in blocks, so that most spawns get
+/// theirs without touching the shared counter.
+const TASK_ID_BLOCK: u64 = 1024;
 
 pub(crate) struct SchedulerInner {
     pub(crate) id: u64,
@@ -54,6 +58,8 @@ pub(crate) struct SchedulerInner {
     watchdog: Option<Watchdog>,
     shutting_down: Cell<bool>,
     spawned: Cell<u64>,
+    /// The next task id this scheduler hands out, and the end of its block.
+    task_ids: Cell<(u64, u64)>,
 }
 
 impl SchedulerInner {
@@ -74,6 +80,7 @@ impl SchedulerInner {
             watchdog,
             shutting_down: Cell::new(false),
             spawned: Cell::new(0),
+            task_ids: Cell::new((0, 0)),
         })
     }
 
@@ -204,7 +211,7 @@ impl SchedulerInner {
                     return;
                 }
                 header.set_state(TaskState::Running);
-                header.started_at.set(Some(Instant::now()));
+                header.started_at.set(Some(Stamp::now()));
             }
             TaskState::Running => {}
             _ => return,
@@ -237,7 +244,7 @@ impl SchedulerInner {
     fn finish(&self, key: TaskKey, task: &dyn ErasedTask) {
         let header = task.header();
         header.set_state(task.outcome_state());
-        header.completed_at.set(Some(Instant::now()));
+        header.completed_at.set(Some(Stamp::now()));
         header.drop_coroutine();
         // The task's context variables go now, not when the last handle does.
         drop(header.context.take());
@@ -281,6 +288,7 @@ impl SchedulerInner {
         };
         let guard = stack.guard_range();
         let stack_size = stack.size();
+        let id = self.next_task_id();
         let task: Rc<Task<T>> = Rc::new_cyclic(|weak| {
             let this = weak.as_ptr();
             let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
@@ -296,15 +304,7 @@ impl SchedulerInner {
                 task.set_output(output);
             });
             Task {
-                header: TaskHeader::new(
-                    key,
-                    NEXT_TASK_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                    name,
-                    coroutine,
-                    context,
-                    guard,
-                    stack_size,
-                ),
+                header: TaskHeader::new(key, id, name, coroutine, context, guard, stack_size),
                 output: std::cell::UnsafeCell::new(None),
             }
         });
@@ -318,6 +318,18 @@ impl SchedulerInner {
         self.run_queue.borrow_mut().push_back(key);
         self.spawned.set(self.spawned.get() + 1);
         Ok(JoinHandle::new(task))
+    }
+
+    /// A process-unique task id, from this scheduler's block of ids.
+    fn next_task_id(&self) -> u64 {
+        let (next, end) = self.task_ids.get();
+        if next < end {
+            self.task_ids.set((next + 1, end));
+            return next;
+        }
+        let start = NEXT_TASK_ID.fetch_add(TASK_ID_BLOCK, std::sync::atomic::Ordering::Relaxed);
+        self.task_ids.set((start + 1, start + TASK_ID_BLOCK));
+        start
     }
 
     /// Wakes the task `key` on this thread: queues it if it is parked,

@@ -31,6 +31,7 @@ mod join;
 mod park;
 pub(crate) mod raw;
 pub(crate) mod scope;
+pub(crate) mod stamp;
 mod state;
 mod stats;
 

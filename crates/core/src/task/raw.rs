@@ -48,12 +48,12 @@
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
-use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
 use fibrio_context::Context;
 
 use super::scope::Frame;
+use super::stamp::{Calibration, Stamp};
 use super::{JoinError, TaskState, TaskStats};
 use crate::fiber::current::FiberHeader;
 use crate::scheduler::TaskKey;
@@ -84,9 +84,9 @@ pub(crate) struct TaskHeader {
     pub(crate) context: RefCell<Context>,
     pub(crate) guard: (usize, usize),
     pub(crate) stack_size: usize,
-    pub(crate) created_at: Instant,
-    pub(crate) started_at: Cell<Option<Instant>>,
-    pub(crate) completed_at: Cell<Option<Instant>>,
+    pub(crate) created_at: Stamp,
+    pub(crate) started_at: Cell<Option<Stamp>>,
+    pub(crate) completed_at: Cell<Option<Stamp>>,
     pub(crate) switches: Cell<u64>,
 }
 
@@ -121,7 +121,7 @@ impl TaskHeader {
             context: RefCell::new(context),
             guard,
             stack_size,
-            created_at: Instant::now(),
+            created_at: Stamp::now(),
             started_at: Cell::new(None),
             completed_at: Cell::new(None),
             switches: Cell::new(0),
@@ -154,13 +154,14 @@ impl TaskHeader {
     }
 
     pub(crate) fn stats(&self) -> TaskStats {
+        let clock = Calibration::now();
         TaskStats {
             id: self.id,
             name: self.name.clone(),
             state: self.state.get(),
-            created_at: self.created_at,
-            started_at: self.started_at.get(),
-            completed_at: self.completed_at.get(),
+            created_at: clock.instant(self.created_at),
+            started_at: self.started_at.get().map(|stamp| clock.instant(stamp)),
+            completed_at: self.completed_at.get().map(|stamp| clock.instant(stamp)),
             switches: self.switches.get(),
         }
     }
