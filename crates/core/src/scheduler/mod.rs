@@ -23,6 +23,7 @@
 //!   runs until the table is empty: no task outlives `block_on`.
 
 mod notify_driver;
+mod prefetch;
 mod remote;
 mod run;
 mod table;

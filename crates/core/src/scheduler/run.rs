@@ -12,6 +12,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_channel::Receiver;
 use fibrio_context::Context;
 
+use super::prefetch;
 use super::table::{TaskKey, TaskTable};
 use super::watchdog::Watchdog;
 use super::{Driver, DriverTimer, Remote, RemoteMsg, SchedulerConfig, SchedulerError};
@@ -157,6 +158,7 @@ impl SchedulerInner {
             let next = self.run_queue.borrow_mut().pop_front();
             match next {
                 Some(key) => {
+                    self.prefetch_next();
                     self.run_task(key);
                     since_poll += 1;
                     if since_poll >= interval {
@@ -174,6 +176,17 @@ impl SchedulerInner {
                     self.drain_inbox();
                 }
             }
+        }
+    }
+
+    /// Starts loading the task queued next, while this one runs.
+    #[inline]
+    fn prefetch_next(&self) {
+        let Some(&next) = self.run_queue.borrow().front() else {
+            return;
+        };
+        if let Some(task) = self.table.borrow().get(next) {
+            prefetch::prefetch_task(task.header());
         }
     }
 
@@ -288,6 +301,7 @@ impl SchedulerInner {
         };
         let guard = stack.guard_range();
         let stack_size = stack.size();
+        let stack_top = corosensei::stack::Stack::base(&stack).get();
         let id = self.next_task_id();
         let task: Rc<Task<T>> = Rc::new_cyclic(|weak| {
             let this = weak.as_ptr();
@@ -308,6 +322,9 @@ impl SchedulerInner {
                 output: std::cell::UnsafeCell::new(None),
             }
         });
+        task.header
+            .stack_hint
+            .set(stack_top.saturating_sub(prefetch::STACK_WINDOW_ABOVE));
         if !scopes.is_empty() {
             task.header.scope_depth.set(scopes.len());
             *task.header.scopes.borrow_mut() = scopes;
@@ -449,6 +466,10 @@ pub(crate) fn suspend_task(header: &TaskHeader) {
     // user code ran, lives on the task's stack, and we are running on that
     // task (the caller got `header` from `current()`).
     let yielder = unsafe { &*header.yielder.get() };
+    let here = 0u8;
+    header
+        .stack_hint
+        .set(std::hint::black_box(&here) as *const u8 as usize);
     yielder.suspend(());
 }
 

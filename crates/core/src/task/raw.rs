@@ -84,6 +84,9 @@ pub(crate) struct TaskHeader {
     pub(crate) context: RefCell<Context>,
     pub(crate) guard: (usize, usize),
     pub(crate) stack_size: usize,
+    /// Where on its stack the task will touch memory first when resumed;
+    /// only ever prefetched, never dereferenced (`scheduler/prefetch.rs`).
+    pub(crate) stack_hint: Cell<usize>,
     pub(crate) created_at: Stamp,
     pub(crate) started_at: Cell<Option<Stamp>>,
     pub(crate) completed_at: Cell<Option<Stamp>>,
@@ -121,6 +124,7 @@ impl TaskHeader {
             context: RefCell::new(context),
             guard,
             stack_size,
+            stack_hint: Cell::new(0),
             created_at: Stamp::now(),
             started_at: Cell::new(None),
             completed_at: Cell::new(None),
