@@ -119,6 +119,9 @@ pub(crate) struct ReactorInner {
     notifier: Arc<dyn Notifier>,
     io_count: Cell<usize>,
     next_token: Cell<u64>,
+    /// See [`Reactor::set_timer_spin`]: within this of the next deadline,
+    /// turns look without blocking.
+    timer_spin: Cell<Duration>,
     /// The backend's [`Backend::persistent`]; see the module invariants.
     persistent: bool,
     /// `persistent` and the backend's [`Backend::reports_hangup`]: whether
@@ -187,6 +190,7 @@ impl Reactor {
                 events: RefCell::new(Vec::with_capacity(256)),
                 io_count: Cell::new(0),
                 next_token: Cell::new(1),
+                timer_spin: Cell::new(Duration::ZERO),
             }),
         }
     }
@@ -194,6 +198,45 @@ impl Reactor {
     /// The backend's name: "epoll", "kqueue", "poll", ...
     pub fn backend_name(&self) -> &'static str {
         self.inner.name
+    }
+
+    /// Trades CPU for timer precision: when the next timer is due within
+    /// `spin`, the reactor stops blocking in the poller and keeps looking
+    /// without waiting (at its fds, and letting the scheduler read its
+    /// cross-thread inbox, on every turn) until the timer is due. A blocked
+    /// wait wakes as late as the kernel and hypervisor make it (a median of
+    /// 70-85 µs and a p99 of 0.5-1.8 ms on the VM we measured); spinning
+    /// the last stretch removes that, at the cost of up to `spin` of busy
+    /// CPU per timer wake-up. `Duration::ZERO` (the default) never spins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_reactor::{BackendKind, Reactor};
+    ///
+    /// let reactor = Reactor::new(BackendKind::Auto)?;
+    /// reactor.set_timer_spin(Duration::from_micros(300));
+    /// assert_eq!(reactor.timer_spin(), Duration::from_micros(300));
+    /// # Ok::<(), fibrio_reactor::BackendError>(())
+    /// ```
+    pub fn set_timer_spin(&self, spin: Duration) {
+        self.inner.timer_spin.set(spin);
+    }
+
+    /// The spin set by [`Reactor::set_timer_spin`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::{BackendKind, Reactor};
+    ///
+    /// let reactor = Reactor::new(BackendKind::Auto)?;
+    /// assert!(reactor.timer_spin().is_zero());
+    /// # Ok::<(), fibrio_reactor::BackendError>(())
+    /// ```
+    pub fn timer_spin(&self) -> Duration {
+        self.inner.timer_spin.get()
     }
 
     /// Makes this the reactor that `sleep` and sockets on this thread use,
@@ -302,6 +345,15 @@ impl ReactorInner {
                 let read = Instant::now();
                 now = Some(read);
                 let until = deadline.saturating_duration_since(read);
+                // Within the spin window of the deadline, look without
+                // blocking; otherwise block until the window opens.
+                let spin = self.timer_spin.get();
+                let until = if until <= spin {
+                    std::hint::spin_loop();
+                    Duration::ZERO
+                } else {
+                    until - spin
+                };
                 Some(timeout.map_or(until, |t| t.min(until)))
             }
             None => timeout,
