@@ -136,11 +136,15 @@ impl Builder {
     ///
     /// A blocked wait wakes as late as the kernel and the hypervisor make
     /// it: on the VM we measured, `sleep(1 ms)` woke a median of 70-85 µs
-    /// and a p99 of 0.5-1.8 ms late. With `timer_spin(300 µs)` the median
-    /// was 1.4 µs and the p99 52 µs (`docs/performance.md`), for up to
-    /// 300 µs of busy CPU per timer wake-up. Worth it for a runtime whose
-    /// timers pace work (rate limiters, frame clocks); not for one that
-    /// mostly waits on sockets.
+    /// and a p99 of 0.4-1.8 ms late (`std::thread::sleep` alike). With
+    /// `timer_spin(300 µs)` the median was 1.1-1.4 µs, but the p99 stayed
+    /// up to 1.5 ms: when the blocked wait before the window wakes late, the
+    /// window is already gone. With `timer_spin(2 ms)`, longer than that
+    /// tail, the p99 was 3-73 µs (`docs/performance.md`); for 1 ms sleeps
+    /// that means never blocking. Either way it costs up to `spin` of busy
+    /// CPU per timer wake-up: worth it for a runtime whose timers pace work
+    /// (rate limiters, frame clocks), not for one that mostly waits on
+    /// sockets.
     ///
     /// # Examples
     ///

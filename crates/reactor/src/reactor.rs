@@ -205,7 +205,7 @@ impl Reactor {
     /// without waiting (at its fds, and letting the scheduler read its
     /// cross-thread inbox, on every turn) until the timer is due. A blocked
     /// wait wakes as late as the kernel and hypervisor make it (a median of
-    /// 70-85 µs and a p99 of 0.5-1.8 ms on the VM we measured); spinning
+    /// 70-85 µs and a p99 of 0.4-1.8 ms on the VM we measured); spinning
     /// the last stretch removes that, at the cost of up to `spin` of busy
     /// CPU per timer wake-up. `Duration::ZERO` (the default) never spins.
     ///

@@ -33,7 +33,7 @@
 //! * Cancelling a lane timer leaves its entry behind as a tombstone, but the
 //!   lane's front is always live (or the lane is empty), `lane_live` counts
 //!   its live entries, and the lane is compacted once tombstones outnumber
-//!   live entries by [`LANE_SLACK`], so its memory stays within twice the
+//!   live entries by `LANE_SLACK`, so its memory stays within twice the
 //!   live timers plus a constant. `len()` counts live timers only.
 
 use std::collections::VecDeque;
@@ -278,7 +278,7 @@ impl TimerQueue {
 
     /// Restores the lane invariants after a lane timer left: drops
     /// tombstones from the front, and compacts the lane when tombstones
-    /// outnumber live entries by more than [`LANE_SLACK`].
+    /// outnumber live entries by more than `LANE_SLACK`.
     fn trim_lane(&mut self) {
         while let Some(front) = self.lane.front() {
             if self.lane_entry_live(front) {
