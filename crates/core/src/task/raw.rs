@@ -44,6 +44,12 @@
 //! * `output` is written once, by the task's root frame (or by the
 //!   scheduler for a task cancelled before it ran), and taken once by
 //!   `JoinHandle::join`.
+//! * `stack_hint` is written by `spawn` (near the stack's top) and by
+//!   `suspend_task` (its own frame) and is only ever prefetched, never
+//!   dereferenced, so any value is harmless (`scheduler/prefetch.rs`).
+//! * `created_at`, `started_at` and `completed_at` are raw [`Stamp`]s, set
+//!   once each by the scheduler (spawn, first run, finish) and turned into
+//!   `Instant`s only by `stats` (`task/stamp.rs`).
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
