@@ -27,8 +27,11 @@ use crate::task::raw::TaskHeader;
 pub(crate) const STACK_WINDOW_ABOVE: usize = 1024;
 
 /// Bytes of stack prefetched below the hint: the switch's own frame.
+#[cfg(target_arch = "x86_64")]
 const STACK_WINDOW_BELOW: usize = 256;
 
+/// A cache line.
+#[cfg(target_arch = "x86_64")]
 const LINE: usize = 64;
 
 /// Starts loading `header` and the hot part of its task's stack.

@@ -20,7 +20,6 @@ use crate::fiber::current as fiber_current;
 use crate::stack::FiberStack;
 use crate::task::raw::{ErasedTask, Task, TaskHeader};
 use crate::task::scope;
-use crate::task::stamp::Stamp;
 use crate::task::{Cancelled, JoinError, JoinHandle, SpawnError, TaskState, Unparker};
 
 thread_local! {
@@ -224,7 +223,7 @@ impl SchedulerInner {
                     return;
                 }
                 header.set_state(TaskState::Running);
-                header.started_at.set(Some(Stamp::now()));
+                header.started_at.set(Some(Instant::now()));
             }
             TaskState::Running => {}
             _ => return,
@@ -257,7 +256,7 @@ impl SchedulerInner {
     fn finish(&self, key: TaskKey, task: &dyn ErasedTask) {
         let header = task.header();
         header.set_state(task.outcome_state());
-        header.completed_at.set(Some(Stamp::now()));
+        header.completed_at.set(Some(Instant::now()));
         header.drop_coroutine();
         // The task's context variables go now, not when the last handle does.
         drop(header.context.take());

@@ -31,7 +31,6 @@ mod join;
 mod park;
 pub(crate) mod raw;
 pub(crate) mod scope;
-pub(crate) mod stamp;
 mod state;
 mod stats;
 

@@ -47,19 +47,18 @@
 //! * `stack_hint` is written by `spawn` (near the stack's top) and by
 //!   `suspend_task` (its own frame) and is only ever prefetched, never
 //!   dereferenced, so any value is harmless (`scheduler/prefetch.rs`).
-//! * `created_at`, `started_at` and `completed_at` are raw [`Stamp`]s, set
-//!   once each by the scheduler (spawn, first run, finish) and turned into
-//!   `Instant`s only by `stats` (`task/stamp.rs`).
+//! * `created_at`, `started_at` and `completed_at` are set once each, by
+//!   the scheduler (spawn, first run, finish).
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
+use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
 use fibrio_context::Context;
 
 use super::scope::Frame;
-use super::stamp::{Calibration, Stamp};
 use super::{JoinError, TaskState, TaskStats};
 use crate::fiber::current::FiberHeader;
 use crate::scheduler::TaskKey;
@@ -93,9 +92,9 @@ pub(crate) struct TaskHeader {
     /// Where on its stack the task will touch memory first when resumed;
     /// only ever prefetched, never dereferenced (`scheduler/prefetch.rs`).
     pub(crate) stack_hint: Cell<usize>,
-    pub(crate) created_at: Stamp,
-    pub(crate) started_at: Cell<Option<Stamp>>,
-    pub(crate) completed_at: Cell<Option<Stamp>>,
+    pub(crate) created_at: Instant,
+    pub(crate) started_at: Cell<Option<Instant>>,
+    pub(crate) completed_at: Cell<Option<Instant>>,
     pub(crate) switches: Cell<u64>,
 }
 
@@ -131,7 +130,7 @@ impl TaskHeader {
             guard,
             stack_size,
             stack_hint: Cell::new(0),
-            created_at: Stamp::now(),
+            created_at: Instant::now(),
             started_at: Cell::new(None),
             completed_at: Cell::new(None),
             switches: Cell::new(0),
@@ -164,14 +163,13 @@ impl TaskHeader {
     }
 
     pub(crate) fn stats(&self) -> TaskStats {
-        let clock = Calibration::now();
         TaskStats {
             id: self.id,
             name: self.name.clone(),
             state: self.state.get(),
-            created_at: clock.instant(self.created_at),
-            started_at: self.started_at.get().map(|stamp| clock.instant(stamp)),
-            completed_at: self.completed_at.get().map(|stamp| clock.instant(stamp)),
+            created_at: self.created_at,
+            started_at: self.started_at.get(),
+            completed_at: self.completed_at.get(),
             switches: self.switches.get(),
         }
     }

@@ -8,14 +8,6 @@ use super::TaskState;
 /// A snapshot of a task's statistics, from
 /// [`JoinHandle::stats`](crate::task::JoinHandle::stats).
 ///
-/// The scheduler records the three timestamps as raw CPU time-stamp
-/// counter reads where the kernel itself keeps its monotonic clock on that
-/// counter (x86_64 Linux with the `tsc` clock source), and converts them to
-/// `Instant`s when the snapshot is taken, to within tens of nanoseconds of
-/// `Instant::now()` at the same moment. Elsewhere it reads `Instant::now()`.
-/// Two snapshots of one task may therefore differ by a few nanoseconds in
-/// the same field; the timestamps of one snapshot keep their order.
-///
 /// # Examples
 ///
 /// ```
