@@ -16,7 +16,7 @@ const WHOLE_TEST: Duration = Duration::from_secs(30);
 
 #[test]
 fn spun_sleeps_are_never_early_and_keep_deadline_order() {
-    let order = Runtime::builder()
+    let woken = Runtime::builder()
         .timer_spin(Duration::from_micros(300))
         .build()
         .unwrap()
@@ -25,18 +25,29 @@ fn spun_sleeps_are_never_early_and_keep_deadline_order() {
                 .into_iter()
                 .map(|ms| {
                     fibrio::spawn(move || {
-                        let start = Instant::now();
-                        fibrio::sleep(Duration::from_millis(ms));
-                        assert!(start.elapsed() >= Duration::from_millis(ms), "woke early");
-                        (Instant::now(), ms)
+                        let deadline = Instant::now() + Duration::from_millis(ms);
+                        fibrio::sleep_until(deadline);
+                        let woke = Instant::now();
+                        assert!(woke >= deadline, "woke early");
+                        (woke, deadline)
                     })
                 })
                 .collect();
-            let mut ends: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-            ends.sort();
-            ends.into_iter().map(|(_, ms)| ms).collect::<Vec<_>>()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>()
         });
-    assert_eq!(order, [1, 2, 4, 7]);
+    // In the order they woke, their deadlines never go back (whatever the
+    // machine's load did to when each one went to sleep).
+    let mut by_wake = woken;
+    by_wake.sort();
+    for pair in by_wake.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].1,
+            "woke out of deadline order: {by_wake:?}"
+        );
+    }
 }
 
 #[test]

@@ -28,13 +28,17 @@
 //!   true.
 //! * A slot's `generation` changes whenever its timer leaves (fires or is
 //!   cancelled), so a stale [`TimerId`] never cancels the timer that reused
-//!   the slot, and a lane entry is live exactly when its `generation`
-//!   matches its live slot's.
+//!   the slot. A slot's `sequence` is its current timer's (unique per
+//!   insert, a `u64` that never wraps in practice), and a lane entry is live
+//!   exactly when its slot is live with the same `sequence`: a tombstone
+//!   stays dead however often its slot is reused (a `u32` generation could
+//!   come round again under a long-lived tombstone).
 //! * Cancelling a lane timer leaves its entry behind as a tombstone, but the
 //!   lane's front is always live (or the lane is empty), `lane_live` counts
 //!   its live entries, and the lane is compacted once tombstones outnumber
-//!   live entries by `LANE_SLACK`, so its memory stays within twice the
-//!   live timers plus a constant. `len()` counts live timers only.
+//!   live entries by `LANE_SLACK`, so its length stays within twice the
+//!   live timers plus a constant (its capacity, like the heap's, is kept
+//!   after a burst, and shrunk when a compaction leaves it mostly empty). `len()` counts live timers only.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -82,8 +86,6 @@ struct Entry {
     deadline: Instant,
     sequence: u64,
     slot: u32,
-    /// The slot's generation when the timer was set (lane tombstones).
-    generation: u32,
 }
 
 impl Entry {
@@ -95,6 +97,8 @@ impl Entry {
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     task: TaskKey,
+    /// The `sequence` of the slot's current (or last) timer.
+    sequence: u64,
     position: u32,
     generation: u32,
     live: bool,
@@ -152,6 +156,7 @@ impl TimerQueue {
             Some(slot) => {
                 let entry = &mut self.slots[slot as usize];
                 entry.task = task;
+                entry.sequence = self.sequence;
                 entry.position = position;
                 entry.live = true;
                 entry.in_lane = in_lane;
@@ -160,6 +165,7 @@ impl TimerQueue {
             None => {
                 self.slots.push(Slot {
                     task,
+                    sequence: self.sequence,
                     position,
                     generation: 0,
                     live: true,
@@ -173,7 +179,6 @@ impl TimerQueue {
             deadline,
             sequence: self.sequence,
             slot,
-            generation,
         };
         if in_lane {
             self.lane.push_back(entry);
@@ -273,7 +278,7 @@ impl TimerQueue {
     /// True when a lane entry's timer is still set.
     fn lane_entry_live(&self, entry: &Entry) -> bool {
         let slot = &self.slots[entry.slot as usize];
-        slot.live && slot.generation == entry.generation
+        slot.live && slot.sequence == entry.sequence
     }
 
     /// Restores the lane invariants after a lane timer left: drops
@@ -290,7 +295,7 @@ impl TimerQueue {
             let slots = &self.slots;
             self.lane.retain(|entry| {
                 let slot = &slots[entry.slot as usize];
-                slot.live && slot.generation == entry.generation
+                slot.live && slot.sequence == entry.sequence
             });
             if self.lane.capacity() > 4 * self.lane.len() + LANE_SLACK {
                 self.lane.shrink_to(2 * self.lane.len() + LANE_SLACK);
@@ -433,6 +438,27 @@ mod tests {
         assert!(timers.cancel(keep));
         assert!(timers.lane.is_empty(), "an empty lane keeps no tombstones");
         assert_eq!(timers.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_tombstone_stays_dead_when_its_slot_generation_comes_round_again() {
+        let base = Instant::now();
+        let at = |ms: u64| base + Duration::from_millis(ms);
+        let mut timers = TimerQueue::new();
+        timers.insert(at(1000), TaskKey::new(0, 0)); // the lane's live front
+        let doomed = timers.insert(at(2000), TaskKey::new(1, 0));
+        // Cancelled behind the front: a tombstone.
+        assert!(timers.cancel(doomed));
+        // The slot is reused at once (by a heap timer: earlier than the
+        // lane's last deadline) ...
+        let reuse = timers.insert(at(500), TaskKey::new(2, 0));
+        assert_eq!(reuse.slot, doomed.slot);
+        // ... and after 2^32 such reuses its generation is the tombstone's.
+        timers.slots[doomed.slot as usize].generation = doomed.generation;
+        let mut fired = Vec::new();
+        timers.fire_due(at(3000), |key| fired.push(key));
+        assert_eq!(fired, [TaskKey::new(2, 0), TaskKey::new(0, 0)]);
+        assert!(timers.is_empty());
     }
 
     #[test]
