@@ -348,11 +348,14 @@ impl ReactorInner {
                 // Within the spin window of the deadline, look without
                 // blocking; otherwise block until the window opens.
                 let spin = self.timer_spin.get();
-                let until = if until <= spin {
-                    std::hint::spin_loop();
-                    Duration::ZERO
-                } else {
+                let until = if until > spin {
                     until - spin
+                } else {
+                    if !until.is_zero() {
+                        // Spinning towards a deadline not yet due.
+                        std::hint::spin_loop();
+                    }
+                    Duration::ZERO
                 };
                 Some(timeout.map_or(until, |t| t.min(until)))
             }
