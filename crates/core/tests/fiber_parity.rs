@@ -263,6 +263,56 @@ fn is_running_stays_true_while_a_nested_fiber_runs() {
 }
 
 #[test]
+fn a_nested_fiber_sees_its_resumer_running_and_cannot_resume_it() {
+    type Slot = Rc<RefCell<Option<Rc<Fiber<(), (), ()>>>>>;
+    let slot: Slot = Rc::default();
+    let seen = slot.clone();
+    let outer = Rc::new(Fiber::new(move |()| {
+        let me = seen.borrow().clone().unwrap();
+        let outer_in_inner = me.clone();
+        let inner: Fiber<(), (), ()> = Fiber::new(move |()| {
+            // The outer fiber is running (it resumed this one), so it is
+            // neither suspended nor resumable from here.
+            assert!(outer_in_inner.is_running());
+            assert!(!outer_in_inner.is_suspended());
+            assert!(matches!(
+                outer_in_inner.resume(()),
+                Err(FiberError::NotSuspended)
+            ));
+            assert!(matches!(
+                outer_in_inner.throw("x"),
+                Err(FiberError::NotSuspended)
+            ));
+            let me = current().unwrap();
+            assert!(me.is_running() && !me.is_suspended());
+            suspend::<(), ()>(()).unwrap();
+            // Resumed by the outer fiber again: the same holds.
+            assert!(outer_in_inner.is_running());
+            assert!(matches!(
+                outer_in_inner.resume(()),
+                Err(FiberError::NotSuspended)
+            ));
+        });
+        assert_eq!(inner.start(()).unwrap(), Some(()));
+        // Back in the outer fiber: it is running, the inner one suspended.
+        assert!(me.is_running() && !me.is_suspended());
+        assert!(inner.is_suspended() && !inner.is_running());
+        assert!(matches!(me.resume(()), Err(FiberError::NotSuspended)));
+        suspend::<(), ()>(()).unwrap();
+        assert!(me.is_running());
+        assert_eq!(inner.resume(()).unwrap(), None);
+        assert!(inner.is_terminated());
+        assert!(me.is_running() && !me.is_suspended());
+    }));
+    *slot.borrow_mut() = Some(outer.clone());
+    assert_eq!(outer.start(()).unwrap(), Some(()));
+    assert!(outer.is_suspended() && !outer.is_running());
+    assert_eq!(outer.resume(()).unwrap(), None);
+    assert!(outer.is_terminated() && !outer.is_running() && !outer.is_suspended());
+    slot.borrow_mut().take();
+}
+
+#[test]
 fn nested_fibers_suspend_to_their_own_resumer() {
     let outer: Fiber<(), &str, Vec<&str>> = Fiber::new(|()| {
         let inner: Fiber<(), &str, ()> = Fiber::new(|()| {

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use fibrio_core::fiber::{suspend, Fiber};
+use fibrio_core::fiber::{suspend, Fiber, FiberError};
 use fibrio_core::scheduler::{Handle, NotifyDriver, Scheduler, SchedulerConfig, SchedulerError};
 use fibrio_core::task::{self, Builder, JoinError, ParkError, SpawnError, TaskState, Unparker};
 
@@ -384,6 +384,64 @@ fn php_fibers_inside_tasks_stay_with_their_task() {
             assert_eq!(handle.join().unwrap(), (Some(i), i * 10));
         }
     });
+}
+
+#[test]
+fn a_fiber_parked_with_its_task_is_running_for_other_tasks() {
+    block_on(|| {
+        let fiber: Rc<Fiber<(), (), u32>> = Rc::new(Fiber::new(|()| {
+            // Parks the task that runs this fiber, in the middle of the
+            // fiber's run.
+            task::yield_now();
+            7
+        }));
+        let in_owner = fiber.clone();
+        let owner = task::spawn(move || {
+            assert_eq!(in_owner.start(()).unwrap(), None);
+            in_owner.get_return().unwrap()
+        });
+        let in_other = fiber.clone();
+        let other = task::spawn(move || {
+            // The owner ran first and parked inside the fiber.
+            assert!(in_other.is_started());
+            assert!(in_other.is_running());
+            assert!(!in_other.is_suspended());
+            assert!(matches!(in_other.resume(()), Err(FiberError::NotSuspended)));
+            assert!(matches!(in_other.throw("x"), Err(FiberError::NotSuspended)));
+            assert!(matches!(
+                in_other.get_return(),
+                Err(FiberError::NotReturned)
+            ));
+        });
+        other.join().unwrap();
+        assert_eq!(owner.join().unwrap(), 7);
+        assert!(fiber.is_terminated() && !fiber.is_running());
+    });
+}
+
+#[test]
+fn shutting_down_with_a_task_parked_in_a_fiber_keeps_the_callers_fiber_current() {
+    let outer: Fiber<(), (), ()> = Fiber::new(|()| {
+        let me = fibrio_core::fiber::current().unwrap().id();
+        block_on(|| {
+            task::spawn(|| {
+                let fiber: Fiber<(), (), ()> = Fiber::new(|()| {
+                    // Still parked here when the runtime shuts down, which
+                    // cancels the task: its stack and this fiber's unwind.
+                    let _ = task::park();
+                });
+                let _ = fiber.start(());
+            });
+            task::yield_now();
+        });
+        // The unwinding ran the inner fiber's code; this fiber is still the
+        // current one afterwards, and can suspend.
+        assert_eq!(fibrio_core::fiber::current().map(|c| c.id()), Some(me));
+        suspend::<(), ()>(()).unwrap();
+    });
+    assert_eq!(outer.start(()).unwrap(), Some(()));
+    assert!(outer.is_suspended());
+    assert_eq!(outer.resume(()).unwrap(), None);
 }
 
 #[test]

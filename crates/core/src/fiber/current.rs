@@ -12,10 +12,25 @@
 //! * `FiberHeader::yielder` is written once, by the fiber's body before any
 //!   user code runs, and points into the fiber's own stack for as long as the
 //!   fiber can run.
-//! * `FiberHeader::status` follows PHP's state machine:
+//! * `FiberHeader::status()` follows PHP's state machine:
 //!   `NotStarted -> Running <-> Suspended`, then `Running -> Returned |
 //!   Threw | Closed` (`Closed` also from `Suspended`, when a suspended fiber
-//!   is dropped), and `Returned -> ReturnTaken`. Only `Fiber` changes it.
+//!   is dropped), and `Returned -> ReturnTaken`. Only `Fiber` and
+//!   `enter`/`leave` change the stored value, `stored_status`, which is
+//!   that status except for the innermost running fiber: switching into a
+//!   fiber and back is the hot path, so it does not store `Running` and then
+//!   `Suspended` again. Instead:
+//!   - the header `CURRENT` points at is stored as `Suspended` and reads as
+//!     `Running` (a fiber is running exactly when it is `CURRENT` or an
+//!     ancestor of it);
+//!   - a fiber that starts or resumes another one while running (an
+//!     ancestor of `CURRENT`) is stored as `Running`: `enter` stores that
+//!     on the previous `CURRENT`, and `leave` stores `Suspended` back when
+//!     it becomes `CURRENT` again;
+//!   - every other header stores its status as is.
+//!
+//!   So `stored_status == Suspended && CURRENT != header` is "suspended",
+//!   and a fiber is running while a switch into it has not returned.
 //! * `FiberHeader::suspend_type` is `TypeId::of::<(I, O)>()` of the fiber's
 //!   types until a dropped fiber starts to unwind; then it becomes
 //!   `TypeId::of::<ForceClose>()` and never goes back. One comparison in
@@ -58,6 +73,24 @@ pub(crate) enum Status {
 }
 
 impl FiberHeader {
+    /// The fiber's status as PHP reports it (see the module invariants for
+    /// how it is stored).
+    #[inline]
+    pub(crate) fn status(&self) -> Status {
+        let stored = self.stored_status.get();
+        if stored == Status::Suspended && self.is_current() {
+            Status::Running
+        } else {
+            stored
+        }
+    }
+
+    /// True if this is the innermost running fiber on this thread.
+    #[inline]
+    pub(crate) fn is_current(&self) -> bool {
+        CURRENT.with(|c| ptr::eq(c.get(), self))
+    }
+
     /// True once the fiber was dropped while suspended and is unwinding.
     pub(crate) fn is_closing(&self) -> bool {
         self.suspend_type.get() == TypeId::of::<ForceClose>()
@@ -79,7 +112,9 @@ impl Status {
 pub(crate) struct FiberHeader {
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
-    pub(crate) status: Cell<Status>,
+    /// The status, except that the innermost running fiber (`CURRENT`)
+    /// stores `Suspended`; read it through `FiberHeader::status`.
+    pub(crate) stored_status: Cell<Status>,
     pub(crate) suspend_type: Cell<TypeId>,
     pub(crate) yielder: Cell<*const ()>,
     /// Set by the resumer, together with `signalled`, instead of passing a
@@ -135,7 +170,7 @@ pub(crate) fn new_header<I: 'static, O: 'static>(
     let header = FiberHeader {
         id: next_id(),
         name,
-        status: Cell::new(Status::NotStarted),
+        stored_status: Cell::new(Status::NotStarted),
         suspend_type: Cell::new(TypeId::of::<(I, O)>()),
         yielder: Cell::new(ptr::null()),
         signal: Cell::new(None),
@@ -176,16 +211,83 @@ pub(crate) fn recycle_header(header: Rc<FiberHeader>) {
     });
 }
 
-/// Makes `header` the current fiber, returning the previous one.
+/// Makes `header` the current fiber and returns the previous one, which is
+/// then stored as `Running`. Returns `None`, changing nothing, if `header`
+/// is already the current fiber (a fiber resuming itself).
+///
+/// The caller has checked that `header`'s stored status is `Suspended`
+/// (`Fiber::start` stores that before it calls this).
 #[inline]
-pub(crate) fn enter(header: *const FiberHeader) -> *const FiberHeader {
-    CURRENT.with(|c| c.replace(header))
+pub(crate) fn enter(header: &FiberHeader) -> Option<*const FiberHeader> {
+    CURRENT.with(|c| {
+        let previous = c.get();
+        // On a thread's own stack (the usual case: a scheduler resuming its
+        // tasks) there is nothing to check or mark.
+        if !previous.is_null() && !enter_nested(previous, header) {
+            return None;
+        }
+        c.set(header);
+        Some(previous)
+    })
 }
 
-/// Restores the fiber that was current before `enter`.
+/// The part of [`enter`] for a fiber started or resumed by another fiber,
+/// `previous`: refuses `header` if it is `previous` itself, otherwise
+/// stores `previous` as `Running`.
+#[cold]
+#[inline(never)]
+fn enter_nested(previous: *const FiberHeader, header: &FiberHeader) -> bool {
+    if ptr::eq(previous, header) {
+        return false;
+    }
+    // SAFETY: `previous` is the non-null CURRENT, a live header (module
+    // invariant). It becomes an ancestor of the running fiber.
+    unsafe { (*previous).stored_status.set(Status::Running) };
+    true
+}
+
+/// Swaps the current fiber for `next` and returns the one it replaces: the
+/// scheduler's switch between a task's fibers and its own. The fiber that
+/// stops being current without returning is stored as `Running` (it is in
+/// the middle of a run, parked with its task); `next` is stored as
+/// `Suspended`, which reads as `Running` now that it is current.
+///
+/// # Safety
+///
+/// `next` is null or a live header: one that an earlier call on this thread
+/// returned and whose fiber is still in the middle of a run, either parked
+/// with a task whose stack has not been unwound (its `Fiber` is borrowed on
+/// that stack by the switch that made it current) or the fiber the caller
+/// itself runs in.
+#[inline]
+pub(crate) unsafe fn switch_current(next: *const FiberHeader) -> *const FiberHeader {
+    CURRENT.with(|c| {
+        let previous = c.replace(next);
+        if !previous.is_null() {
+            // SAFETY: a non-null CURRENT is a live header (module invariant).
+            unsafe { (*previous).stored_status.set(Status::Running) };
+        }
+        if !next.is_null() {
+            // SAFETY: the caller guarantees `next` is live.
+            unsafe { (*next).stored_status.set(Status::Suspended) };
+        }
+        previous
+    })
+}
+
+/// Makes `previous` (what `enter` returned) the current fiber again; it
+/// reads as `Running` once more through `CURRENT`, so it is stored as
+/// `Suspended`.
 #[inline]
 pub(crate) fn leave(previous: *const FiberHeader) {
     CURRENT.with(|c| c.set(previous));
+    if !previous.is_null() {
+        // SAFETY: `previous` was CURRENT when `enter` ran and has been an
+        // ancestor of the running fiber since, so it is still alive: the
+        // `Fiber` that owns it is borrowed by the switch that made it
+        // current, which has not returned.
+        unsafe { (*previous).stored_status.set(Status::Suspended) };
+    }
 }
 
 /// Suspends the fiber this code runs in, handing `value` to the caller of the
@@ -385,23 +487,23 @@ impl FiberRef {
 
     /// True once `start` has been called.
     pub fn is_started(&self) -> bool {
-        self.header.status.get() != Status::NotStarted
+        self.header.stored_status.get() != Status::NotStarted
     }
 
     /// True while the fiber is suspended and can be resumed.
     pub fn is_suspended(&self) -> bool {
-        self.header.status.get() == Status::Suspended
+        self.header.status() == Status::Suspended
     }
 
     /// True while a `start`/`resume`/`throw` of this fiber has not returned,
     /// including while a fiber it started is running.
     pub fn is_running(&self) -> bool {
-        self.header.status.get() == Status::Running
+        self.header.status() == Status::Running
     }
 
     /// True once the fiber has returned, panicked, or been closed.
     pub fn is_terminated(&self) -> bool {
-        self.header.status.get().is_terminated()
+        self.header.stored_status.get().is_terminated()
     }
 }
 
@@ -410,7 +512,7 @@ impl fmt::Debug for FiberRef {
         f.debug_struct("FiberRef")
             .field("id", &self.header.id)
             .field("name", &self.header.name)
-            .field("status", &self.header.status.get())
+            .field("status", &self.header.status())
             .finish()
     }
 }

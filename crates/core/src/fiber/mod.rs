@@ -30,7 +30,10 @@
 //!   `Suspended`, and the status is `Running` for exactly as long as a
 //!   switch into the fiber has not returned. That is what makes a re-entrant
 //!   call (a fiber resuming itself through an `Rc`) an error rather than
-//!   aliasing.
+//!   aliasing. (The innermost running fiber is recognised by the
+//!   thread-local current-fiber pointer rather than by a stored `Running`,
+//!   which keeps two stores off every switch; the `current` module's
+//!   invariants say how, and `enter` refuses the fiber that is current.)
 //! * `coroutine` is live until the fiber terminates, and is dropped exactly
 //!   once: by `finish` when the status becomes terminal, or by `Drop` for a
 //!   fiber that never started. So the stack goes back to the pool as soon as
@@ -218,9 +221,14 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// ```
     #[inline]
     pub fn start(&self, arg: I) -> Result<Option<O>, FiberError> {
-        if self.header.status.get() != Status::NotStarted {
+        if self.header.stored_status.get() != Status::NotStarted {
             return Err(FiberError::AlreadyStarted);
         }
+        // From here on the fiber is stored as `Suspended`, which reads as
+        // `Running` while it is the current fiber (see `current`). A fiber
+        // that has not started is never the current one, so `switch_in`
+        // does not refuse it.
+        self.header.stored_status.set(Status::Suspended);
         self.switch_in(MaybeUninit::new(arg))
     }
 
@@ -248,7 +256,9 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// ```
     #[inline]
     pub fn resume(&self, value: I) -> Result<Option<O>, FiberError> {
-        if self.header.status.get() != Status::Suspended {
+        // A stored `Suspended` is either suspended or the current fiber;
+        // `switch_in` refuses the latter.
+        if self.header.stored_status.get() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
         self.switch_in(MaybeUninit::new(value))
@@ -286,7 +296,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// ```
     #[inline]
     pub fn throw(&self, payload: impl Any + Send) -> Result<Option<O>, FiberError> {
-        if self.header.status.get() != Status::Suspended {
+        if self.header.status() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
         self.signal(Signal::Throw(Box::new(payload)))
@@ -318,16 +328,17 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// assert!(matches!(fiber.get_return(), Err(FiberError::ReturnTaken)));
     /// ```
     pub fn get_return(&self) -> Result<R, FiberError> {
-        match self.header.status.get() {
+        match self.header.status() {
             Status::NotStarted => Err(FiberError::NotStarted),
             Status::Running | Status::Suspended => Err(FiberError::NotReturned),
             Status::Threw | Status::Closed => Err(FiberError::Threw),
             Status::ReturnTaken => Err(FiberError::ReturnTaken),
             Status::Returned => {
-                self.header.status.set(Status::ReturnTaken);
-                // SAFETY: `result` is only touched by `switch_in` (while the
-                // status is `Running`, which it is not now) and here; no
-                // reference into it outlives either call.
+                self.header.stored_status.set(Status::ReturnTaken);
+                // SAFETY: `result` is only touched by `finish` (while a
+                // switch into the fiber has not returned, which ended when
+                // the status became `Returned`) and here; no reference into
+                // it outlives either call.
                 let value = unsafe { (*self.result.get()).take() };
                 value.ok_or(FiberError::ReturnTaken)
             }
@@ -346,7 +357,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// assert!(fiber.is_started());
     /// ```
     pub fn is_started(&self) -> bool {
-        self.header.status.get() != Status::NotStarted
+        self.header.stored_status.get() != Status::NotStarted
     }
 
     /// True while the fiber is suspended and can be resumed (PHP
@@ -361,7 +372,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// assert!(fiber.is_suspended());
     /// ```
     pub fn is_suspended(&self) -> bool {
-        self.header.status.get() == Status::Suspended
+        self.header.status() == Status::Suspended
     }
 
     /// True while a `start`/`resume`/`throw` of this fiber has not returned,
@@ -377,7 +388,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// assert!(!fiber.is_running());
     /// ```
     pub fn is_running(&self) -> bool {
-        self.header.status.get() == Status::Running
+        self.header.status() == Status::Running
     }
 
     /// True once the fiber has returned, panicked, or been closed (PHP
@@ -391,7 +402,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// assert!(fiber.is_terminated());
     /// ```
     pub fn is_terminated(&self) -> bool {
-        self.header.status.get().is_terminated()
+        self.header.stored_status.get().is_terminated()
     }
 
     /// The fiber's process-unique id.
@@ -456,30 +467,45 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
 
     /// Switches into the fiber with `input` and records how it came back.
     ///
-    /// The caller has checked that the status is `NotStarted` or
-    /// `Suspended`, and `input` is initialised unless the caller set the
-    /// header's `signalled` flag (which only `signal` does, and only for a
-    /// suspended fiber).
+    /// The caller has checked that the stored status is `Suspended` (for a
+    /// fiber being started, `start` stored it), and `input` is initialised
+    /// unless the caller set the header's `signalled` flag (which only
+    /// `signal` does, and only for a suspended fiber).
+    ///
+    /// # Errors
+    ///
+    /// [`FiberError::NotSuspended`] if the fiber is the current one (it is
+    /// resuming itself), and whatever the fiber's run returns.
     #[inline(always)]
     fn switch_in(&self, input: MaybeUninit<I>) -> Result<Option<O>, FiberError> {
         let header: &FiberHeader = &self.header;
-        header.status.set(Status::Running);
-        let previous = current::enter(header);
-        // SAFETY: the status was `NotStarted` or `Suspended` (checked by the
-        // caller) and is now `Running`, so no other call can reach
-        // `coroutine` until this one returns (every entry point checks the
-        // status first). The coroutine is `Some` in both of those statuses
-        // (module invariant).
+        let Some(previous) = current::enter(header) else {
+            return Err(FiberError::NotSuspended);
+        };
+        // SAFETY: the stored status was `Suspended` and the fiber was not
+        // the current one, so it was suspended (or, from `start`, not yet
+        // started), and no switch into it is under way. It is now the
+        // current fiber and stays the current one or an ancestor of it
+        // (stored as `Running`) until this switch returns, so every other
+        // entry point refuses it: `start` needs `NotStarted`, `resume`,
+        // `throw` and `Drop` need a stored `Suspended` that is not current.
+        // The coroutine is live in both of those statuses (module
+        // invariant).
         let coroutine = unsafe { &mut *self.coroutine.get() };
         // The root frame catches every panic, so `resume` cannot unwind.
-        let result = coroutine.resume(input);
-        current::leave(previous);
-        match result {
+        // `leave` is in both arms so that the compiler keeps the yield path
+        // apart from the return path (merged, they cost a select and a
+        // compare on every switch).
+        match coroutine.resume(input) {
             CoroutineResult::Yield(value) => {
-                header.status.set(Status::Suspended);
+                current::leave(previous);
+                // The fiber is stored as `Suspended` already.
                 Ok(Some(value))
             }
-            CoroutineResult::Return(outcome) => self.finish(outcome),
+            CoroutineResult::Return(outcome) => {
+                current::leave(previous);
+                self.finish(outcome)
+            }
         }
     }
 
@@ -489,25 +515,28 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     fn finish(&self, outcome: Outcome<R>) -> Result<Option<O>, FiberError> {
         let header: &FiberHeader = &self.header;
         // Return the stack to the pool now.
-        // SAFETY: called by `switch_in` while the status is still `Running`,
-        // so nothing else can touch `coroutine` or `result`. The coroutine
-        // is dropped exactly once: here, as the status leaves `Running` for
-        // a terminal one, after which nothing touches it again (`Drop` only
-        // drops it in `NotStarted` or `Suspended`).
+        // SAFETY: called by `switch_in` before it returns and before the
+        // fiber is stored as anything but `Suspended`, while no entry point
+        // can reach the fiber (see `switch_in`: it has just stopped being
+        // the current fiber, and nothing can switch into it between that
+        // and this call), so nothing else can touch `coroutine` or
+        // `result`. The coroutine is dropped exactly once: here, as the
+        // status becomes a terminal one, after which nothing touches it
+        // again (`Drop` only drops it in `NotStarted` or `Suspended`).
         unsafe { ManuallyDrop::drop(&mut *self.coroutine.get()) };
         match outcome {
             Outcome::Returned(value) => {
                 // SAFETY: as above.
                 unsafe { *self.result.get() = Some(value) };
-                header.status.set(Status::Returned);
+                header.stored_status.set(Status::Returned);
                 Ok(None)
             }
             Outcome::Panicked(payload) => {
-                header.status.set(Status::Threw);
+                header.stored_status.set(Status::Threw);
                 Err(FiberError::Panicked(payload))
             }
             Outcome::Closed => {
-                header.status.set(Status::Closed);
+                header.stored_status.set(Status::Closed);
                 Ok(None)
             }
         }
@@ -525,7 +554,9 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
     /// panic is propagated from this `drop`, unless the thread is already
     /// panicking, in which case it is logged through `log::error!`.
     fn drop(&mut self) {
-        if self.header.status.get() == Status::Suspended {
+        // A fiber being dropped is not running (its `start`/`resume`/
+        // `throw` borrow it), so a stored `Suspended` means suspended.
+        if self.header.stored_status.get() == Status::Suspended {
             match self.signal(Signal::Close) {
                 Ok(_) => {}
                 Err(FiberError::Panicked(payload)) => {
@@ -541,11 +572,11 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
                 }
                 Err(_) => {}
             }
-            if self.header.status.get() != Status::Threw {
-                self.header.status.set(Status::Closed);
+            if self.header.stored_status.get() != Status::Threw {
+                self.header.stored_status.set(Status::Closed);
             }
         }
-        if self.header.status.get() == Status::NotStarted {
+        if self.header.stored_status.get() == Status::NotStarted {
             // Dropping a coroutine that never ran drops its closure without
             // running it, and returns the stack to the pool.
             // SAFETY: the coroutine was not dropped (only `finish` drops it,
@@ -563,7 +594,7 @@ impl<I: 'static, O: 'static, R: 'static> fmt::Debug for Fiber<I, O, R> {
         f.debug_struct("Fiber")
             .field("id", &self.header.id)
             .field("name", &self.header.name)
-            .field("status", &self.header.status.get())
+            .field("status", &self.header.status())
             .field("stack_size", &self.header.stack_size)
             .finish()
     }

@@ -230,7 +230,9 @@ impl SchedulerInner {
         }
         header.switches.set(header.switches.get() + 1);
         self.current.set(header);
-        let outer_fiber = fiber_current::enter(header.saved_fiber.get());
+        // SAFETY: `saved_fiber` is null or what the switch below returned
+        // when this task last switched out, and the task has not finished.
+        let outer_fiber = unsafe { fiber_current::switch_current(header.saved_fiber.get()) };
         header.context.borrow_mut().swap_with_current();
         if let Some(watchdog) = &self.watchdog {
             watchdog.enter(header.id, header.name.as_ref());
@@ -243,7 +245,12 @@ impl SchedulerInner {
         if let Some(watchdog) = &self.watchdog {
             watchdog.leave();
         }
-        header.saved_fiber.set(fiber_current::enter(outer_fiber));
+        // SAFETY: `outer_fiber` is what the switch above returned: null or
+        // the fiber this scheduler loop runs in, which is alive while the
+        // loop is.
+        header
+            .saved_fiber
+            .set(unsafe { fiber_current::switch_current(outer_fiber) });
         header.context.borrow_mut().swap_with_current();
         self.current.set(std::ptr::null());
         if let CoroutineResult::Return(()) = result {
