@@ -1,7 +1,7 @@
 //! Behaviour of the scheduler and tasks on a driver without I/O: ordering,
 //! joining, panics, cancellation, shutdown, cross-thread wake-ups.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -442,6 +442,67 @@ fn shutting_down_with_a_task_parked_in_a_fiber_keeps_the_callers_fiber_current()
     assert_eq!(outer.start(()).unwrap(), Some(()));
     assert!(outer.is_suspended());
     assert_eq!(outer.resume(()).unwrap(), None);
+}
+
+/// A driver that panics when the scheduler would wait in it, so that
+/// `block_on` unwinds with its tasks still parked.
+struct PanickingDriver(NotifyDriver);
+
+impl fibrio_core::scheduler::Driver for PanickingDriver {
+    fn name(&self) -> &'static str {
+        "panicking"
+    }
+    fn park(&mut self, _timeout: Option<std::time::Duration>) {
+        panic!("the driver fails");
+    }
+    fn notifier(&self) -> Arc<dyn fibrio_core::scheduler::DriverNotifier> {
+        fibrio_core::scheduler::Driver::notifier(&self.0)
+    }
+}
+
+#[test]
+fn dropping_a_task_parked_in_a_fiber_keeps_the_droppers_fiber_current() {
+    let dropped = Rc::new(Cell::new(false));
+    let seen = dropped.clone();
+    let outer: Fiber<(), (), ()> = Fiber::new(move |()| {
+        let me = fibrio_core::fiber::current().unwrap().id();
+        let scheduler = Scheduler::new(
+            SchedulerConfig::default(),
+            Box::new(PanickingDriver(NotifyDriver::new())),
+        );
+        let flag = seen.clone();
+        let result = quiet(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let flag = flag;
+                scheduler.block_on(move || {
+                    task::spawn(move || {
+                        let fiber: Fiber<(), (), ()> = Fiber::new(move |()| {
+                            struct Mark(Rc<Cell<bool>>);
+                            impl Drop for Mark {
+                                fn drop(&mut self) {
+                                    self.0.set(true);
+                                }
+                            }
+                            let _mark = Mark(flag);
+                            let _ = task::park();
+                        });
+                        let _ = fiber.start(());
+                    })
+                    .join()
+                })
+            }))
+        });
+        assert!(result.is_err(), "the driver's panic comes out of block_on");
+        // Unwinding out of `block_on` dropped the scheduler with the task
+        // still parked, which unwound the task's stack and the fiber parked
+        // on it.
+        assert!(seen.get());
+        assert_eq!(fibrio_core::fiber::current().map(|c| c.id()), Some(me));
+        suspend::<(), ()>(()).unwrap();
+    });
+    assert_eq!(outer.start(()).unwrap(), Some(()));
+    assert_eq!(outer.resume(()).unwrap(), None);
+    assert!(dropped.get());
 }
 
 #[test]

@@ -32,8 +32,12 @@
 //!   joiner, and tasks in `wait_any`); each waiter removes its own entry
 //!   when it stops waiting, and `finish` wakes and clears the rest.
 //! * `saved_fiber` holds the PHP-style fiber that was current inside this
-//!   task when it last switched out; the scheduler swaps it in and out so
-//!   that `fiber::suspend` in one task never sees another task's fiber.
+//!   task when it last switched out (null if none), stored as `Running`
+//!   meanwhile (`fiber::current::switch_current`); the scheduler makes it
+//!   current again around every resume and around the drop of the task's
+//!   coroutine, so that `fiber::suspend` in one task never sees another
+//!   task's fiber, and no other task can resume a fiber parked in the
+//!   middle of its run.
 //! * `context` holds the task's context variables whenever the task is not
 //!   running: the snapshot of its spawner's context until it first runs,
 //!   then whatever it left when it last switched out. The scheduler
@@ -60,7 +64,7 @@ use fibrio_context::Context;
 
 use super::scope::Frame;
 use super::{JoinError, TaskState, TaskStats};
-use crate::fiber::current::FiberHeader;
+use crate::fiber::current::{self as fiber_current, FiberHeader};
 use crate::scheduler::TaskKey;
 use crate::stack::FiberStack;
 
@@ -155,10 +159,22 @@ impl TaskHeader {
     /// itself, so the coroutine is never running here.
     pub(crate) fn drop_coroutine(&self) {
         if self.coroutine_live.replace(false) {
+            // Dropping a suspended coroutine unwinds its stack, which runs
+            // the task's code; make the task's PHP-style fiber current
+            // meanwhile, as the scheduler does around a resume, so that the
+            // fibers it unwinds see their own nesting (and this thread's
+            // current fiber is the same afterwards).
+            // SAFETY: `saved_fiber` is null or the fiber that was current
+            // when the task last switched out; its `Fiber` is borrowed on
+            // the task's stack, which has not been unwound yet.
+            let outer = unsafe { fiber_current::switch_current(self.saved_fiber.get()) };
+            let restore = RestoreFiber(outer);
             // SAFETY: `coroutine_live` was true, so this is the only drop;
             // the coroutine is not running (see above), so no `&mut` to it
             // is live.
             unsafe { ManuallyDrop::drop(&mut *self.coroutine.get()) }
+            drop(restore);
+            self.saved_fiber.set(std::ptr::null());
         }
     }
 
@@ -180,6 +196,19 @@ impl Drop for TaskHeader {
         // Normally already done by `finish`. A task dropped while suspended
         // (its scheduler unwound before finishing it) is unwound here.
         self.drop_coroutine();
+    }
+}
+
+/// Makes its fiber current again when dropped, even by a panic out of a
+/// coroutine being unwound (`TaskHeader::drop_coroutine`).
+struct RestoreFiber(*const FiberHeader);
+
+impl Drop for RestoreFiber {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is what `switch_current` returned in
+        // `drop_coroutine`: null or the fiber this code runs in, alive for
+        // as long as this code runs.
+        unsafe { fiber_current::switch_current(self.0) };
     }
 }
 
