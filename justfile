@@ -22,6 +22,11 @@ bench:
 bench-fiber:
     cargo bench -p fibrio-benches --bench fiber
 
+# The switch ratio to raw corosensei from 31 alternating runs (median, quartiles,
+# fastest runs); steadier than criterion's two separate estimates on a shared machine.
+bench-switch:
+    FIBRIO_SWITCH_PAIRED=1 cargo bench -p fibrio-benches --bench fiber
+
 # HTTP and echo load: fibrio, may_minihttp/may and tokio(+hyper) servers
 # under wrk and echo_client on loopback, one after another (benches/bench-http.sh).
 bench-http:
