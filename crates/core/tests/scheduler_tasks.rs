@@ -506,6 +506,26 @@ fn dropping_a_task_parked_in_a_fiber_keeps_the_droppers_fiber_current() {
 }
 
 #[test]
+fn cancelling_a_task_parked_in_a_fiber_ends_it_as_cancelled() {
+    block_on(|| {
+        let handle = task::spawn(|| {
+            let fiber: Fiber<(), (), ()> = Fiber::new(|()| {
+                let _ = task::park();
+                task::checkpoint();
+            });
+            // A cancellation is not the fiber's panic: it comes out of
+            // `start` as an unwind, so this `unwrap` does not turn it into
+            // one.
+            fiber.start(()).unwrap();
+            unreachable!("the cancellation unwinds the task");
+        });
+        task::yield_now();
+        handle.cancel();
+        assert!(matches!(handle.join(), Err(JoinError::Cancelled)));
+    });
+}
+
+#[test]
 fn join_outside_a_task_reports_outside_task() {
     let handle = block_on(|| task::spawn(|| 1));
     // The runtime has ended; the pending task was cancelled at shutdown.

@@ -333,3 +333,31 @@ fn cancel_wakes_only_once_and_leaves_no_member_behind() {
         assert!(format!("{scope:?}").contains("cancelled: true"));
     });
 }
+
+#[test]
+fn a_scope_cancelled_while_a_fiber_inside_it_waits_ends_the_fiber_and_the_scope() {
+    use fibrio_core::fiber::Fiber;
+    block_on(|| {
+        let dropped = Rc::new(Cell::new(false));
+        let flag = dropped.clone();
+        let fiber: Fiber<(), (), ()> = Fiber::new(move |()| {
+            let _flag = Flag(flag);
+            loop {
+                task::yield_now();
+            }
+        });
+        let scope = CancelScope::new();
+        let got = scope.run(|| {
+            scope.cancel();
+            // The cancellation unwinds the fiber's stack at its checkpoint,
+            // then goes on from `start`; it is not the fiber's panic, so
+            // `unwrap` never sees it.
+            fiber.start(()).unwrap();
+            unreachable!("the cancellation comes out of start");
+        });
+        assert_eq!(got, None::<()>);
+        assert!(scope.cancelled_caught());
+        assert!(dropped.get(), "the fiber's stack was unwound");
+        assert!(fiber.is_terminated());
+    });
+}

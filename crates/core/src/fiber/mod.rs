@@ -86,6 +86,7 @@ use std::rc::Rc;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::stack::{FiberStack, StackError};
+use crate::task;
 use current::{FiberHeader, ForceClose, Signal, Status};
 
 /// How the fiber's closure ended, as seen by its root frame.
@@ -208,6 +209,17 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// * [`FiberError::Panicked`] if the fiber panicked; it is then
     ///   terminated.
     ///
+    /// # Cancellation
+    ///
+    /// If the fibrio task running this call is cancelled while the fiber
+    /// waits at a checkpoint (a `sleep`, a socket read, ...), the
+    /// cancellation unwinds the fiber's stack, terminating the fiber, and
+    /// then goes on unwinding from this call, through the caller's stack,
+    /// like any other checkpoint. It does not come back as
+    /// [`FiberError::Panicked`]: it is not the fiber's failure, and the task
+    /// (or the [`CancelScope`](crate::task::CancelScope) that was
+    /// cancelled) must still end.
+    ///
     /// # Examples
     ///
     /// ```
@@ -229,7 +241,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         // that has not started is never the current one, so `switch_in`
         // does not refuse it.
         self.header.stored_status.set(Status::Suspended);
-        self.switch_in(MaybeUninit::new(arg))
+        self.switch_in(MaybeUninit::new(arg), Propagate::Cancellation)
     }
 
     /// Resumes a suspended fiber: its pending [`suspend`] returns `value`.
@@ -242,6 +254,11 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     ///   started, running, or terminated).
     /// * [`FiberError::Panicked`] if the fiber panicked; it is then
     ///   terminated.
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`start`](Fiber::start): a task cancellation that unwinds the
+    /// fiber goes on unwinding from this call.
     ///
     /// # Examples
     ///
@@ -261,7 +278,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         if self.header.stored_status.get() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
-        self.switch_in(MaybeUninit::new(value))
+        self.switch_in(MaybeUninit::new(value), Propagate::Cancellation)
     }
 
     /// Resumes a suspended fiber by making its pending [`suspend`] unwind
@@ -278,6 +295,11 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     ///
     /// [`FiberError::NotSuspended`] if the fiber is not suspended, and
     /// [`FiberError::Panicked`] as above.
+    ///
+    /// # Cancellation
+    ///
+    /// As for [`start`](Fiber::start): a task cancellation that unwinds the
+    /// fiber goes on unwinding from this call.
     ///
     /// # Examples
     ///
@@ -299,7 +321,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         if self.header.status() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
-        self.signal(Signal::Throw(Box::new(payload)))
+        self.signal(Signal::Throw(Box::new(payload)), Propagate::Cancellation)
     }
 
     /// Moves the fiber's return value out.
@@ -459,10 +481,10 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     }
 
     /// Resumes a suspended fiber with a signal instead of a value.
-    fn signal(&self, signal: Signal) -> Result<Option<O>, FiberError> {
+    fn signal(&self, signal: Signal, propagate: Propagate) -> Result<Option<O>, FiberError> {
         self.header.signal.set(Some(signal));
         self.header.signalled.set(true);
-        self.switch_in(MaybeUninit::uninit())
+        self.switch_in(MaybeUninit::uninit(), propagate)
     }
 
     /// Switches into the fiber with `input` and records how it came back.
@@ -477,7 +499,11 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// [`FiberError::NotSuspended`] if the fiber is the current one (it is
     /// resuming itself), and whatever the fiber's run returns.
     #[inline(always)]
-    fn switch_in(&self, input: MaybeUninit<I>) -> Result<Option<O>, FiberError> {
+    fn switch_in(
+        &self,
+        input: MaybeUninit<I>,
+        propagate: Propagate,
+    ) -> Result<Option<O>, FiberError> {
         let header: &FiberHeader = &self.header;
         let Some(previous) = current::enter(header) else {
             return Err(FiberError::NotSuspended);
@@ -504,7 +530,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
             }
             CoroutineResult::Return(outcome) => {
                 current::leave(previous);
-                self.finish(outcome)
+                self.finish(outcome, propagate)
             }
         }
     }
@@ -512,7 +538,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     /// Records how the fiber ended and returns its stack to the pool.
     #[cold]
     #[inline(never)]
-    fn finish(&self, outcome: Outcome<R>) -> Result<Option<O>, FiberError> {
+    fn finish(&self, outcome: Outcome<R>, propagate: Propagate) -> Result<Option<O>, FiberError> {
         let header: &FiberHeader = &self.header;
         // Return the stack to the pool now.
         // SAFETY: called by `switch_in` before it returns and before the
@@ -533,6 +559,12 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
             }
             Outcome::Panicked(payload) => {
                 header.stored_status.set(Status::Threw);
+                if propagate == Propagate::Cancellation && task::is_cancellation(&*payload) {
+                    // A task cancellation unwound the fiber's stack; it is
+                    // not the fiber's failure, so it goes on unwinding the
+                    // caller's stack, as every checkpoint's does.
+                    panic::resume_unwind(payload);
+                }
                 Err(FiberError::Panicked(payload))
             }
             Outcome::Closed => {
@@ -541,6 +573,17 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
             }
         }
     }
+}
+
+/// What `finish` lets unwind on out of a fiber that ended by unwinding.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Propagate {
+    /// A task cancellation: it goes on unwinding the caller's stack
+    /// (`start`, `resume`, `throw`).
+    Cancellation,
+    /// Nothing: every ending comes back as a value (`Drop`, which must
+    /// release the header before it propagates anything).
+    Nothing,
 }
 
 impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
@@ -556,18 +599,23 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
     fn drop(&mut self) {
         // A fiber being dropped is not running (its `start`/`resume`/
         // `throw` borrow it), so a stored `Suspended` means suspended.
+        // A panic (or a task cancellation) out of the closing fiber is
+        // propagated at the end, once the header has been released.
+        let mut propagate = None;
         if self.header.stored_status.get() == Status::Suspended {
-            match self.signal(Signal::Close) {
+            match self.signal(Signal::Close, Propagate::Nothing) {
                 Ok(_) => {}
                 Err(FiberError::Panicked(payload)) => {
                     if std::thread::panicking() {
-                        log::error!(
-                            "fiber {} panicked while being closed: {}",
-                            self.header.id,
-                            payload_message(&payload)
-                        );
+                        if !task::is_cancellation(&*payload) {
+                            log::error!(
+                                "fiber {} panicked while being closed: {}",
+                                self.header.id,
+                                payload_message(&payload)
+                            );
+                        }
                     } else {
-                        panic::resume_unwind(payload);
+                        propagate = Some(payload);
                     }
                 }
                 Err(_) => {}
@@ -586,6 +634,9 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
         // SAFETY: `drop` runs once and nothing uses `self.header` after this.
         let header = unsafe { ManuallyDrop::take(&mut self.header) };
         current::recycle_header(header);
+        if let Some(payload) = propagate {
+            panic::resume_unwind(payload);
+        }
     }
 }
 
