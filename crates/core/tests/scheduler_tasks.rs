@@ -461,19 +461,20 @@ impl fibrio_core::scheduler::Driver for PanickingDriver {
 }
 
 #[test]
-fn dropping_a_task_parked_in_a_fiber_keeps_the_droppers_fiber_current() {
+fn dropping_a_task_parked_in_a_fiber_unwinds_it_and_keeps_the_droppers_fiber_current() {
     let dropped = Rc::new(Cell::new(false));
-    let seen = dropped.clone();
+    let continued = Rc::new(Cell::new(false));
+    let (seen, went_on) = (dropped.clone(), continued.clone());
     let outer: Fiber<(), (), ()> = Fiber::new(move |()| {
         let me = fibrio_core::fiber::current().unwrap().id();
         let scheduler = Scheduler::new(
             SchedulerConfig::default(),
             Box::new(PanickingDriver(NotifyDriver::new())),
         );
-        let flag = seen.clone();
+        let (flag, went_on) = (seen.clone(), went_on.clone());
         let result = quiet(|| {
             catch_unwind(AssertUnwindSafe(|| {
-                let flag = flag;
+                let (flag, went_on) = (flag, went_on);
                 scheduler.block_on(move || {
                     task::spawn(move || {
                         let fiber: Fiber<(), (), ()> = Fiber::new(move |()| {
@@ -487,6 +488,9 @@ fn dropping_a_task_parked_in_a_fiber_keeps_the_droppers_fiber_current() {
                             let _ = task::park();
                         });
                         let _ = fiber.start(());
+                        // Never reached: the task's stack is unwound through
+                        // the fiber and on past `start`.
+                        went_on.set(true);
                     })
                     .join()
                 })
@@ -503,6 +507,10 @@ fn dropping_a_task_parked_in_a_fiber_keeps_the_droppers_fiber_current() {
     assert_eq!(outer.start(()).unwrap(), Some(()));
     assert_eq!(outer.resume(()).unwrap(), None);
     assert!(dropped.get());
+    assert!(
+        !continued.get(),
+        "the dropped task's code ran on after the fiber"
+    );
 }
 
 #[test]

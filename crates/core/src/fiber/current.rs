@@ -137,6 +137,38 @@ thread_local! {
     static ID_BLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
 }
 
+thread_local! {
+    /// How many suspended task coroutines this thread is dropping (and so
+    /// unwinding) right now; see [`DroppingTask`].
+    static DROPPING_TASKS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Marks the drop of a suspended task's coroutine (`TaskHeader::drop_coroutine`)
+/// for as long as it lives. corosensei unwinds the task's stack with a
+/// private payload; a fiber parked inside the task catches it at its root
+/// like any panic, and must pass it on (`Fiber::finish`) rather than report
+/// it, or the task's code would run on while its coroutine is being
+/// dropped.
+pub(crate) struct DroppingTask(());
+
+impl DroppingTask {
+    pub(crate) fn enter() -> DroppingTask {
+        DROPPING_TASKS.with(|n| n.set(n.get() + 1));
+        DroppingTask(())
+    }
+}
+
+impl Drop for DroppingTask {
+    fn drop(&mut self) {
+        DROPPING_TASKS.with(|n| n.set(n.get() - 1));
+    }
+}
+
+/// True while this thread drops a suspended task's coroutine.
+pub(crate) fn dropping_task() -> bool {
+    DROPPING_TASKS.with(|n| n.get() > 0)
+}
+
 /// How many spare headers each thread keeps.
 const SPARE_HEADER_CAPACITY: usize = 256;
 

@@ -241,7 +241,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         // that has not started is never the current one, so `switch_in`
         // does not refuse it.
         self.header.stored_status.set(Status::Suspended);
-        self.switch_in(MaybeUninit::new(arg), Propagate::Cancellation)
+        self.switch_in(MaybeUninit::new(arg), Propagate::TaskUnwinding)
     }
 
     /// Resumes a suspended fiber: its pending [`suspend`] returns `value`.
@@ -278,7 +278,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         if self.header.stored_status.get() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
-        self.switch_in(MaybeUninit::new(value), Propagate::Cancellation)
+        self.switch_in(MaybeUninit::new(value), Propagate::TaskUnwinding)
     }
 
     /// Resumes a suspended fiber by making its pending [`suspend`] unwind
@@ -321,7 +321,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         if self.header.status() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
-        self.signal(Signal::Throw(Box::new(payload)), Propagate::Cancellation)
+        self.signal(Signal::Throw(Box::new(payload)), Propagate::TaskUnwinding)
     }
 
     /// Moves the fiber's return value out.
@@ -513,10 +513,10 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         // started), and no switch into it is under way. It is now the
         // current fiber and stays the current one or an ancestor of it
         // (stored as `Running`) until this switch returns, so every other
-        // entry point refuses it: `start` needs `NotStarted`, `resume`,
-        // `throw` and `Drop` need a stored `Suspended` that is not current.
-        // The coroutine is live in both of those statuses (module
-        // invariant).
+        // entry point refuses it: `start` needs `NotStarted`; `resume` and
+        // `throw` need a stored `Suspended` that `enter` finds is not
+        // current; `Drop` cannot run while this call borrows the fiber. The
+        // coroutine is live in both of those statuses (module invariant).
         let coroutine = unsafe { &mut *self.coroutine.get() };
         // The root frame catches every panic, so `resume` cannot unwind.
         // `leave` is in both arms so that the compiler keeps the yield path
@@ -540,37 +540,42 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     #[inline(never)]
     fn finish(&self, outcome: Outcome<R>, propagate: Propagate) -> Result<Option<O>, FiberError> {
         let header: &FiberHeader = &self.header;
+        // Terminal from here on, before anything else happens: no entry
+        // point switches into a terminated fiber.
+        header.stored_status.set(match &outcome {
+            Outcome::Returned(_) => Status::Returned,
+            Outcome::Panicked(_) => Status::Threw,
+            Outcome::Closed => Status::Closed,
+        });
         // Return the stack to the pool now.
-        // SAFETY: called by `switch_in` before it returns and before the
-        // fiber is stored as anything but `Suspended`, while no entry point
-        // can reach the fiber (see `switch_in`: it has just stopped being
-        // the current fiber, and nothing can switch into it between that
-        // and this call), so nothing else can touch `coroutine` or
-        // `result`. The coroutine is dropped exactly once: here, as the
-        // status becomes a terminal one, after which nothing touches it
-        // again (`Drop` only drops it in `NotStarted` or `Suspended`).
+        // SAFETY: called by `switch_in` before it returns; the fiber has just
+        // stopped being the current one and is now stored as terminal, so no
+        // entry point can reach `coroutine` or `result` (they need
+        // `NotStarted`, or a stored `Suspended`). The coroutine is dropped
+        // exactly once: here, after which nothing touches it again (`Drop`
+        // only drops it in `NotStarted`).
         unsafe { ManuallyDrop::drop(&mut *self.coroutine.get()) };
         match outcome {
             Outcome::Returned(value) => {
-                // SAFETY: as above.
+                // SAFETY: as above; `get_return` takes the value only when
+                // it runs later, on this thread.
                 unsafe { *self.result.get() = Some(value) };
-                header.stored_status.set(Status::Returned);
                 Ok(None)
             }
             Outcome::Panicked(payload) => {
-                header.stored_status.set(Status::Threw);
-                if propagate == Propagate::Cancellation && task::is_cancellation(&*payload) {
-                    // A task cancellation unwound the fiber's stack; it is
-                    // not the fiber's failure, so it goes on unwinding the
+                if propagate == Propagate::TaskUnwinding
+                    && (task::is_cancellation(&*payload) || current::dropping_task())
+                {
+                    // The task's own unwinding (its cancellation, or the
+                    // forced unwinding of the dropped task, whose code must
+                    // not run on) went through the fiber's stack; it is not
+                    // the fiber's failure, so it goes on unwinding the
                     // caller's stack, as every checkpoint's does.
                     panic::resume_unwind(payload);
                 }
                 Err(FiberError::Panicked(payload))
             }
-            Outcome::Closed => {
-                header.stored_status.set(Status::Closed);
-                Ok(None)
-            }
+            Outcome::Closed => Ok(None),
         }
     }
 }
@@ -578,9 +583,10 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
 /// What `finish` lets unwind on out of a fiber that ended by unwinding.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Propagate {
-    /// A task cancellation: it goes on unwinding the caller's stack
+    /// The task's own unwinding (a cancellation, or the forced unwinding
+    /// of a task being dropped): it goes on unwinding the caller's stack
     /// (`start`, `resume`, `throw`).
-    Cancellation,
+    TaskUnwinding,
     /// Nothing: every ending comes back as a value (`Drop`, which must
     /// release the header before it propagates anything).
     Nothing,

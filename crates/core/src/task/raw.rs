@@ -169,10 +169,14 @@ impl TaskHeader {
             // the task's stack, which has not been unwound yet.
             let outer = unsafe { fiber_current::switch_current(self.saved_fiber.get()) };
             let restore = RestoreFiber(outer);
+            // Fibers parked in the task pass the unwinding on to the task's
+            // stack instead of returning it as a panic (`Fiber::finish`).
+            let dropping = fiber_current::DroppingTask::enter();
             // SAFETY: `coroutine_live` was true, so this is the only drop;
             // the coroutine is not running (see above), so no `&mut` to it
             // is live.
             unsafe { ManuallyDrop::drop(&mut *self.coroutine.get()) }
+            drop(dropping);
             drop(restore);
             self.saved_fiber.set(std::ptr::null());
         }
