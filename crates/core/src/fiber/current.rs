@@ -5,10 +5,13 @@
 //!
 //! * `CURRENT` points at the header of the innermost fiber whose
 //!   `start`/`resume`/`throw` has not returned on this thread, or is null on
-//!   the thread's own stack. Only `Fiber::switch_in` changes it: it stores
-//!   the fiber's header before switching in and restores the previous value
-//!   once the switch returns. A non-null `CURRENT` is therefore always a live
-//!   header, kept alive by the `Fiber` that is borrowed by that switch.
+//!   the thread's own stack. `Fiber::switch_in` stores the fiber's header
+//!   before switching in and restores the previous value once the switch
+//!   returns (directly through `set_current` when that value is null, the
+//!   usual case; through `enter`/`leave` when one fiber runs another), and
+//!   the scheduler swaps it per task with `switch_current`. A non-null
+//!   `CURRENT` is therefore always a live header, kept alive by the `Fiber`
+//!   that is borrowed by that switch.
 //! * `FiberHeader::yielder` is written once, by the fiber's body before any
 //!   user code runs, and points into the fiber's own stack for as long as the
 //!   fiber can run.
@@ -241,6 +244,27 @@ pub(crate) fn recycle_header(header: Rc<FiberHeader>) {
             spares.push(header);
         }
     });
+}
+
+/// The current fiber's header, or null on a thread's own stack.
+#[inline(always)]
+pub(crate) fn current_header() -> *const FiberHeader {
+    CURRENT.with(|c| c.get())
+}
+
+/// Makes `header` the current fiber, with no other bookkeeping: for
+/// `Fiber::switch_in` when no fiber was current (so there is no resumer
+/// to mark), and to clear it again afterwards.
+///
+/// # Safety
+///
+/// `header` is null, or a live header that stays alive until `CURRENT`
+/// is set to something else (the `Fiber` is borrowed by the switch that
+/// calls this, which clears it before it returns), and was stored as
+/// `Suspended` (the module invariants).
+#[inline(always)]
+pub(crate) unsafe fn set_current(header: *const FiberHeader) {
+    CURRENT.with(|c| c.set(header));
 }
 
 /// Makes `header` the current fiber and returns the previous one, which is

@@ -81,6 +81,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::rc::Rc;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -126,6 +127,9 @@ type FiberCoroutine<I, O, R> = Coroutine<MaybeUninit<I>, O, Outcome<R>, FiberSta
 /// ```
 pub struct Fiber<I: 'static, O: 'static, R: 'static> {
     header: ManuallyDrop<Rc<FiberHeader>>,
+    /// `Rc::as_ptr(&header)`, kept so that the switch reaches the header
+    /// without going through the `Rc` (see `hot_header`).
+    header_ptr: NonNull<FiberHeader>,
     coroutine: UnsafeCell<ManuallyDrop<FiberCoroutine<I, O, R>>>,
     result: UnsafeCell<Option<R>>,
 }
@@ -190,6 +194,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
             },
         );
         Ok(Fiber {
+            header_ptr: NonNull::from(&*header),
             header: ManuallyDrop::new(header),
             coroutine: UnsafeCell::new(ManuallyDrop::new(coroutine)),
             result: UnsafeCell::new(None),
@@ -275,7 +280,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     pub fn resume(&self, value: I) -> Result<Option<O>, FiberError> {
         // A stored `Suspended` is either suspended or the current fiber;
         // `switch_in` refuses the latter.
-        if self.header.stored_status.get() != Status::Suspended {
+        if self.hot_header().stored_status.get() != Status::Suspended {
             return Err(FiberError::NotSuspended);
         }
         self.switch_in(MaybeUninit::new(value), Propagate::TaskUnwinding)
@@ -480,6 +485,16 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         }
     }
 
+    /// The header, one load away (`&self.header` is two: the `Rc`, then
+    /// its value's offset); for the switch's hot path.
+    #[inline(always)]
+    fn hot_header(&self) -> &FiberHeader {
+        // SAFETY: `header_ptr` is `Rc::as_ptr` of `header`, which this
+        // `Fiber` holds until `Drop` takes it out; a shared borrow of `self`
+        // rules that out.
+        unsafe { self.header_ptr.as_ref() }
+    }
+
     /// Resumes a suspended fiber with a signal instead of a value.
     fn signal(&self, signal: Signal, propagate: Propagate) -> Result<Option<O>, FiberError> {
         self.header.signal.set(Some(signal));
@@ -504,13 +519,22 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         input: MaybeUninit<I>,
         propagate: Propagate,
     ) -> Result<Option<O>, FiberError> {
-        let header: &FiberHeader = &self.header;
-        let Some(previous) = current::enter(header) else {
-            return Err(FiberError::NotSuspended);
-        };
-        // SAFETY: the stored status was `Suspended` and the fiber was not
-        // the current one, so it was suspended (or, from `start`, not yet
-        // started), and no switch into it is under way. It is now the
+        if !current::current_header().is_null() {
+            // Run by another fiber (or by itself): the path that refuses
+            // re-entry and marks the resumer as `Running`.
+            return self.switch_in_nested(input, propagate);
+        }
+        // On a thread's own stack: no fiber is running, so this one is not
+        // (no re-entry to refuse), and there is no resumer to mark.
+        let header = self.hot_header();
+        // SAFETY: `header` is alive while `self` is borrowed, and stored as
+        // `Suspended` (checked by the caller); CURRENT is cleared below
+        // before this call returns (the root frame catches every panic, so
+        // `resume` cannot unwind past it).
+        unsafe { current::set_current(header) };
+        // SAFETY: the stored status was `Suspended` and no fiber was
+        // current, so the fiber was suspended (or, from `start`, not yet
+        // started) and no switch into it is under way. It is now the
         // current fiber and stays the current one or an ancestor of it
         // (stored as `Running`) until this switch returns, so every other
         // entry point refuses it: `start` needs `NotStarted`; `resume` and
@@ -518,14 +542,43 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         // current; `Drop` cannot run while this call borrows the fiber. The
         // coroutine is live in both of those statuses (module invariant).
         let coroutine = unsafe { &mut *self.coroutine.get() };
-        // The root frame catches every panic, so `resume` cannot unwind.
-        // `leave` is in both arms so that the compiler keeps the yield path
-        // apart from the return path (merged, they cost a select and a
-        // compare on every switch).
+        // Clearing CURRENT is in both arms so that the compiler keeps the
+        // yield path apart from the return path (merged, they cost a select
+        // and a compare on every switch).
+        match coroutine.resume(input) {
+            CoroutineResult::Yield(value) => {
+                // SAFETY: null is always a valid CURRENT.
+                unsafe { current::set_current(std::ptr::null()) };
+                // The fiber is stored as `Suspended` already.
+                Ok(Some(value))
+            }
+            CoroutineResult::Return(outcome) => {
+                // SAFETY: as above.
+                unsafe { current::set_current(std::ptr::null()) };
+                self.finish(outcome, propagate)
+            }
+        }
+    }
+
+    /// `switch_in` for a fiber started or resumed while another fiber runs.
+    #[cold]
+    #[inline(never)]
+    fn switch_in_nested(
+        &self,
+        input: MaybeUninit<I>,
+        propagate: Propagate,
+    ) -> Result<Option<O>, FiberError> {
+        let header: &FiberHeader = &self.header;
+        let Some(previous) = current::enter(header) else {
+            return Err(FiberError::NotSuspended);
+        };
+        // SAFETY: as in `switch_in`; here `enter` has refused the fiber if
+        // it was the current one, and a stored `Suspended` that is not
+        // current is suspended (or, from `start`, not yet started).
+        let coroutine = unsafe { &mut *self.coroutine.get() };
         match coroutine.resume(input) {
             CoroutineResult::Yield(value) => {
                 current::leave(previous);
-                // The fiber is stored as `Suspended` already.
                 Ok(Some(value))
             }
             CoroutineResult::Return(outcome) => {
