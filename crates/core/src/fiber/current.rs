@@ -18,8 +18,9 @@
 //! * `FiberHeader::status()` follows PHP's state machine:
 //!   `NotStarted -> Running <-> Suspended`, then `Running -> Returned |
 //!   Threw | Closed` (`Closed` also from `Suspended`, when a suspended fiber
-//!   is dropped), and `Returned -> ReturnTaken`. Only `Fiber` and
-//!   `enter`/`leave` change the stored value, `stored_status`, which is
+//!   is dropped), and `Returned -> ReturnTaken`. Only `Fiber`,
+//!   `enter`/`leave` and `switch_current` change the stored value,
+//!   `stored_status`, which is
 //!   that status except for the innermost running fiber: switching into a
 //!   fiber and back is the hot path, so it does not store `Running` and then
 //!   `Suspended` again. Instead:
@@ -277,8 +278,8 @@ pub(crate) unsafe fn set_current(header: *const FiberHeader) {
 pub(crate) fn enter(header: &FiberHeader) -> Option<*const FiberHeader> {
     CURRENT.with(|c| {
         let previous = c.get();
-        // On a thread's own stack (the usual case: a scheduler resuming its
-        // tasks) there is nothing to check or mark.
+        // On a thread's own stack there is nothing to check or mark
+        // (`Fiber::switch_in` handles that case without calling this).
         if !previous.is_null() && !enter_nested(previous, header) {
             return None;
         }
