@@ -259,10 +259,11 @@ pub(crate) fn current_header() -> *const FiberHeader {
 ///
 /// # Safety
 ///
-/// `header` is null, or a live header that stays alive until `CURRENT`
-/// is set to something else (the `Fiber` is borrowed by the switch that
-/// calls this, which clears it before it returns), and was stored as
-/// `Suspended` (the module invariants).
+/// `header` is null, or a live header, stored as `Suspended` (the module
+/// invariants), that stays alive for as long as it is `CURRENT` or is
+/// saved by `switch_current` for a task parked in the middle of its run:
+/// the `Fiber` is borrowed by the switch that calls this, which clears
+/// `CURRENT` again before it returns.
 #[inline(always)]
 pub(crate) unsafe fn set_current(header: *const FiberHeader) {
     CURRENT.with(|c| c.set(header));
