@@ -30,17 +30,42 @@ use fibrio::fiber::{suspend, Builder, Fiber};
 
 const STACK: usize = 64 * 1024;
 
+/// A started fibrio fiber that answers every resume with the value plus one.
+fn adding_fiber() -> Fiber<u64, u64, ()> {
+    let fiber: Fiber<u64, u64, ()> = Builder::new()
+        .stack_size(STACK)
+        .build(|mut x| loop {
+            x = suspend::<u64, u64>(x + 1).unwrap();
+        })
+        .unwrap();
+    fiber.start(0).unwrap();
+    fiber
+}
+
+/// The same body as a raw corosensei coroutine.
+fn adding_coroutine() -> Coroutine<u64, u64, (), DefaultStack> {
+    Coroutine::with_stack(
+        DefaultStack::new(STACK).unwrap(),
+        |yielder: &Yielder<u64, u64>, mut x: u64| loop {
+            x = yielder.suspend(x + 1);
+        },
+    )
+}
+
+/// One round trip through `adding_coroutine`.
+#[inline(always)]
+fn coroutine_round_trip(coroutine: &mut Coroutine<u64, u64, (), DefaultStack>, n: u64) -> u64 {
+    match coroutine.resume(n) {
+        CoroutineResult::Yield(v) => v,
+        CoroutineResult::Return(()) => unreachable!(),
+    }
+}
+
 fn switch(c: &mut Criterion) {
     let mut group = c.benchmark_group("fiber_switch");
 
     group.bench_function("fibrio", |b| {
-        let fiber: Fiber<u64, u64, ()> = Builder::new()
-            .stack_size(STACK)
-            .build(|mut x| loop {
-                x = suspend::<u64, u64>(x + 1).unwrap();
-            })
-            .unwrap();
-        fiber.start(0).unwrap();
+        let fiber = adding_fiber();
         let mut n = 0u64;
         b.iter(|| {
             n = fiber.resume(black_box(n)).unwrap().unwrap();
@@ -48,18 +73,10 @@ fn switch(c: &mut Criterion) {
     });
 
     group.bench_function("corosensei", |b| {
-        let mut coroutine = Coroutine::with_stack(
-            DefaultStack::new(STACK).unwrap(),
-            |yielder: &Yielder<u64, u64>, mut x: u64| loop {
-                x = yielder.suspend(x + 1);
-            },
-        );
+        let mut coroutine = adding_coroutine();
         let mut n = 0u64;
         b.iter(|| {
-            n = match coroutine.resume(black_box(n)) {
-                CoroutineResult::Yield(v) => v,
-                CoroutineResult::Return(()) => unreachable!(),
-            };
+            n = coroutine_round_trip(&mut coroutine, black_box(n));
         });
     });
     group.finish();
@@ -118,28 +135,14 @@ fn time_round_trips(mut round_trip: impl FnMut(u64) -> u64) -> f64 {
 }
 
 fn paired_switch() {
-    let fiber: Fiber<u64, u64, ()> = Builder::new()
-        .stack_size(STACK)
-        .build(|mut x| loop {
-            x = suspend::<u64, u64>(x + 1).unwrap();
-        })
-        .unwrap();
-    fiber.start(0).unwrap();
-    let mut coroutine = Coroutine::with_stack(
-        DefaultStack::new(STACK).unwrap(),
-        |yielder: &Yielder<u64, u64>, mut x: u64| loop {
-            x = yielder.suspend(x + 1);
-        },
-    );
+    let fiber = adding_fiber();
+    let mut coroutine = adding_coroutine();
     let mut fibrio_runs = Vec::with_capacity(PAIRED_RUNS);
     let mut corosensei_runs = Vec::with_capacity(PAIRED_RUNS);
     let mut ratios = Vec::with_capacity(PAIRED_RUNS);
     for _ in 0..PAIRED_RUNS {
         let fibrio = time_round_trips(|n| fiber.resume(n).unwrap().unwrap());
-        let corosensei = time_round_trips(|n| match coroutine.resume(n) {
-            CoroutineResult::Yield(v) => v,
-            CoroutineResult::Return(()) => unreachable!(),
-        });
+        let corosensei = time_round_trips(|n| coroutine_round_trip(&mut coroutine, n));
         fibrio_runs.push(fibrio);
         corosensei_runs.push(corosensei);
         ratios.push(fibrio / corosensei);
