@@ -269,39 +269,30 @@ pub(crate) unsafe fn set_current(header: *const FiberHeader) {
     CURRENT.with(|c| c.set(header));
 }
 
-/// Makes `header` the current fiber and returns the previous one, which is
-/// then stored as `Running`. Returns `None`, changing nothing, if `header`
-/// is already the current fiber (a fiber resuming itself).
+/// Makes `header` the current fiber in place of the running one, which is
+/// then stored as `Running` (it becomes an ancestor) and returned. Returns
+/// `None`, changing nothing, if `header` is the running fiber itself (a
+/// fiber resuming itself).
 ///
-/// The caller has checked that `header`'s stored status is `Suspended`
-/// (`Fiber::start` stores that before it calls this).
+/// Only for a switch made while a fiber runs (`Fiber::switch_in` handles a
+/// thread's own stack without this). The caller has checked that
+/// `header`'s stored status is `Suspended` (`Fiber::start` stores that
+/// before it switches).
 #[inline]
 pub(crate) fn enter(header: &FiberHeader) -> Option<*const FiberHeader> {
     CURRENT.with(|c| {
         let previous = c.get();
-        // On a thread's own stack there is nothing to check or mark
-        // (`Fiber::switch_in` handles that case without calling this).
-        if !previous.is_null() && !enter_nested(previous, header) {
+        if ptr::eq(previous, header) {
             return None;
+        }
+        if !previous.is_null() {
+            // SAFETY: a non-null CURRENT is a live header (module
+            // invariant). It becomes an ancestor of the running fiber.
+            unsafe { (*previous).stored_status.set(Status::Running) };
         }
         c.set(header);
         Some(previous)
     })
-}
-
-/// The part of [`enter`] for a fiber started or resumed by another fiber,
-/// `previous`: refuses `header` if it is `previous` itself, otherwise
-/// stores `previous` as `Running`.
-#[cold]
-#[inline(never)]
-fn enter_nested(previous: *const FiberHeader, header: &FiberHeader) -> bool {
-    if ptr::eq(previous, header) {
-        return false;
-    }
-    // SAFETY: `previous` is the non-null CURRENT, a live header (module
-    // invariant). It becomes an ancestor of the running fiber.
-    unsafe { (*previous).stored_status.set(Status::Running) };
-    true
 }
 
 /// Swaps the current fiber for `next` and returns the one it replaces: the
