@@ -158,28 +158,37 @@ impl TaskHeader {
     /// returned, or never started) and from `Drop`; a task never finishes
     /// itself, so the coroutine is never running here.
     pub(crate) fn drop_coroutine(&self) {
-        if self.coroutine_live.replace(false) {
-            // Dropping a suspended coroutine unwinds its stack, which runs
-            // the task's code; make the task's PHP-style fiber current
-            // meanwhile, as the scheduler does around a resume, so that the
-            // fibers it unwinds see their own nesting (and this thread's
-            // current fiber is the same afterwards).
-            // SAFETY: `saved_fiber` is null or the fiber that was current
-            // when the task last switched out; its `Fiber` is borrowed on
-            // the task's stack, which has not been unwound yet.
-            let outer = unsafe { fiber_current::switch_current(self.saved_fiber.get()) };
-            let restore = RestoreFiber(outer);
-            // Fibers parked in the task pass the unwinding on to the task's
-            // stack instead of returning it as a panic (`Fiber::finish`).
-            let dropping = fiber_current::DroppingTask::enter();
-            // SAFETY: `coroutine_live` was true, so this is the only drop;
-            // the coroutine is not running (see above), so no `&mut` to it
-            // is live.
-            unsafe { ManuallyDrop::drop(&mut *self.coroutine.get()) }
-            drop(dropping);
-            drop(restore);
-            self.saved_fiber.set(std::ptr::null());
+        if !self.coroutine_live.replace(false) {
+            return;
         }
+        // SAFETY: the coroutine is live (`coroutine_live` was true) and not
+        // running (see above), so no `&mut` to it is live.
+        let coroutine = unsafe { &mut *self.coroutine.get() };
+        if !coroutine.started() || coroutine.done() {
+            // Finished, or never ran: dropping it runs none of the task's
+            // code (at most the closure's captures' `Drop`s).
+            // SAFETY: `coroutine_live` was true, so this is the only drop.
+            unsafe { ManuallyDrop::drop(coroutine) }
+            return;
+        }
+        // Dropping a suspended coroutine unwinds its stack, which runs the
+        // task's code; make the task's PHP-style fiber current meanwhile,
+        // as the scheduler does around a resume, so that the fibers it
+        // unwinds see their own nesting (and this thread's current fiber is
+        // the same afterwards).
+        // SAFETY: `saved_fiber` is null or the fiber that was current when
+        // the task last switched out; its `Fiber` is borrowed on the task's
+        // stack, which has not been unwound yet.
+        let outer = unsafe { fiber_current::switch_current(self.saved_fiber.get()) };
+        let restore = RestoreFiber(outer);
+        // Fibers parked in the task pass the unwinding on to the task's
+        // stack instead of returning it as a panic (`Fiber::finish`).
+        let dropping = fiber_current::DroppingTask::enter();
+        // SAFETY: `coroutine_live` was true, so this is the only drop.
+        unsafe { ManuallyDrop::drop(coroutine) }
+        drop(dropping);
+        drop(restore);
+        self.saved_fiber.set(std::ptr::null());
     }
 
     pub(crate) fn stats(&self) -> TaskStats {
