@@ -14,11 +14,10 @@
 //! * After [`Semaphore::close`], no acquire succeeds; permits already held
 //!   stay valid and are returned as usual.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::wait::{block, expired, lock, remove_node, Node};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
 
 /// Why [`Semaphore::acquire`] or [`Semaphore::acquire_timeout`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -71,7 +70,7 @@ pub struct SemaphoreStatistics {
 struct State {
     available: usize,
     closed: bool,
-    waiters: VecDeque<Arc<Node<()>>>,
+    waiters: WaitQueue<()>,
     acquired: u64,
     abandoned: u64,
 }
@@ -80,12 +79,32 @@ impl State {
     /// Returns one permit: to the front waiter if there is one, else to
     /// the count.
     fn release(&mut self) {
-        match self.waiters.pop_front() {
-            Some(next) => {
-                next.put(());
-                next.waker.wake();
-            }
-            None => self.available += 1,
+        if self.waiters.serve_front(()).is_err() {
+            self.available += 1;
+        }
+    }
+}
+
+impl Waitable<()> for Mutex<State> {
+    type State = State;
+
+    fn state(&self) -> &Mutex<State> {
+        self
+    }
+
+    fn queue(st: &mut State) -> &mut WaitQueue<()> {
+        &mut st.waiters
+    }
+
+    fn closed(st: &State) -> bool {
+        st.closed
+    }
+
+    /// A permit handed to a waiter that gives up goes to the next one.
+    fn abandon(&self, st: &mut State, _: (), left: Left<()>) {
+        st.abandoned += 1;
+        if let Left::Handed(()) = left {
+            st.release();
         }
     }
 }
@@ -127,7 +146,7 @@ impl Semaphore {
             state: Arc::new(Mutex::new(State {
                 available: permits,
                 closed: false,
-                waiters: VecDeque::new(),
+                waiters: WaitQueue::default(),
                 acquired: 0,
                 abandoned: 0,
             })),
@@ -201,7 +220,7 @@ impl Semaphore {
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphorePermit, AcquireError> {
         fibrio_core::task::checkpoint();
-        let node = {
+        let mut waiter = {
             let mut st = lock(&self.state);
             if st.closed {
                 return Err(AcquireError::Closed);
@@ -215,51 +234,17 @@ impl Semaphore {
                 st.abandoned += 1;
                 return Err(AcquireError::Timeout);
             }
-            let node = Node::new(None);
-            st.waiters.push_back(node.clone());
-            node
+            Waiter::enqueue(&*self.state, &mut st, (), None)
         };
-        // Leaves the queue on every exit that did not take the permit,
-        // unwinding included; passes on a permit handed over meanwhile.
-        struct Leave<'a> {
-            sem: &'a Semaphore,
-            node: Arc<Node<()>>,
-            done: bool,
-        }
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                let mut st = lock(&self.sem.state);
-                st.abandoned += 1;
-                if !remove_node(&mut st.waiters, &self.node) && self.node.take().is_some() {
-                    st.release();
-                }
-            }
-        }
-        let mut guard = Leave {
-            sem: self,
-            node,
-            done: false,
-        };
-        loop {
-            let parked = block(deadline);
-            let mut st = lock(&self.state);
-            if guard.node.take().is_some() {
-                guard.done = true;
+        match waiter.wait(deadline) {
+            Ok(mut st) => {
                 st.acquired += 1;
-                return Ok(self.permit());
+                waiter.take();
+                Ok(self.permit())
             }
-            if st.closed {
-                return Err(AcquireError::Closed);
-            }
-            if parked.is_err() {
-                return Err(AcquireError::Unwinding);
-            }
-            if expired(deadline) {
-                return Err(AcquireError::Timeout);
-            }
+            Err(Stop::Closed) => Err(AcquireError::Closed),
+            Err(Stop::Unwinding) => Err(AcquireError::Unwinding),
+            Err(Stop::Timeout) => Err(AcquireError::Timeout),
         }
     }
 
@@ -340,9 +325,7 @@ impl Semaphore {
     pub fn close(&self) {
         let mut st = lock(&self.state);
         st.closed = true;
-        for w in &st.waiters {
-            w.waker.wake();
-        }
+        st.waiters.wake_all();
     }
 
     /// Whether [`close`](Semaphore::close) has been called.

@@ -1,19 +1,61 @@
-//! Waiting: the one place that parks a task (or blocks a thread).
+//! Waiting: the one wait queue every primitive uses ([`WaitQueue`]), the
+//! guard of a queued waiter ([`Waiter`]), and the one place that parks a
+//! task (or blocks a thread).
+//!
+//! A primitive keeps its state behind one `std::sync::Mutex`, the *state
+//! lock*, with a [`WaitQueue`] in it per kind of waiter, and says in a
+//! [`Waitable`] impl where that queue is and what a waiter that gives up
+//! leaves behind. A blocking call takes the state lock and either succeeds
+//! at once or queues a node with [`Waiter::enqueue`], in the same hold of
+//! the lock. [`Waiter::wait`] then parks until the waiter is *served*
+//! (popped from the queue by whoever releases what it waits for, usually
+//! with a permit, a message or a notification put into its node's slot) or
+//! gives up.
 //!
 //! Invariants:
-//! * A [`Node`] is a waiter's registration. It is only read or written
-//!   while the owning primitive's state mutex is held, so the node's own
-//!   mutex is never contended; lock order is always state, then node.
-//! * [`block`] may return spuriously; every caller re-checks its condition
-//!   (the node's slot, the state) in a loop.
-//! * Inside a task, waiting parks the task (a cancellation checkpoint);
-//!   outside any task it parks the thread.
+//! * Lock order: the state lock, then a node's slot lock; no primitive
+//!   takes another's state lock under its own. A state lock is held for a
+//!   few instructions, never across a park, and no user code runs under it
+//!   (a message is never dropped there): it covers state updates and the
+//!   waking of waiters.
+//! * Who touches a node: the node is shared by its [`Waiter`] and, while it
+//!   is queued, its [`WaitQueue`]. While queued it is read or written only
+//!   with the state lock held: by the serving side, which pops it, fills
+//!   (or empties) its slot, marks it served and wakes it in one hold of
+//!   the lock; or by its waiter, which checks whether it was served or
+//!   removes it. Once out of the queue only its waiter holds it. So the
+//!   slot's own mutex is never contended.
+//! * Served means out of the queue: under the state lock a node is queued
+//!   until it is served or its own waiter removes it, so "not queued" is
+//!   the waiter's success test, and needs no search.
+//! * No lost wake-up: a waiter queues in the same hold of the state lock in
+//!   which it saw that it must wait, and whoever changes the state serves
+//!   or wakes the waiters in the hold that changes it. A wake-up sent
+//!   between the waiter's unlock and its park stays as the task's (or
+//!   thread's) unpark token, so the park returns at once. Parks may also
+//!   return spuriously: the waiter re-checks, under the state lock, after
+//!   every one.
+//! * Hand-off: a waiter that returns success keeps what it was handed. One
+//!   that leaves any other way (it gave up: closed, timed out, unwinding;
+//!   it was cancelled while parked; or it was dropped after being served,
+//!   as a condvar waiter cancelled while re-locking its mutex) leaves
+//!   through the one path in [`Waiter`], under the state lock: removed if
+//!   still queued, else what it was handed goes to [`Waitable::abandon`],
+//!   which passes it on. So a waiter that does not return success never
+//!   takes anything.
+//! * FIFO: waiters queue at the back and are served from the front.
+//! * Inside a task, waiting parks the task (a cancellation checkpoint: a
+//!   cancelled waiter unwinds, and its [`Waiter`]'s `Drop` leaves); outside
+//!   any task it parks the thread.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::Thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fibrio_core::task::{ParkError, Unparker};
+
+use crate::sync::WaitError;
 
 /// Locks `m`, ignoring poisoning: the primitives never panic while holding
 /// their lock, so the state is always consistent.
@@ -21,23 +63,298 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The deadline `timeout` from now; `None` (no deadline: wait as long as
+/// it takes) when that instant cannot be represented, so a huge timeout
+/// such as `Duration::MAX` never panics.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// True once `deadline` has passed.
+pub(crate) fn expired(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// A primitive whose state (behind [`state`](Waitable::state)) holds a
+/// [`WaitQueue`] of waiters of kind `T`, `K`. `T` is what goes through a
+/// node's slot; `K` is the tag every node carries (the rwlock's
+/// read-or-write flag), or a marker type telling apart two queues of one
+/// state (the channel's senders and receivers).
+pub(crate) trait Waitable<T, K: Copy = ()> {
+    /// What the state lock guards.
+    type State;
+
+    /// The state lock.
+    fn state(&self) -> &Mutex<Self::State>;
+
+    /// The queue, in the state.
+    fn queue(st: &mut Self::State) -> &mut WaitQueue<T, K>;
+
+    /// Whether waiting has become pointless (closed, disconnected).
+    /// Checked after every wake-up that did not serve the waiter, which
+    /// then gives up with [`Stop::Closed`].
+    fn closed(_st: &Self::State) -> bool {
+        false
+    }
+
+    /// Under the state lock, a waiter tagged `tag` gives up, as `left`
+    /// says: still queued (it has just been removed), or handed a value it
+    /// does not keep. Counts the abandoned wait and passes the value on.
+    /// Not called for a waiter served without being handed anything (a
+    /// sender whose message was taken: its send is done).
+    fn abandon(&self, st: &mut Self::State, tag: K, left: Left<T>);
+}
+
+/// How a waiter that gives up stood, for [`Waitable::abandon`].
+#[derive(Debug)]
+pub(crate) enum Left<T> {
+    /// Still queued (now removed): nobody served it.
+    Waiting,
+    /// Served with this value, which it hands back.
+    Handed(T),
+}
+
+/// Why [`Waiter::wait`] gave up (the waiter has left the queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// [`Waitable::closed`] became true (never, for the primitives that
+    /// keep its default).
+    Closed,
+    /// The task is unwinding and must not suspend.
+    Unwinding,
+    /// The deadline passed.
+    Timeout,
+}
+
+/// A waiter's registration: who to wake, its tag, and its slot.
+#[derive(Debug)]
+struct Node<T, K> {
+    waker: Waker,
+    tag: K,
+    slot: Mutex<Slot<T>>,
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    /// In its queue: neither served nor removed yet.
+    queued: bool,
+    /// What was handed over (or, for a sender, what it offers).
+    value: Option<T>,
+}
+
+impl<T, K> Node<T, K> {
+    /// By the serving side, having popped the node: marks it served, puts
+    /// `value` in its slot, wakes it. Returns what the slot held.
+    fn serve(&self, value: Option<T>) -> Option<T> {
+        let old = {
+            let mut slot = lock(&self.slot);
+            slot.queued = false;
+            std::mem::replace(&mut slot.value, value)
+        };
+        self.waker.wake();
+        old
+    }
+}
+
+/// A FIFO queue of waiters, kept in a primitive's state and used only
+/// under its state lock.
+#[derive(Debug)]
+pub(crate) struct WaitQueue<T, K = ()> {
+    nodes: VecDeque<Arc<Node<T, K>>>,
+}
+
+impl<T, K> Default for WaitQueue<T, K> {
+    fn default() -> WaitQueue<T, K> {
+        WaitQueue {
+            nodes: VecDeque::new(),
+        }
+    }
+}
+
+impl<T, K: Copy> WaitQueue<T, K> {
+    /// Waiters queued now.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The front waiter's tag.
+    pub(crate) fn front_tag(&self) -> Option<K> {
+        self.nodes.front().map(|n| n.tag)
+    }
+
+    /// How many waiters have a tag for which `f` holds.
+    pub(crate) fn count(&self, f: impl Fn(K) -> bool) -> usize {
+        self.nodes.iter().filter(|n| f(n.tag)).count()
+    }
+
+    /// Serves the front waiter with `value` (it is handed over, and the
+    /// waiter woken); gives `value` back if nobody waits.
+    pub(crate) fn serve_front(&mut self, value: T) -> Result<(), T> {
+        match self.nodes.pop_front() {
+            Some(node) => {
+                node.serve(Some(value));
+                Ok(())
+            }
+            None => Err(value),
+        }
+    }
+
+    /// Serves the front waiter by taking the value it queued with (a
+    /// blocked sender's message), and wakes it.
+    pub(crate) fn take_front(&mut self) -> Option<T> {
+        self.nodes.pop_front().and_then(|node| node.serve(None))
+    }
+
+    /// Serves every queued waiter with a copy of `value`; returns how many.
+    pub(crate) fn serve_all(&mut self, value: T) -> u64
+    where
+        T: Clone,
+    {
+        let served = self.nodes.len() as u64;
+        for node in self.nodes.drain(..) {
+            node.serve(Some(value.clone()));
+        }
+        served
+    }
+
+    /// Wakes every queued waiter without serving it, so it re-checks the
+    /// state (closed, disconnected).
+    pub(crate) fn wake_all(&self) {
+        for node in &self.nodes {
+            node.waker.wake();
+        }
+    }
+
+    /// Removes `node` if it is still queued; returns whether it was.
+    fn remove(&mut self, node: &Arc<Node<T, K>>) -> bool {
+        if !std::mem::replace(&mut lock(&node.slot).queued, false) {
+            return false;
+        }
+        if let Some(i) = self.nodes.iter().position(|n| Arc::ptr_eq(n, node)) {
+            self.nodes.remove(i);
+        }
+        true
+    }
+}
+
+/// The guard of a queued waiter: [`wait`](Waiter::wait) parks until it is
+/// served or gives up; dropping it before [`take`](Waiter::take) (on any
+/// early exit, unwinding included) leaves the queue and passes on whatever
+/// it had been handed.
+#[must_use = "dropping a waiter leaves the queue at once"]
+pub(crate) struct Waiter<'a, W: Waitable<T, K>, T, K: Copy = ()> {
+    owner: &'a W,
+    node: Arc<Node<T, K>>,
+    /// Not yet left the queue nor taken its value.
+    armed: bool,
+}
+
+impl<'a, W: Waitable<T, K>, T, K: Copy> Waiter<'a, W, T, K> {
+    /// Queues the caller, tagged `tag`, at the back of `owner`'s queue;
+    /// `st` is `owner`'s locked state, and `value` goes into the slot (a
+    /// sender's message).
+    pub(crate) fn enqueue(owner: &'a W, st: &mut W::State, tag: K, value: Option<T>) -> Self {
+        let node = Arc::new(Node {
+            waker: Waker::current(),
+            tag,
+            slot: Mutex::new(Slot {
+                queued: true,
+                value,
+            }),
+        });
+        W::queue(st).nodes.push_back(node.clone());
+        Waiter {
+            owner,
+            node,
+            armed: true,
+        }
+    }
+
+    /// Parks until served, then returns the locked state (the value handed
+    /// over waits in the slot for [`take`](Waiter::take)). Gives up, having
+    /// left the queue, when the state is [`closed`](Waitable::closed), the
+    /// task is unwinding or `deadline` passes, checked in that order after
+    /// every wake-up that did not serve it.
+    pub(crate) fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<MutexGuard<'a, W::State>, Stop> {
+        let owner = self.owner;
+        loop {
+            let parked = block(deadline);
+            let mut st = lock(owner.state());
+            if !lock(&self.node.slot).queued {
+                return Ok(st);
+            }
+            let stop = if W::closed(&st) {
+                Stop::Closed
+            } else if let Err(stop) = parked {
+                stop
+            } else if expired(deadline) {
+                Stop::Timeout
+            } else {
+                continue;
+            };
+            self.leave(&mut st);
+            return Err(stop);
+        }
+    }
+
+    /// Ends the wait, keeping what the slot holds: the value handed over
+    /// (after [`wait`](Waiter::wait) succeeded), or the waiter's own (after
+    /// it gave up: a sender's message).
+    pub(crate) fn take(mut self) -> Option<T> {
+        self.armed = false;
+        lock(&self.node.slot).value.take()
+    }
+
+    /// The one way out for a waiter that does not return success, under the
+    /// state lock `st`.
+    fn leave(&mut self, st: &mut W::State) {
+        self.armed = false;
+        let left = if W::queue(st).remove(&self.node) {
+            Left::Waiting
+        } else if let Some(value) = lock(&self.node.slot).value.take() {
+            Left::Handed(value)
+        } else {
+            return;
+        };
+        self.owner.abandon(st, self.node.tag, left);
+    }
+}
+
+impl<W: Waitable<T, K>, T, K: Copy> Drop for Waiter<'_, W, T, K> {
+    fn drop(&mut self) {
+        if self.armed {
+            let owner = self.owner;
+            self.leave(&mut lock(owner.state()));
+        }
+        // A value still in the slot (an unsent message) drops with the
+        // node, after the state lock is released.
+    }
+}
+
 /// Who to wake: a task (from any thread) or a plain thread.
 #[derive(Debug)]
-pub(crate) enum Waker {
+enum Waker {
     Task(Unparker),
     Thread(Thread),
 }
 
 impl Waker {
     /// The waker for the caller: its task, or its thread outside a task.
-    pub(crate) fn current() -> Waker {
+    fn current() -> Waker {
         match Unparker::current() {
             Some(u) => Waker::Task(u),
             None => Waker::Thread(std::thread::current()),
         }
     }
 
-    pub(crate) fn wake(&self) {
+    fn wake(&self) {
         match self {
             Waker::Task(u) => u.unpark(),
             Waker::Thread(t) => t.unpark(),
@@ -45,58 +362,12 @@ impl Waker {
     }
 }
 
-/// A waiter's registration: who to wake, and a slot through which a
-/// permit or message is handed over (or taken).
-#[derive(Debug)]
-pub(crate) struct Node<T> {
-    pub(crate) waker: Waker,
-    slot: Mutex<Option<T>>,
-}
-
-impl<T> Node<T> {
-    pub(crate) fn new(value: Option<T>) -> Arc<Node<T>> {
-        Arc::new(Node {
-            waker: Waker::current(),
-            slot: Mutex::new(value),
-        })
-    }
-
-    pub(crate) fn take(&self) -> Option<T> {
-        lock(&self.slot).take()
-    }
-
-    pub(crate) fn put(&self, value: T) {
-        *lock(&self.slot) = Some(value);
-    }
-
-    pub(crate) fn is_full(&self) -> bool {
-        lock(&self.slot).is_some()
-    }
-}
-
-/// Removes `node` from `queue` (by identity). Returns true if it was there.
-pub(crate) fn remove_node<T>(
-    queue: &mut std::collections::VecDeque<Arc<Node<T>>>,
-    node: &Arc<Node<T>>,
-) -> bool {
-    match queue.iter().position(|n| Arc::ptr_eq(n, node)) {
-        Some(i) => {
-            queue.remove(i);
-            true
-        }
-        None => false,
-    }
-}
-
-/// The caller's task is unwinding, so it must not suspend.
-#[derive(Debug)]
-pub(crate) struct Unwinding;
-
-/// Waits until woken, until `deadline`, or spuriously.
-pub(crate) fn block(deadline: Option<Instant>) -> Result<(), Unwinding> {
+/// Waits until woken, until `deadline`, or spuriously. The one call that
+/// parks.
+fn block(deadline: Option<Instant>) -> Result<(), Stop> {
     match fibrio_reactor::park_until(deadline) {
         Ok(()) => Ok(()),
-        Err(ParkError::Unwinding) => Err(Unwinding),
+        Err(ParkError::Unwinding) => Err(Stop::Unwinding),
         Err(ParkError::OutsideTask) => {
             match deadline {
                 None => std::thread::park(),
@@ -112,89 +383,35 @@ pub(crate) fn block(deadline: Option<Instant>) -> Result<(), Unwinding> {
     }
 }
 
-/// The deadline `timeout` from now; `None` (no deadline: wait as long as
-/// it takes) when that instant cannot be represented, so a huge timeout
-/// such as `Duration::MAX` never panics.
-pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
-/// True once `deadline` has passed.
-pub(crate) fn expired(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
-}
-
-/// The state of a primitive whose waiters all wait for one condition to
-/// hold (an `Event` being set, a `WaitGroup` reaching zero), as
-/// [`wait_for_signal`] needs it. Whoever makes the condition hold hands
-/// `()` to every queued node and wakes it.
-pub(crate) trait Signal {
-    /// True while waiters need not wait.
-    fn is_signalled(&self) -> bool;
-    /// The queued waiters.
-    fn waiters(&mut self) -> &mut std::collections::VecDeque<Arc<Node<()>>>;
-    /// Counts a waiter that left without seeing the condition.
-    fn abandon(&mut self);
-}
-
-/// Waits until `state`'s condition holds (`Ok(true)`) or `deadline` passes
-/// (`Ok(false)`). A checkpoint first; a waiter that leaves early, unwinding
-/// included, leaves the queue and is counted as abandoned.
-pub(crate) fn wait_for_signal<S: Signal>(
-    state: &Mutex<S>,
+/// Waits until the condition `signalled` holds in `owner`'s state
+/// (`Ok(true)`) or `deadline` passes (`Ok(false)`), for a primitive whose
+/// waiters all wait for one condition (an `Event` being set, a `WaitGroup`
+/// reaching zero) and are all served with `()` when it comes to hold. A
+/// checkpoint first; a waiter that gives up, before queueing or after, is
+/// counted by [`Waitable::abandon`].
+pub(crate) fn wait_for_signal<W: Waitable<()>>(
+    owner: &W,
     deadline: Option<Instant>,
-) -> Result<bool, Unwinding> {
+    signalled: fn(&W::State) -> bool,
+) -> Result<bool, WaitError> {
     fibrio_core::task::checkpoint();
-    let node = {
-        let mut st = lock(state);
-        if st.is_signalled() {
+    let mut waiter = {
+        let mut st = lock(owner.state());
+        if signalled(&st) {
             return Ok(true);
         }
         if expired(deadline) {
-            st.abandon();
+            owner.abandon(&mut st, (), Left::Waiting);
             return Ok(false);
         }
-        let node = Node::new(None);
-        st.waiters().push_back(node.clone());
-        node
+        Waiter::enqueue(owner, &mut st, (), None)
     };
-    // Leaves the queue on every exit that did not see the condition.
-    struct Leave<'a, S: Signal> {
-        state: &'a Mutex<S>,
-        node: Arc<Node<()>>,
-        done: bool,
-    }
-    impl<S: Signal> Drop for Leave<'_, S> {
-        fn drop(&mut self) {
-            if self.done {
-                return;
-            }
-            let mut st = lock(self.state);
-            st.abandon();
-            remove_node(st.waiters(), &self.node);
+    match waiter.wait(deadline) {
+        Ok(_) => {
+            waiter.take();
+            Ok(true)
         }
-    }
-    let mut guard = Leave {
-        state,
-        node,
-        done: false,
-    };
-    loop {
-        let parked = block(deadline);
-        if guard.node.take().is_some() {
-            guard.done = true;
-            return Ok(true);
-        }
-        parked?;
-        if expired(deadline) {
-            let mut st = lock(state);
-            guard.done = true;
-            if remove_node(st.waiters(), &guard.node) {
-                st.abandon();
-                return Ok(false);
-            }
-            // The condition came to hold just before the deadline.
-            return Ok(true);
-        }
+        Err(Stop::Timeout) => Ok(false),
+        Err(_) => Err(WaitError::Unwinding),
     }
 }

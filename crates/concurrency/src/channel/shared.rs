@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::ChannelStatistics;
-use crate::wait::{block, expired, lock, remove_node, Node};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
 
 #[derive(Debug)]
 pub(crate) struct State<T> {
@@ -48,8 +48,8 @@ pub(crate) struct State<T> {
     capacity: Option<usize>,
     pub(crate) senders: usize,
     pub(crate) receivers: usize,
-    recv_waiters: VecDeque<Arc<Node<T>>>,
-    send_waiters: VecDeque<Arc<Node<T>>>,
+    recv_waiters: WaitQueue<T, Receiving>,
+    send_waiters: WaitQueue<T, Sending>,
     sent: u64,
     received: u64,
     handed: usize,
@@ -57,14 +57,22 @@ pub(crate) struct State<T> {
 
 pub(crate) type Shared<T> = Arc<Mutex<State<T>>>;
 
+/// Tags the queue of blocked senders (each node holds its message).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sending;
+
+/// Tags the queue of waiting receivers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Receiving;
+
 pub(crate) fn new<T>(capacity: Option<usize>) -> Shared<T> {
     Arc::new(Mutex::new(State {
         queue: VecDeque::new(),
         capacity,
         senders: 1,
         receivers: 1,
-        recv_waiters: VecDeque::new(),
-        send_waiters: VecDeque::new(),
+        recv_waiters: WaitQueue::default(),
+        send_waiters: WaitQueue::default(),
         sent: 0,
         received: 0,
         handed: 0,
@@ -81,14 +89,10 @@ impl<T> State<T> {
         if self.receivers == 0 {
             return Err(TrySendError::Disconnected(msg));
         }
-        if let Some(rx) = self.recv_waiters.pop_front() {
-            rx.put(msg);
-            self.handed += 1;
-            rx.waker.wake();
-        } else if self.has_room() {
-            self.queue.push_back(msg);
-        } else {
-            return Err(TrySendError::Full(msg));
+        match self.recv_waiters.serve_front(msg) {
+            Ok(()) => self.handed += 1,
+            Err(msg) if self.has_room() => self.queue.push_back(msg),
+            Err(msg) => return Err(TrySendError::Full(msg)),
         }
         self.sent += 1;
         Ok(())
@@ -99,19 +103,14 @@ impl<T> State<T> {
         let msg = if let Some(msg) = self.queue.pop_front() {
             // Room freed: the front blocked sender's message moves in.
             if self.has_room() {
-                if let Some(tx) = self.send_waiters.pop_front() {
-                    if let Some(m) = tx.take() {
-                        self.queue.push_back(m);
-                        self.sent += 1;
-                    }
-                    tx.waker.wake();
+                if let Some(m) = self.send_waiters.take_front() {
+                    self.queue.push_back(m);
+                    self.sent += 1;
                 }
             }
             msg
-        } else if let Some(tx) = self.send_waiters.pop_front() {
+        } else if let Some(msg) = self.send_waiters.take_front() {
             // Rendezvous: take the message straight from the sender.
-            let msg = tx.take().expect("a queued sender holds its message");
-            tx.waker.wake();
             self.sent += 1;
             msg
         } else if self.senders == 0 && self.handed == 0 {
@@ -126,12 +125,9 @@ impl<T> State<T> {
     /// Gives a message that a leaving receiver had been handed to the next
     /// receiver, or back to the front of the queue.
     fn redeliver(&mut self, msg: T) {
-        if let Some(rx) = self.recv_waiters.pop_front() {
-            rx.put(msg);
-            self.handed += 1;
-            rx.waker.wake();
-        } else {
-            self.queue.push_front(msg);
+        match self.recv_waiters.serve_front(msg) {
+            Ok(()) => self.handed += 1,
+            Err(msg) => self.queue.push_front(msg),
         }
     }
 
@@ -140,25 +136,19 @@ impl<T> State<T> {
         self.handed -= 1;
         if self.handed == 0 && self.senders == 0 {
             // Waiting receivers may now see `Disconnected`.
-            for rx in &self.recv_waiters {
-                rx.waker.wake();
-            }
+            self.recv_waiters.wake_all();
         }
     }
 
     pub(crate) fn close_senders_side(&mut self) {
-        for rx in &self.recv_waiters {
-            rx.waker.wake();
-        }
+        self.recv_waiters.wake_all();
     }
 
     /// The last receiver is gone: wakes blocked senders (they take their
     /// messages back) and returns the queued messages, to be dropped
     /// outside the lock.
     pub(crate) fn close_receivers_side(&mut self) -> VecDeque<T> {
-        for tx in &self.send_waiters {
-            tx.waker.wake();
-        }
+        self.send_waiters.wake_all();
         std::mem::take(&mut self.queue)
     }
 
@@ -172,6 +162,54 @@ impl<T> State<T> {
             received: self.received,
             waiting_senders: self.send_waiters.len(),
             waiting_receivers: self.recv_waiters.len(),
+        }
+    }
+}
+
+impl<T> Waitable<T, Sending> for Mutex<State<T>> {
+    type State = State<T>;
+
+    fn state(&self) -> &Mutex<State<T>> {
+        self
+    }
+
+    fn queue(st: &mut State<T>) -> &mut WaitQueue<T, Sending> {
+        &mut st.send_waiters
+    }
+
+    fn closed(st: &State<T>) -> bool {
+        st.receivers == 0
+    }
+
+    /// A sender that leaves still queued was not sent: its message stays
+    /// in its node (and drops with it, outside the lock, unless the caller
+    /// takes it back). One whose message was taken has sent it.
+    fn abandon(&self, _: &mut State<T>, _: Sending, _: Left<T>) {}
+}
+
+impl<T> Waitable<T, Receiving> for Mutex<State<T>> {
+    type State = State<T>;
+
+    fn state(&self) -> &Mutex<State<T>> {
+        self
+    }
+
+    fn queue(st: &mut State<T>) -> &mut WaitQueue<T, Receiving> {
+        &mut st.recv_waiters
+    }
+
+    /// Nothing queued either: a waiting receiver is handed messages
+    /// directly, and the queue is empty while receivers wait.
+    fn closed(st: &State<T>) -> bool {
+        st.senders == 0 && st.handed == 0
+    }
+
+    /// A message handed to a receiver that leaves goes to the next one, or
+    /// back to the front of the queue.
+    fn abandon(&self, st: &mut State<T>, _: Receiving, left: Left<T>) {
+        if let Left::Handed(msg) = left {
+            st.took_handed();
+            st.redeliver(msg);
         }
     }
 }
@@ -192,7 +230,7 @@ pub(crate) fn send<T>(
     deadline: Option<Instant>,
 ) -> Result<(), SendTimeoutError<T>> {
     fibrio_core::task::checkpoint();
-    let node = {
+    let mut waiter = {
         let mut st = lock(shared);
         match st.try_send(msg) {
             Ok(()) => return Ok(()),
@@ -201,58 +239,25 @@ pub(crate) fn send<T>(
                 if expired(deadline) {
                     return Err(SendTimeoutError::Timeout(m));
                 }
-                let node = Node::new(Some(m));
-                st.send_waiters.push_back(node.clone());
-                node
+                Waiter::enqueue(&**shared, &mut *st, Sending, Some(m))
             }
         }
     };
-    // Leaves the queue on an exit that did not already (cancellation). The
-    // message, if still in the node, was not sent, and drops with the node.
-    struct Leave<'a, T> {
-        shared: &'a Shared<T>,
-        node: Arc<Node<T>>,
-        done: bool,
-    }
-    impl<T> Drop for Leave<'_, T> {
-        fn drop(&mut self) {
-            if !self.done {
-                let mut st = lock(self.shared);
-                remove_node(&mut st.send_waiters, &self.node);
-            }
-        }
-    }
-    let mut guard = Leave {
-        shared,
-        node,
-        done: false,
-    };
-    loop {
-        let parked = block(deadline);
-        let mut st = lock(shared);
-        if !guard.node.is_full() {
-            // A receiver popped the node and took the message (and counted
-            // it as sent already).
-            guard.done = true;
+    let fail: fn(T) -> SendTimeoutError<T> = match waiter.wait(deadline) {
+        Ok(_) => {
+            // A receiver took the message (and counted it as sent).
+            waiter.take();
             return Ok(());
         }
-        let fail: fn(T) -> SendTimeoutError<T> = if st.receivers == 0 {
-            SendTimeoutError::Disconnected
-        } else if parked.is_err() {
-            SendTimeoutError::Unwinding
-        } else if expired(deadline) {
-            SendTimeoutError::Timeout
-        } else {
-            continue;
-        };
-        // Leave the queue under this same lock, before taking the message
-        // back: a node in `send_waiters` always holds its message (a
-        // receiver on another thread relies on that).
-        remove_node(&mut st.send_waiters, &guard.node);
-        guard.done = true;
-        let msg = guard.node.take().expect("checked above");
-        return Err(fail(msg));
-    }
+        Err(Stop::Closed) => SendTimeoutError::Disconnected,
+        Err(Stop::Unwinding) => SendTimeoutError::Unwinding,
+        Err(Stop::Timeout) => SendTimeoutError::Timeout,
+    };
+    // Not taken, and out of the queue: the message is still in the node.
+    let msg = waiter
+        .take()
+        .expect("a sender that gave up holds its message");
+    Err(fail(msg))
 }
 
 /// Receives, waiting until a message arrives, every sender is gone, or
@@ -262,7 +267,7 @@ pub(crate) fn recv<T>(
     deadline: Option<Instant>,
 ) -> Result<T, RecvTimeoutError> {
     fibrio_core::task::checkpoint();
-    let node = {
+    let mut waiter = {
         let mut st = lock(shared);
         match st.try_recv() {
             Ok(msg) => return Ok(msg),
@@ -272,46 +277,18 @@ pub(crate) fn recv<T>(
         if expired(deadline) {
             return Err(RecvTimeoutError::Timeout);
         }
-        let node = Node::new(None);
-        st.recv_waiters.push_back(node.clone());
-        node
+        Waiter::enqueue(&**shared, &mut *st, Receiving, None)
     };
-    // On every exit: leave the queue, and pass on a message handed over
-    // meanwhile that this call is not returning.
-    struct Leave<'a, T> {
-        shared: &'a Shared<T>,
-        node: Arc<Node<T>>,
-    }
-    impl<T> Drop for Leave<'_, T> {
-        fn drop(&mut self) {
-            let mut st = lock(self.shared);
-            if !remove_node(&mut st.recv_waiters, &self.node) {
-                if let Some(msg) = self.node.take() {
-                    st.took_handed();
-                    st.redeliver(msg);
-                }
-            }
-        }
-    }
-    let guard = Leave { shared, node };
-    loop {
-        let parked = block(deadline);
-        let mut st = lock(shared);
-        if let Some(msg) = guard.node.take() {
+    match waiter.wait(deadline) {
+        Ok(mut st) => {
             st.took_handed();
             st.received += 1;
-            return Ok(msg);
+            Ok(waiter
+                .take()
+                .expect("a served receiver was handed a message"))
         }
-        if st.senders == 0 && st.handed == 0 {
-            // Nothing queued either: a waiting receiver is handed messages
-            // directly, and the queue is empty while receivers wait.
-            return Err(RecvTimeoutError::Disconnected);
-        }
-        if parked.is_err() {
-            return Err(RecvTimeoutError::Unwinding);
-        }
-        if expired(deadline) {
-            return Err(RecvTimeoutError::Timeout);
-        }
+        Err(Stop::Closed) => Err(RecvTimeoutError::Disconnected),
+        Err(Stop::Unwinding) => Err(RecvTimeoutError::Unwinding),
+        Err(Stop::Timeout) => Err(RecvTimeoutError::Timeout),
     }
 }

@@ -14,11 +14,8 @@
 //!   released that is cancelled before it runs leaves nothing behind: its
 //!   generation is complete.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
-
 use super::error::WaitError;
-use crate::wait::{block, lock, remove_node, Node};
+use crate::wait::{lock, Left, WaitQueue, Waitable, Waiter};
 
 /// A snapshot of a barrier's state and counters, from
 /// [`Barrier::statistics`].
@@ -78,9 +75,30 @@ impl BarrierWaitResult {
 #[derive(Debug, Default)]
 struct State {
     arrived: usize,
-    waiters: VecDeque<Arc<Node<()>>>,
+    waiters: WaitQueue<()>,
     generation: u64,
     abandoned: u64,
+}
+
+impl Waitable<()> for std::sync::Mutex<State> {
+    type State = State;
+
+    fn state(&self) -> &std::sync::Mutex<State> {
+        self
+    }
+
+    fn queue(st: &mut State) -> &mut WaitQueue<()> {
+        &mut st.waiters
+    }
+
+    /// A waiter that leaves before its generation is released withdraws
+    /// its arrival; one already released leaves nothing behind.
+    fn abandon(&self, st: &mut State, _: (), left: Left<()>) {
+        if let Left::Waiting = left {
+            st.arrived -= 1;
+            st.abandoned += 1;
+        }
+    }
 }
 
 /// Lets a fixed number of tasks wait for each other: each
@@ -90,8 +108,8 @@ struct State {
 ///
 /// A waiter that is cancelled before its generation is released is not
 /// counted: the generation still needs `n` waits that return. `Send +
-/// Sync`; share it through an [`Arc`]. Outside any task, `wait` blocks
-/// the thread.
+/// Sync`; share it through an [`Arc`](std::sync::Arc). Outside any task,
+/// `wait` blocks the thread.
 ///
 /// # Examples
 ///
@@ -165,55 +183,23 @@ impl Barrier {
     /// ```
     pub fn wait(&self) -> Result<BarrierWaitResult, WaitError> {
         fibrio_core::task::checkpoint();
-        let node = {
+        let mut waiter = {
             let mut st = lock(&self.state);
             if st.arrived + 1 >= self.parties {
                 st.arrived = 0;
                 st.generation += 1;
-                for w in st.waiters.drain(..) {
-                    w.put(());
-                    w.waker.wake();
-                }
+                st.waiters.serve_all(());
                 return Ok(BarrierWaitResult { leader: true });
             }
             st.arrived += 1;
-            let node = Node::new(None);
-            st.waiters.push_back(node.clone());
-            node
+            Waiter::enqueue(&self.state, &mut st, (), None)
         };
-        // Withdraws the arrival on every exit before the generation was
-        // released, unwinding included.
-        struct Leave<'a> {
-            state: &'a std::sync::Mutex<State>,
-            node: Arc<Node<()>>,
-            done: bool,
-        }
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                let mut st = lock(self.state);
-                if remove_node(&mut st.waiters, &self.node) {
-                    st.arrived -= 1;
-                    st.abandoned += 1;
-                }
+        match waiter.wait(None) {
+            Ok(_) => {
+                waiter.take();
+                Ok(BarrierWaitResult { leader: false })
             }
-        }
-        let mut guard = Leave {
-            state: &self.state,
-            node,
-            done: false,
-        };
-        loop {
-            let parked = block(None);
-            if guard.node.take().is_some() {
-                guard.done = true;
-                return Ok(BarrierWaitResult { leader: false });
-            }
-            if parked.is_err() {
-                return Err(WaitError::Unwinding);
-            }
+            Err(_) => Err(WaitError::Unwinding),
         }
     }
 

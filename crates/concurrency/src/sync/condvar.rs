@@ -15,14 +15,12 @@
 //!   look at the condition. A timed-out waiter leaves the queue under the
 //!   state lock; if a notification beat it there, it counts as notified.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
 use super::mutex::MutexGuard;
 use super::Wakeup;
-use crate::wait::{block, expired, lock, remove_node, Node};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
 
 /// A snapshot of a condition variable's counters, from
 /// [`Condvar::statistics`].
@@ -89,7 +87,7 @@ impl WaitTimeoutResult {
 
 #[derive(Debug, Default)]
 struct State {
-    waiters: VecDeque<Arc<Node<Wakeup>>>,
+    waiters: WaitQueue<Wakeup>,
     waits: u64,
     woken: u64,
     abandoned: u64,
@@ -97,10 +95,29 @@ struct State {
 
 impl State {
     fn notify_one(&mut self) {
-        if let Some(w) = self.waiters.pop_front() {
+        if self.waiters.serve_front(Wakeup::One).is_ok() {
             self.woken += 1;
-            w.put(Wakeup::One);
-            w.waker.wake();
+        }
+    }
+}
+
+impl Waitable<Wakeup> for std::sync::Mutex<State> {
+    type State = State;
+
+    fn state(&self) -> &std::sync::Mutex<State> {
+        self
+    }
+
+    fn queue(st: &mut State) -> &mut WaitQueue<Wakeup> {
+        &mut st.waiters
+    }
+
+    /// A `notify_one` handed to a waiter that leaves goes to the next one.
+    fn abandon(&self, st: &mut State, _: (), left: Left<Wakeup>) {
+        match left {
+            Left::Waiting => st.abandoned += 1,
+            Left::Handed(Wakeup::One) => st.notify_one(),
+            Left::Handed(Wakeup::All) => {}
         }
     }
 }
@@ -377,11 +394,7 @@ impl Condvar {
     /// ```
     pub fn notify_all(&self) {
         let mut st = lock(&self.state);
-        st.woken += st.waiters.len() as u64;
-        for w in st.waiters.drain(..) {
-            w.put(Wakeup::All);
-            w.waker.wake();
-        }
+        st.woken += st.waiters.serve_all(Wakeup::All);
     }
 
     /// A snapshot of the counters.
@@ -420,72 +433,23 @@ impl Condvar {
             // Waiting needs a park; never suspend an unwinding task.
             return Err(WaitError::Unwinding);
         }
-        let node = Node::new(None);
-        {
+        let mut waiter = {
             let mut st = lock(&self.state);
             st.waits += 1;
-            st.waiters.push_back(node.clone());
-        }
+            Waiter::enqueue(&self.state, &mut st, (), None)
+        };
         // Queued first, so a notification sent after this unlock finds us.
         let mutex = guard.unlock();
-        // Leaves the queue on every exit before the mutex is re-locked,
-        // unwinding included, and passes on a `notify_one` received
-        // meanwhile.
-        struct Leave<'a> {
-            state: &'a std::sync::Mutex<State>,
-            node: Arc<Node<Wakeup>>,
-            got: Option<Wakeup>,
-            done: bool,
-        }
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                let mut st = lock(self.state);
-                if self.got.is_none() {
-                    if remove_node(&mut st.waiters, &self.node) {
-                        st.abandoned += 1;
-                        return;
-                    }
-                    self.got = self.node.take();
-                }
-                if self.got == Some(Wakeup::One) {
-                    st.notify_one();
-                }
-            }
-        }
-        let mut leave = Leave {
-            state: &self.state,
-            node,
-            got: None,
-            done: false,
+        let notified = match waiter.wait(deadline) {
+            Ok(_) => true,
+            Err(Stop::Timeout) => false,
+            Err(_) => return Err(WaitError::Unwinding),
         };
-        let notified = loop {
-            let parked = block(deadline);
-            if let Some(wakeup) = leave.node.take() {
-                leave.got = Some(wakeup);
-                break true;
-            }
-            if parked.is_err() {
-                return Err(WaitError::Unwinding);
-            }
-            if expired(deadline) {
-                let mut st = lock(&self.state);
-                if remove_node(&mut st.waiters, &leave.node) {
-                    st.abandoned += 1;
-                    // Not queued and not notified: nothing to pass on.
-                    leave.done = true;
-                    break false;
-                }
-                // A notification came first.
-                drop(st);
-                leave.got = leave.node.take();
-                break true;
-            }
-        };
+        // Until the mutex is re-locked, a waiter that leaves (cancelled or
+        // unwinding while re-locking) passes on a `notify_one` it was
+        // handed: `waiter` is dropped without `take`.
         let guard = mutex.lock().map_err(|_| WaitError::Unwinding)?;
-        leave.done = true;
+        waiter.take();
         Ok((guard, notified))
     }
 }

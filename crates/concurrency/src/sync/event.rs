@@ -12,12 +12,10 @@
 //!   removes its node in a `Drop` guard; there is nothing to pass on,
 //!   since `set` wakes everyone.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
-use crate::wait::{lock, wait_for_signal, Node, Signal};
+use crate::wait::{lock, wait_for_signal, Left, WaitQueue, Waitable};
 
 /// A snapshot of an event's state and counters, from
 /// [`Event::statistics`].
@@ -50,7 +48,7 @@ pub struct EventStatistics {
 #[derive(Debug, Default)]
 struct State {
     set: bool,
-    waiters: VecDeque<Arc<Node<()>>>,
+    waiters: WaitQueue<()>,
     sets: u64,
     woken: u64,
     abandoned: u64,
@@ -61,8 +59,8 @@ struct State {
 /// is level-triggered, like `asyncio.Event` and unlike
 /// [`Notify`](super::Notify).
 ///
-/// `Send + Sync`; share it through an [`Arc`]. Outside any task,
-/// [`wait`](Event::wait) blocks the thread.
+/// `Send + Sync`; share it through an [`Arc`](std::sync::Arc). Outside
+/// any task, [`wait`](Event::wait) blocks the thread.
 ///
 /// # Examples
 ///
@@ -121,11 +119,7 @@ impl Event {
         }
         st.set = true;
         st.sets += 1;
-        st.woken += st.waiters.len() as u64;
-        for w in st.waiters.drain(..) {
-            w.put(());
-            w.waker.wake();
-        }
+        st.woken += st.waiters.serve_all(());
     }
 
     /// Lowers the flag: later waits block until the next
@@ -236,20 +230,23 @@ impl Event {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, WaitError> {
-        wait_for_signal(&self.state, deadline).map_err(|_| WaitError::Unwinding)
+        wait_for_signal(&self.state, deadline, |st| st.set)
     }
 }
 
-impl Signal for State {
-    fn is_signalled(&self) -> bool {
-        self.set
+impl Waitable<()> for std::sync::Mutex<State> {
+    type State = State;
+
+    fn state(&self) -> &std::sync::Mutex<State> {
+        self
     }
 
-    fn waiters(&mut self) -> &mut VecDeque<Arc<Node<()>>> {
-        &mut self.waiters
+    fn queue(st: &mut State) -> &mut WaitQueue<()> {
+        &mut st.waiters
     }
 
-    fn abandon(&mut self) {
-        self.abandoned += 1;
+    /// Nothing to pass on: the `set` wakes everyone.
+    fn abandon(&self, st: &mut State, _: (), _: Left<()>) {
+        st.abandoned += 1;
     }
 }

@@ -30,15 +30,14 @@
 //!   released (field order in [`MutexGuard`]). So `data` is never
 //!   contended, and its poisoning is ignored.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use super::error::{LockError, TryLockError};
-use crate::wait::{block, expired, lock, remove_node, Node};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
 
 /// Someone owns the logical lock (or it was handed to a queued waiter).
 const LOCKED: usize = 1;
@@ -77,7 +76,7 @@ pub struct MutexStatistics {
 
 #[derive(Debug, Default)]
 struct Queue {
-    waiters: VecDeque<Arc<Node<()>>>,
+    waiters: WaitQueue<()>,
     contended: u64,
     abandoned: u64,
 }
@@ -130,17 +129,17 @@ impl RawMutex {
     /// With `queue` held, by the owner: gives the lock to the front waiter
     /// (FIFO), or frees it when nobody waits.
     fn hand_off(&self, q: &mut Queue) {
-        match q.waiters.pop_front() {
-            Some(next) => {
-                if q.waiters.is_empty() {
-                    self.state.fetch_and(!QUEUED, Ordering::Relaxed);
-                }
-                next.put(());
-                next.waker.wake();
-            }
-            None => {
-                self.state.fetch_and(!LOCKED, Ordering::Release);
-            }
+        if q.waiters.serve_front(()).is_err() {
+            self.state.fetch_and(!LOCKED, Ordering::Release);
+        } else {
+            self.unqueue_if_empty(q);
+        }
+    }
+
+    /// With `queue` held: clears `QUEUED` once the last waiter is gone.
+    fn unqueue_if_empty(&self, q: &Queue) {
+        if q.waiters.is_empty() {
+            self.state.fetch_and(!QUEUED, Ordering::Relaxed);
         }
     }
 
@@ -148,7 +147,7 @@ impl RawMutex {
     /// is handed over, `deadline` passes or the task unwinds.
     #[cold]
     fn lock_slow(&self, deadline: Option<Instant>) -> Result<(), LockError> {
-        let node = {
+        let mut waiter = {
             let mut q = lock(&self.queue);
             let mut s = self.state.load(Ordering::Relaxed);
             loop {
@@ -187,51 +186,37 @@ impl RawMutex {
                 }
             }
             q.contended += 1;
-            let node = Node::new(None);
-            q.waiters.push_back(node.clone());
-            node
+            Waiter::enqueue(self, &mut q, (), None)
         };
-        // Leaves the queue on every exit that did not take the lock,
-        // unwinding included; passes on a lock handed over meanwhile.
-        struct Leave<'a> {
-            raw: &'a RawMutex,
-            node: Arc<Node<()>>,
-            done: bool,
-        }
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                let mut q = lock(&self.raw.queue);
-                q.abandoned += 1;
-                if remove_node(&mut q.waiters, &self.node) {
-                    if q.waiters.is_empty() {
-                        self.raw.state.fetch_and(!QUEUED, Ordering::Relaxed);
-                    }
-                } else if self.node.take().is_some() {
-                    self.raw.hand_off(&mut q);
-                }
-            }
-        }
-        let mut guard = Leave {
-            raw: self,
-            node,
-            done: false,
-        };
-        loop {
-            let parked = block(deadline);
-            if guard.node.take().is_some() {
-                guard.done = true;
+        match waiter.wait(deadline) {
+            Ok(_) => {
                 self.state.fetch_add(ACQUIRED, Ordering::Relaxed);
-                return Ok(());
+                waiter.take();
+                Ok(())
             }
-            if parked.is_err() {
-                return Err(LockError::Unwinding);
-            }
-            if expired(deadline) {
-                return Err(LockError::Timeout);
-            }
+            Err(Stop::Timeout) => Err(LockError::Timeout),
+            Err(_) => Err(LockError::Unwinding),
+        }
+    }
+}
+
+impl Waitable<()> for RawMutex {
+    type State = Queue;
+
+    fn state(&self) -> &std::sync::Mutex<Queue> {
+        &self.queue
+    }
+
+    fn queue(q: &mut Queue) -> &mut WaitQueue<()> {
+        &mut q.waiters
+    }
+
+    /// A lock handed to a waiter that gives up goes on as an unlock would.
+    fn abandon(&self, q: &mut Queue, _: (), left: Left<()>) {
+        q.abandoned += 1;
+        match left {
+            Left::Waiting => self.unqueue_if_empty(q),
+            Left::Handed(()) => self.hand_off(q),
         }
     }
 }
@@ -251,8 +236,9 @@ impl RawMutex {
 /// `yield_now`) in the middle of the update.
 ///
 /// Like `std::sync::Mutex`, it is `Send + Sync` when `T: Send`, and is
-/// shared through an [`Arc`] or a reference. Outside any task, `lock`
-/// blocks the thread, so tasks and plain threads can share one mutex.
+/// shared through an [`Arc`](std::sync::Arc) or a reference. Outside any
+/// task, `lock` blocks the thread, so tasks and plain threads can share
+/// one mutex.
 /// Locking it twice from the same task deadlocks that task.
 ///
 /// # Examples

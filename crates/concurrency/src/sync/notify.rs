@@ -14,13 +14,11 @@
 //!   `permit`), so a `notify_one` is never lost. An `All` is not passed
 //!   on: it was meant for the waiters of that moment only.
 
-use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
 use super::Wakeup;
-use crate::wait::{block, expired, lock, remove_node, Node};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
 
 /// A snapshot of a [`Notify`]'s state and counters, from
 /// [`Notify::statistics`].
@@ -51,19 +49,35 @@ pub struct NotifyStatistics {
 #[derive(Debug, Default)]
 struct State {
     permit: bool,
-    waiters: VecDeque<Arc<Node<Wakeup>>>,
+    waiters: WaitQueue<Wakeup>,
     notified: u64,
     abandoned: u64,
 }
 
 impl State {
     fn notify_one(&mut self) {
-        match self.waiters.pop_front() {
-            Some(w) => {
-                w.put(Wakeup::One);
-                w.waker.wake();
-            }
-            None => self.permit = true,
+        if self.waiters.serve_front(Wakeup::One).is_err() {
+            self.permit = true;
+        }
+    }
+}
+
+impl Waitable<Wakeup> for std::sync::Mutex<State> {
+    type State = State;
+
+    fn state(&self) -> &std::sync::Mutex<State> {
+        self
+    }
+
+    fn queue(st: &mut State) -> &mut WaitQueue<Wakeup> {
+        &mut st.waiters
+    }
+
+    /// A `notify_one` handed to a waiter that leaves is sent again.
+    fn abandon(&self, st: &mut State, _: (), left: Left<Wakeup>) {
+        st.abandoned += 1;
+        if let Left::Handed(Wakeup::One) = left {
+            st.notify_one();
         }
     }
 }
@@ -78,8 +92,9 @@ impl State {
 ///   that moment and stores nothing.
 ///
 /// Unlike [`Event`](super::Event) there is no flag that stays raised: each
-/// wake-up is consumed. `Send + Sync`; share it through an [`Arc`].
-/// Outside any task, [`wait`](Notify::wait) blocks the thread.
+/// wake-up is consumed. `Send + Sync`; share it through an
+/// [`Arc`](std::sync::Arc). Outside any task, [`wait`](Notify::wait)
+/// blocks the thread.
 ///
 /// # Examples
 ///
@@ -155,11 +170,7 @@ impl Notify {
     /// });
     /// ```
     pub fn notify_waiters(&self) {
-        let mut st = lock(&self.state);
-        for w in st.waiters.drain(..) {
-            w.put(Wakeup::All);
-            w.waker.wake();
-        }
+        lock(&self.state).waiters.serve_all(Wakeup::All);
     }
 
     /// Waits for a notification: takes the stored permit and returns at
@@ -245,7 +256,7 @@ impl Notify {
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, WaitError> {
         fibrio_core::task::checkpoint();
-        let node = {
+        let mut waiter = {
             let mut st = lock(&self.state);
             if st.permit {
                 st.permit = false;
@@ -256,58 +267,16 @@ impl Notify {
                 st.abandoned += 1;
                 return Ok(false);
             }
-            let node = Node::new(None);
-            st.waiters.push_back(node.clone());
-            node
+            Waiter::enqueue(&self.state, &mut st, (), None)
         };
-        // Leaves the queue on every exit that was not notified, unwinding
-        // included; passes on a `notify_one` handed over meanwhile.
-        struct Leave<'a> {
-            state: &'a std::sync::Mutex<State>,
-            node: Arc<Node<Wakeup>>,
-            done: bool,
-        }
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                let mut st = lock(self.state);
-                st.abandoned += 1;
-                if !remove_node(&mut st.waiters, &self.node)
-                    && self.node.take() == Some(Wakeup::One)
-                {
-                    st.notify_one();
-                }
-            }
-        }
-        let mut guard = Leave {
-            state: &self.state,
-            node,
-            done: false,
-        };
-        loop {
-            let parked = block(deadline);
-            if guard.node.take().is_some() {
-                guard.done = true;
-                lock(&self.state).notified += 1;
-                return Ok(true);
-            }
-            if parked.is_err() {
-                return Err(WaitError::Unwinding);
-            }
-            if expired(deadline) {
-                let mut st = lock(&self.state);
-                guard.done = true;
-                if remove_node(&mut st.waiters, &guard.node) {
-                    st.abandoned += 1;
-                    return Ok(false);
-                }
-                // Notified just before the deadline.
-                guard.node.take();
+        match waiter.wait(deadline) {
+            Ok(mut st) => {
                 st.notified += 1;
-                return Ok(true);
+                waiter.take();
+                Ok(true)
             }
+            Err(Stop::Timeout) => Ok(false),
+            Err(_) => Err(WaitError::Unwinding),
         }
     }
 }

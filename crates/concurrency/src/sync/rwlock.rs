@@ -27,14 +27,13 @@
 //!   are dropped before the logical lock is released. So `data` never
 //!   makes anyone wait, and its poisoning is ignored.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::{Arc, PoisonError};
+use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use super::error::{LockError, TryLockError};
-use crate::wait::{block, expired, lock, Node};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
 
 /// A snapshot of a reader-writer lock's state and counters, from
 /// [`RwLock::statistics`].
@@ -70,17 +69,12 @@ pub struct RwLockStatistics {
     pub abandoned: u64,
 }
 
-#[derive(Debug)]
-struct Waiter {
-    write: bool,
-    node: Arc<Node<()>>,
-}
-
 #[derive(Debug, Default)]
 struct State {
     readers: usize,
     writer: bool,
-    waiters: VecDeque<Waiter>,
+    /// Tagged `true` for a writer.
+    waiters: WaitQueue<(), bool>,
     reads: u64,
     writes: u64,
     contended: u64,
@@ -104,16 +98,12 @@ impl State {
     /// Hands the lock to the front waiters for as long as they can have
     /// it: a run of readers, or one writer.
     fn grant(&mut self) {
-        while let Some(front) = self.waiters.front() {
-            let write = front.write;
+        while let Some(write) = self.waiters.front_tag() {
             if self.writer || (write && self.readers > 0) {
                 return;
             }
             self.take(write);
-            if let Some(w) = self.waiters.pop_front() {
-                w.node.put(());
-                w.node.waker.wake();
-            }
+            let _ = self.waiters.serve_front(()); // the front waiter, seen above
             if write {
                 return;
             }
@@ -127,6 +117,28 @@ impl State {
             self.readers -= 1;
         }
         self.grant();
+    }
+}
+
+impl Waitable<(), bool> for std::sync::Mutex<State> {
+    type State = State;
+
+    fn state(&self) -> &std::sync::Mutex<State> {
+        self
+    }
+
+    fn queue(st: &mut State) -> &mut WaitQueue<(), bool> {
+        &mut st.waiters
+    }
+
+    /// A departing writer may have held back readers; a lock handed to a
+    /// waiter that gives up is released as a guard would.
+    fn abandon(&self, st: &mut State, write: bool, left: Left<()>) {
+        st.abandoned += 1;
+        match left {
+            Left::Waiting => st.grant(),
+            Left::Handed(()) => st.release(write),
+        }
     }
 }
 
@@ -390,7 +402,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     pub fn statistics(&self) -> RwLockStatistics {
         let st = lock(&self.state);
-        let waiting_writers = st.waiters.iter().filter(|w| w.write).count();
+        let waiting_writers = st.waiters.count(|write| write);
         RwLockStatistics {
             readers: st.readers,
             writer: st.writer,
@@ -417,7 +429,7 @@ impl<T: ?Sized> RwLock<T> {
     /// behind earlier waiters.
     fn acquire(&self, write: bool, deadline: Option<Instant>) -> Result<(), LockError> {
         fibrio_core::task::checkpoint();
-        let node = {
+        let mut waiter = {
             let mut st = lock(&self.state);
             if st.can_take(write) {
                 st.take(write);
@@ -429,65 +441,16 @@ impl<T: ?Sized> RwLock<T> {
                 return Err(LockError::Timeout);
             }
             st.contended += 1;
-            let node = Node::new(None);
-            st.waiters.push_back(Waiter {
-                write,
-                node: node.clone(),
-            });
-            node
+            Waiter::enqueue(&self.state, &mut st, write, None)
         };
-        // Leaves the queue on every exit that did not take the lock,
-        // unwinding included; releases a lock handed over meanwhile.
-        struct Leave<'a> {
-            state: &'a std::sync::Mutex<State>,
-            write: bool,
-            node: Arc<Node<()>>,
-            done: bool,
-        }
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                if self.done {
-                    return;
-                }
-                let mut st = lock(self.state);
-                st.abandoned += 1;
-                let queued = st
-                    .waiters
-                    .iter()
-                    .position(|w| Arc::ptr_eq(&w.node, &self.node));
-                match queued {
-                    Some(i) => {
-                        st.waiters.remove(i);
-                        // A departing writer may have held back readers.
-                        st.grant();
-                    }
-                    None => {
-                        if self.node.take().is_some() {
-                            st.release(self.write);
-                        }
-                    }
-                }
+        match waiter.wait(deadline) {
+            Ok(mut st) => {
+                count(&mut st, write);
+                waiter.take();
+                Ok(())
             }
-        }
-        let mut guard = Leave {
-            state: &self.state,
-            write,
-            node,
-            done: false,
-        };
-        loop {
-            let parked = block(deadline);
-            if guard.node.take().is_some() {
-                guard.done = true;
-                count(&mut lock(&self.state), write);
-                return Ok(());
-            }
-            if parked.is_err() {
-                return Err(LockError::Unwinding);
-            }
-            if expired(deadline) {
-                return Err(LockError::Timeout);
-            }
+            Err(Stop::Timeout) => Err(LockError::Timeout),
+            Err(_) => Err(LockError::Unwinding),
         }
     }
 

@@ -15,12 +15,11 @@
 //! * [`WaitGroupGuard`] is one `add(1)` whose `done` runs in `Drop`, so a
 //!   job counted by a guard is finished even when its task is cancelled.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
-use crate::wait::{lock, wait_for_signal, Node, Signal};
+use crate::wait::{lock, wait_for_signal, Left, WaitQueue, Waitable};
 
 /// A snapshot of a wait group's state and counters, from
 /// [`WaitGroup::statistics`].
@@ -52,7 +51,7 @@ pub struct WaitGroupStatistics {
 #[derive(Debug, Default)]
 struct State {
     count: usize,
-    waiters: VecDeque<Arc<Node<()>>>,
+    waiters: WaitQueue<()>,
     added: u64,
     woken: u64,
     abandoned: u64,
@@ -157,11 +156,7 @@ impl WaitGroup {
                 0 => true,
                 1 => {
                     st.count = 0;
-                    st.woken += st.waiters.len() as u64;
-                    for w in st.waiters.drain(..) {
-                        w.put(());
-                        w.waker.wake();
-                    }
+                    st.woken += st.waiters.serve_all(());
                     false
                 }
                 _ => {
@@ -298,7 +293,7 @@ impl WaitGroup {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, WaitError> {
-        wait_for_signal(&self.state, deadline).map_err(|_| WaitError::Unwinding)
+        wait_for_signal(&*self.state, deadline, |st| st.count == 0)
     }
 }
 
@@ -326,16 +321,19 @@ impl Drop for WaitGroupGuard {
     }
 }
 
-impl Signal for State {
-    fn is_signalled(&self) -> bool {
-        self.count == 0
+impl Waitable<()> for std::sync::Mutex<State> {
+    type State = State;
+
+    fn state(&self) -> &std::sync::Mutex<State> {
+        self
     }
 
-    fn waiters(&mut self) -> &mut VecDeque<Arc<Node<()>>> {
-        &mut self.waiters
+    fn queue(st: &mut State) -> &mut WaitQueue<()> {
+        &mut st.waiters
     }
 
-    fn abandon(&mut self) {
-        self.abandoned += 1;
+    /// Nothing to pass on: the `done` that reaches zero wakes everyone.
+    fn abandon(&self, st: &mut State, _: (), _: Left<()>) {
+        st.abandoned += 1;
     }
 }
