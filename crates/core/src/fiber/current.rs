@@ -40,6 +40,13 @@
 //!   `TypeId::of::<ForceClose>()` and never goes back. One comparison in
 //!   [`suspend`] thereby checks both the types and the force-close, and
 //!   [`suspend`] refuses while the fiber is closing.
+//! * `DROPPING_CHAIN` is 0 except while a parked task's coroutine is being
+//!   dropped (a [`DroppingTask`] lives); then it is the id of the next
+//!   fiber, innermost first, that the forced unwinding will leave: the
+//!   task's saved fiber when the drop starts, then each fiber's resumer
+//!   (`leave_dropping_chain`, called by `Fiber::finish` once the resumer is
+//!   current again), and 0 once the unwinding is back on the task's own
+//!   stack. Ids are process-unique and never 0, so no other fiber matches.
 
 use std::any::TypeId;
 use std::cell::{Cell, RefCell};
@@ -142,9 +149,11 @@ thread_local! {
 }
 
 thread_local! {
-    /// How many suspended task coroutines this thread is dropping (and so
-    /// unwinding) right now; see [`DroppingTask`].
-    static DROPPING_TASKS: Cell<u32> = const { Cell::new(0) };
+    /// The id of the fiber whose root the forced unwinding of a dropped
+    /// task reaches next, or 0 (no fiber has id 0) when no task is being
+    /// dropped or its unwinding is past every fiber it was parked in; see
+    /// [`DroppingTask`].
+    static DROPPING_CHAIN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Marks the drop of a suspended task's coroutine (`TaskHeader::drop_coroutine`)
@@ -153,24 +162,208 @@ thread_local! {
 /// like any panic, and must pass it on (`Fiber::finish`) rather than report
 /// it, or the task's code would run on while its coroutine is being
 /// dropped.
-pub(crate) struct DroppingTask(());
+///
+/// Only the fibers the task is parked in pass it on: the chain from the
+/// fiber that is current when the mark is made (the task's saved fiber,
+/// which `drop_coroutine` makes current first) through each fiber's
+/// resumer, in the order the unwinding leaves them. That chain is exactly
+/// the fibers whose stacks the forced unwinding crosses. Any other fiber
+/// that ends while the mark is set (one that a `Drop` starts or resumes
+/// during the unwinding) reports its own panic as `FiberError::Panicked`,
+/// as everywhere else: re-raising it there would unwind out of that
+/// `Drop`, which aborts the process.
+///
+/// Marks nest (a `Drop` may drop another parked task); each restores the
+/// chain it replaced.
+pub(crate) struct DroppingTask {
+    outer_chain: u64,
+}
 
 impl DroppingTask {
+    /// Marks the drop; call it once the task's saved fiber is current
+    /// (`switch_current`), right before dropping the coroutine.
     pub(crate) fn enter() -> DroppingTask {
-        DROPPING_TASKS.with(|n| n.set(n.get() + 1));
-        DroppingTask(())
+        let head = current_header();
+        let head_id = if head.is_null() {
+            0
+        } else {
+            // SAFETY: a non-null CURRENT is a live header (module invariant).
+            unsafe { (*head).id }
+        };
+        DroppingTask {
+            outer_chain: DROPPING_CHAIN.with(|chain| chain.replace(head_id)),
+        }
     }
 }
 
 impl Drop for DroppingTask {
     fn drop(&mut self) {
-        DROPPING_TASKS.with(|n| n.set(n.get() - 1));
+        DROPPING_CHAIN.with(|chain| chain.set(self.outer_chain));
     }
 }
 
-/// True while this thread drops a suspended task's coroutine.
-pub(crate) fn dropping_task() -> bool {
-    DROPPING_TASKS.with(|n| n.get() > 0)
+/// Called by `Fiber::finish` for every fiber that ends, once its resumer
+/// is current again. Returns true if `header`'s fiber is the next link of
+/// the chain that a dropped task's forced unwinding runs through (see
+/// [`DroppingTask`]); the chain then moves on to the resumer, and an
+/// unwinding that ended the fiber must be passed on to it.
+#[cold]
+pub(crate) fn leave_dropping_chain(header: &FiberHeader) -> bool {
+    DROPPING_CHAIN.with(|chain| {
+        // Ids start at 1, so an empty chain (0) matches no fiber.
+        if chain.get() != header.id {
+            return false;
+        }
+        let resumer = current_header();
+        chain.set(if resumer.is_null() {
+            0
+        } else {
+            // SAFETY: a non-null CURRENT is a live header (module invariant).
+            unsafe { (*resumer).id }
+        });
+        true
+    })
+}
+
+/// True when a suspended fiber dropped here must be leaked (its stack kept
+/// mapped, its frames never run again) rather than unwound: this code runs
+/// inside the destruction of this thread's thread-locals, or fibrio cannot
+/// tell that it does not. See the "Thread exit" section of the `fiber`
+/// module docs for why, and `teardown` for how it is told.
+#[cold]
+#[inline(never)]
+pub(crate) fn must_leak_suspended_stacks() -> bool {
+    !teardown::outside_thread_local_destruction()
+}
+
+/// Tells whether the running code is (transitively) called by the C
+/// runtime's thread-local destructor loop.
+///
+/// On glibc, every destructor of a Rust `thread_local!` (and of a C++
+/// `thread_local`) is registered with `__cxa_thread_atexit_impl` and run
+/// by `__call_tls_dtors`, at thread exit and inside `exit` alike (std
+/// only falls back to its own list on glibc older than 2.18, which has
+/// no `__call_tls_dtors`, so that case reads as unknown). A destructor
+/// that drops a fiber therefore always has a `__call_tls_dtors` frame
+/// below it, on the thread's stack or, when `exit` was called inside a
+/// fiber or task, on a coroutine stack (corosensei's unwind info links
+/// each coroutine's frames to its resumer's). This walks the call stack
+/// with the unwinder and looks for that frame, and for `exit`'s, which
+/// also covers `atexit` handlers. The answer is "outside" only when the
+/// walk reached the outermost frame without finding either; a walk that
+/// stopped early (a frame without unwind info), or a C runtime without
+/// `__call_tls_dtors`, reads as "inside".
+///
+/// It does not depend on the order in which thread-locals were first
+/// used, which no guard thread-local can achieve: a guard's destructor
+/// runs at a place in the destructor sequence fixed by when the guard was
+/// first touched, and a thread-local first touched later is destroyed
+/// before it.
+#[cfg(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod teardown {
+    use std::ffi::{c_int, c_void, CStr};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// libgcc's `struct _Unwind_Context`, only ever behind a pointer.
+    #[repr(C)]
+    struct UnwindContext {
+        _opaque: [u8; 0],
+    }
+
+    type TraceFn = extern "C" fn(*mut UnwindContext, *mut c_void) -> c_int;
+
+    // libgcc_s, which std links on this target for panics.
+    extern "C" {
+        fn _Unwind_Backtrace(trace: TraceFn, arg: *mut c_void) -> c_int;
+        fn _Unwind_GetIP(context: *mut UnwindContext) -> usize;
+        fn _Unwind_GetRegionStart(context: *mut UnwindContext) -> usize;
+    }
+
+    const URC_NO_REASON: c_int = 0;
+    const URC_NORMAL_STOP: c_int = 4;
+    const URC_END_OF_STACK: c_int = 5;
+
+    /// Not looked up yet / not found; anything else is an address.
+    const UNRESOLVED: usize = 0;
+    const MISSING: usize = 1;
+    static CALL_TLS_DTORS: AtomicUsize = AtomicUsize::new(UNRESOLVED);
+    static EXIT: AtomicUsize = AtomicUsize::new(UNRESOLVED);
+
+    /// The address of the C function `name`, looked up once.
+    fn resolve(cache: &AtomicUsize, name: &CStr) -> Option<usize> {
+        let mut address = cache.load(Ordering::Relaxed);
+        if address == UNRESOLVED {
+            // SAFETY: `name` is NUL-terminated; `dlsym` only reads it.
+            let found = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) } as usize;
+            address = if found <= MISSING { MISSING } else { found };
+            cache.store(address, Ordering::Relaxed);
+        }
+        (address != MISSING).then_some(address)
+    }
+
+    struct Walk {
+        targets: [usize; 2],
+        found: bool,
+        last_ip: usize,
+    }
+
+    extern "C" fn visit(context: *mut UnwindContext, walk: *mut c_void) -> c_int {
+        // SAFETY: `walk` is the `&mut Walk` that `outside_thread_local_destruction`
+        // passed to `_Unwind_Backtrace`, alive and unaliased for the walk.
+        let walk = unsafe { &mut *walk.cast::<Walk>() };
+        // SAFETY: `context` is the frame the unwinder hands this callback.
+        let ip = unsafe { _Unwind_GetIP(context) };
+        walk.last_ip = ip;
+        if ip != 0 {
+            // SAFETY: `context` is the frame the unwinder hands this
+            // callback. The result is the start of the function whose
+            // unwind info the unwinder found for this frame (for a frame
+            // without any, the walk ends here and counts as incomplete).
+            let function = unsafe { _Unwind_GetRegionStart(context) };
+            if walk.targets.contains(&function) {
+                walk.found = true;
+                return URC_NORMAL_STOP;
+            }
+        }
+        URC_NO_REASON
+    }
+
+    pub(super) fn outside_thread_local_destruction() -> bool {
+        let Some(call_tls_dtors) = resolve(&CALL_TLS_DTORS, c"__call_tls_dtors") else {
+            return false;
+        };
+        let exit = resolve(&EXIT, c"exit").unwrap_or(call_tls_dtors);
+        let mut walk = Walk {
+            targets: [call_tls_dtors, exit],
+            found: false,
+            last_ip: usize::MAX,
+        };
+        // SAFETY: `visit` has the callback's signature and never unwinds;
+        // `walk` outlives the call.
+        let code = unsafe { _Unwind_Backtrace(visit, (&mut walk as *mut Walk).cast()) };
+        // The outermost frame (`_start`, or `clone3` for a thread) marks
+        // its return address undefined; the unwinder then reports one last
+        // frame with ip 0 and `END_OF_STACK`. A frame without unwind info
+        // also ends the walk, but at a non-zero ip.
+        !walk.found && code == URC_END_OF_STACK && walk.last_ip == 0
+    }
+}
+
+/// Elsewhere fibrio cannot tell, so it always leaks (see the module docs
+/// of `fiber`).
+#[cfg(not(all(
+    target_os = "linux",
+    target_env = "gnu",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+mod teardown {
+    pub(super) fn outside_thread_local_destruction() -> bool {
+        false
+    }
 }
 
 /// How many spare headers each thread keeps.

@@ -34,19 +34,75 @@
 //!   thread-local current-fiber pointer rather than by a stored `Running`,
 //!   which keeps two stores off every switch; the `current` module's
 //!   invariants say how, and `enter` refuses the fiber that is current.)
-//! * `coroutine` is live until the fiber terminates, and is dropped exactly
+//! * `coroutine` is live until the fiber terminates, and is dropped at most
 //!   once: by `finish` when the status becomes terminal, or by `Drop` for a
 //!   fiber that never started. So the stack goes back to the pool as soon as
-//!   the fiber terminates, not when the `Fiber` is dropped.
+//!   the fiber terminates, not when the `Fiber` is dropped. The one
+//!   coroutine never dropped is that of a suspended fiber leaked during
+//!   thread-local destruction (see "Thread exit"): its stack stays mapped.
 //! * `result` is `Some` only in the `Returned` status.
 //! * Panics never cross a fiber boundary as unwinding: the fiber's root
 //!   catches them and they come out of `start`/`resume`/`throw` as
-//!   [`FiberError::Panicked`].
+//!   [`FiberError::Panicked`]. The exceptions belong to the task the fiber
+//!   runs in: a task cancellation, and the forced unwinding of a task
+//!   dropped while parked, which only the fibers it is parked in pass on
+//!   (`current::DroppingTask`); a fiber that merely ends during that drop
+//!   reports its own panic as `Panicked`.
 //! * Dropping a suspended fiber unwinds its stack (every `Drop` on it runs)
-//!   before its stack is reused.
+//!   before its stack is reused, or, during thread-local destruction, leaks
+//!   it: its frames never run again and its stack is never reused.
 //!
 //! A `Fiber` is not `Send`: its stack may hold thread-local borrows, and its
 //! header is shared through an `Rc`.
+//!
+//! # Thread exit
+//!
+//! A fiber can suspend while it borrows a thread-local:
+//! `K.with(|k| { ...; suspend(..); ... })` leaves `&k` live on the fiber's
+//! stack. When the thread exits (or calls [`std::process::exit`]), std
+//! destroys its thread-locals one by one, in an order of its own (on glibc,
+//! the one first used last goes first), and a suspended fiber may still be
+//! owned by a thread-local destroyed after `K`. Unwinding the fiber then
+//! would run its `Drop`s against `K`'s destroyed value: a use after free.
+//!
+//! The rule: **a suspended fiber dropped while this thread's thread-locals
+//! are being destroyed is leaked, not unwound.** It becomes terminated
+//! (`is_terminated()`, `get_return()` is [`FiberError::Threw`]), its frames
+//! never run again (no `Drop` on its stack runs, no code after its
+//! suspend point), and its stack stays mapped until the process ends, so
+//! whatever points into it stays valid. "Being destroyed" means the drop is
+//! called, however indirectly (by drop glue, from inside another fiber or a
+//! task), by a thread-local's destructor, or inside `exit` (which covers
+//! `atexit` handlers too).
+//!
+//! fibrio tells by walking the call stack with the unwinder when a
+//! suspended fiber is dropped, looking for the C runtime's destructor loop
+//! (glibc's `__call_tls_dtors`, which runs every Rust `thread_local!`
+//! destructor at thread exit and in `exit`) or `exit`; corosensei's unwind
+//! information links each coroutine's frames to its resumer's, so the walk
+//! sees through fibers and tasks. Unlike a guard thread-local (whose
+//! destructor runs at a place in the sequence fixed by when it was first
+//! used, so that a thread-local first used after it is destroyed before
+//! it), this does not depend on the order in which thread-locals were first
+//! used: the guarantee holds in every order. It leaks more than strictly
+//! necessary: every suspended fiber dropped during thread-local
+//! destruction, whether or not it borrows a thread-local. Where fibrio
+//! cannot tell (a walk that stops at a frame without unwind information,
+//! glibc without `__call_tls_dtors` (older than 2.18, or linked
+//! statically), and any target other than Linux with glibc on x86-64 or
+//! AArch64), it assumes the worst and leaks every suspended fiber that is
+//! dropped. The walk costs a few microseconds per suspended fiber dropped;
+//! `start`, `resume`, `suspend` and the drop of a fiber that is not
+//! suspended do not pay it.
+//!
+//! What the rule does not cover: code run by a thread-local's destructor
+//! must not [`resume`](Fiber::resume) or [`throw`](Fiber::throw) into a
+//! fiber that was suspended before the thread began to exit. fibrio cannot
+//! refuse that without a stack walk on every resume, and the resumed frames
+//! may use a destroyed thread-local. Nor does it recognise drops made
+//! after the C runtime's destructor loop has returned and outside `exit`:
+//! destructors of `pthread` keys that code registered through `libc` (on
+//! glibc, std runs every `thread_local!` destructor inside the loop).
 //!
 //! ```compile_fail
 //! fn assert_send<T: Send>(_: T) {}
@@ -104,6 +160,12 @@ type FiberCoroutine<I, O, R> = Coroutine<MaybeUninit<I>, O, Outcome<R>, FiberSta
 /// `I` is the type passed in by [`start`](Fiber::start) and
 /// [`resume`](Fiber::resume), `O` the type handed out by [`suspend`], and `R`
 /// the closure's return type.
+///
+/// Dropping a suspended fiber unwinds its stack, so every `Drop` on it
+/// runs; during thread exit it is leaked instead (its frames never run
+/// again and its stack stays mapped), because they may borrow thread-locals
+/// that are already destroyed. Do not resume a fiber from a thread-local's
+/// destructor. See "Thread exit" in the [module docs](self).
 ///
 /// # Examples
 ///
@@ -608,6 +670,10 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
         // exactly once: here, after which nothing touches it again (`Drop`
         // only drops it in `NotStarted`).
         unsafe { ManuallyDrop::drop(&mut *self.coroutine.get()) };
+        // If a dropped task's forced unwinding runs through this fiber, it
+        // is passed on to the resumer (`current::DroppingTask`); however
+        // the fiber ended, the chain moves on to the resumer.
+        let task_unwinding = current::leave_dropping_chain(header);
         match outcome {
             Outcome::Returned(value) => {
                 // SAFETY: as above; `get_return` takes the value only when
@@ -617,13 +683,16 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
             }
             Outcome::Panicked(payload) => {
                 if propagate == Propagate::TaskUnwinding
-                    && (task::is_cancellation(&*payload) || current::dropping_task())
+                    && (task::is_cancellation(&*payload) || task_unwinding)
                 {
                     // The task's own unwinding (its cancellation, or the
                     // forced unwinding of the dropped task, whose code must
                     // not run on) went through the fiber's stack; it is not
                     // the fiber's failure, so it goes on unwinding the
-                    // caller's stack, as every checkpoint's does.
+                    // caller's stack, as every checkpoint's does. A fiber
+                    // that merely ends during a task's drop (a `Drop`
+                    // started it) is not on the chain: its panic is its
+                    // own, and comes back as `Panicked`.
                     panic::resume_unwind(payload);
                 }
                 Err(FiberError::Panicked(payload))
@@ -637,8 +706,9 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Propagate {
     /// The task's own unwinding (a cancellation, or the forced unwinding
-    /// of a task being dropped): it goes on unwinding the caller's stack
-    /// (`start`, `resume`, `throw`).
+    /// of a task being dropped, when this fiber is one the task is parked
+    /// in): it goes on unwinding the caller's stack (`start`, `resume`,
+    /// `throw`).
     TaskUnwinding,
     /// Nothing: every ending comes back as a value (`Drop`, which must
     /// release the header before it propagates anything).
@@ -651,6 +721,14 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
     /// runs and no code after the suspend point does. Code that runs during
     /// that unwinding gets [`FiberError::ForceClosed`] from `suspend`.
     ///
+    /// Except during thread exit: a suspended fiber dropped while the
+    /// thread's thread-locals are being destroyed (by a thread-local's
+    /// destructor, or by anything it calls, including another fiber) is
+    /// leaked instead: its frames never run again, so no `Drop` on its
+    /// stack runs, and its stack stays mapped. Its frames may hold a borrow
+    /// of a thread-local (`LocalKey::with`) that is already destroyed. See
+    /// "Thread exit" in the [module docs](self).
+    ///
     /// A panic inside a `Drop` during that unwinding aborts the process, as
     /// anywhere in Rust. If the fiber catches the close and then panics, that
     /// panic is propagated from this `drop`, unless the thread is already
@@ -661,7 +739,17 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
         // A panic (or a task cancellation) out of the closing fiber is
         // propagated at the end, once the header has been released.
         let mut propagate = None;
-        if self.header.stored_status.get() == Status::Suspended {
+        if self.header.stored_status.get() == Status::Suspended
+            && current::must_leak_suspended_stacks()
+        {
+            // Thread-local destruction (see "Thread exit"): leave the
+            // coroutine undropped, since dropping it would unwind it too.
+            // Its frames never run again and its stack stays mapped, so
+            // whatever points into it (a pinned waiter) stays valid. The
+            // header is released below as for any dropped fiber: the
+            // leaked frames refer to it only while running.
+            self.header.stored_status.set(Status::Closed);
+        } else if self.header.stored_status.get() == Status::Suspended {
             match self.signal(Signal::Close, Propagate::Nothing) {
                 Ok(_) => {}
                 Err(FiberError::Panicked(payload)) => {
