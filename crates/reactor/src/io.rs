@@ -18,7 +18,65 @@
 //! also ends when the fd is ready already.) A wait that returns means "try
 //! again", not "the next call succeeds": another task may have taken the
 //! data, or the report was spurious.
+//!
+//! # Runtimes
+//!
+//! A registration belongs to the reactor of the runtime where it was made.
+//! Waited on in a later runtime on the same thread (`fibrio::run` called
+//! again, the registration kept), it first moves there: it registers the
+//! fd with the current reactor and deregisters it from the old one, whose
+//! runtime has ended and whose reactor nothing turns any more.
+//!
+//! ```
+//! use std::io::ErrorKind;
+//! use std::time::{Duration, Instant};
+//! use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+//! use fibrio_reactor::{io::Registration, BackendKind, Direction, Reactor};
+//!
+//! fn runtime<T: 'static>(main: impl FnOnce() -> T + 'static) -> T {
+//!     let reactor = Reactor::new(BackendKind::Auto).unwrap();
+//!     let _enter = reactor.enter();
+//!     Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(main).unwrap()
+//! }
+//!
+//! let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+//! a.set_nonblocking(true)?;
+//! let (registration, a) = runtime(move || Registration::new(&a).map(|r| (r, a)))?;
+//! // The first runtime has ended; the wait moves the registration here.
+//! runtime(move || {
+//!     let deadline = Instant::now() + Duration::from_millis(10);
+//!     let err = registration.wait_until(Direction::Read, Some(deadline)).unwrap_err();
+//!     assert_eq!(err.kind(), ErrorKind::TimedOut);
+//!     assert_eq!(fibrio_reactor::registered_fds(), Some(1));
+//!     drop((registration, a));
+//! });
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Invariants
+//!
+//! * `slot` names the one reactor the fd is registered with, and the key
+//!   and token of its entry there. Only a wait (`current_slot`) changes it,
+//!   and only when the current reactor is another one. A wait can never
+//!   be pending in the old reactor then: runtimes on one thread cannot
+//!   nest (`block_on` refuses), a finished runtime has unwound its tasks,
+//!   whose waits remove themselves, and a registration is `!Send`. So the
+//!   old entry has no waiters, and deregistering it wakes nobody: no key
+//!   of a finished scheduler reaches `unpark_local`.
+//! * The move registers with the new reactor before it deregisters from
+//!   the old one, so a failed registration leaves the old one intact. It
+//!   neither parks nor yields, so the contract above still holds for the
+//!   wait that follows: the caller's `WouldBlock` came just before, and a
+//!   fresh registration starts with no readiness recorded, while a
+//!   persistent backend reports once at registration time a direction
+//!   that is ready then (backend contract), as for a first registration.
+//! * `slot` is never borrowed across a park: a wait clones the reactor's
+//!   `Rc` and lets the borrow go before it parks.
+//! * Holding the old reactor's `Rc` until the move keeps it alive, so a
+//!   pointer comparison cannot mistake a new reactor for it.
+//! * `closed` is sticky: a closed registration never registers again.
 
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
@@ -28,6 +86,9 @@ use crate::reactor::{with_current, Direction, ReactorInner};
 /// An fd registered with the reactor. Dropping it deregisters the fd (do so
 /// before closing the fd) and wakes any task still waiting on it with an
 /// error.
+///
+/// A registration kept after its runtime ends moves to the reactor of the
+/// runtime it is next waited on in (see the [module docs](self#runtimes)).
 ///
 /// # Examples
 ///
@@ -58,10 +119,35 @@ use crate::reactor::{with_current, Direction, ReactorInner};
 /// }).unwrap();
 /// ```
 pub struct Registration {
+    fd: RawFd,
+    slot: RefCell<Slot>,
+    closed: Cell<bool>,
+}
+
+/// Where a registration's fd is registered: a reactor, and the key and
+/// token of its entry there.
+struct Slot {
+    reactor: Rc<ReactorInner>,
     key: usize,
     token: u64,
-    fd: RawFd,
-    reactor: Rc<ReactorInner>,
+}
+
+impl Slot {
+    /// True if `reactor` is the current runtime's.
+    fn is_current(&self) -> bool {
+        with_current(|current| Rc::ptr_eq(current, &self.reactor)).unwrap_or(false)
+    }
+}
+
+fn outside_runtime() -> io::Error {
+    io::Error::other("fibrio: registering an fd outside a fibrio runtime; do it inside fibrio::run")
+}
+
+fn closed_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "fibrio: the I/O registration was closed",
+    )
 }
 
 impl Registration {
@@ -71,20 +157,67 @@ impl Registration {
     ///
     /// Outside a runtime (`ErrorKind::Other`), if the fd is already
     /// registered (`AlreadyExists`), or the system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::io::Registration;
+    ///
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// assert!(Registration::new(&a).is_err()); // no runtime, no reactor
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(move || {
+    /// let registration = Registration::new(&a)?;
+    /// assert_eq!(fibrio_reactor::registered_fds(), Some(1));
+    /// drop(registration);
+    /// assert_eq!(fibrio_reactor::registered_fds(), Some(0));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(fd: &impl AsRawFd) -> io::Result<Registration> {
         let fd = fd.as_raw_fd();
-        let reactor = with_current(Rc::clone).ok_or_else(|| {
-            io::Error::other(
-                "fibrio: registering an fd outside a fibrio runtime; do it inside fibrio::run",
-            )
-        })?;
+        let reactor = with_current(Rc::clone).ok_or_else(outside_runtime)?;
         let (key, token) = reactor.register(fd)?;
         Ok(Registration {
-            key,
-            token,
             fd,
-            reactor,
+            slot: RefCell::new(Slot {
+                reactor,
+                key,
+                token,
+            }),
+            closed: Cell::new(false),
         })
+    }
+
+    /// The reactor to wait in, with the key and token of the fd's entry
+    /// there: the current runtime's, moving the registration to it first
+    /// if it belongs to another (see the module invariants).
+    fn current_slot(&self) -> io::Result<(Rc<ReactorInner>, usize, u64)> {
+        if self.closed.get() {
+            return Err(closed_error());
+        }
+        let mut slot = self.slot.borrow_mut();
+        if !slot.is_current() {
+            let current = with_current(Rc::clone).ok_or_else(|| {
+                io::Error::other("fibrio: waiting for I/O outside a fibrio runtime")
+            })?;
+            let (key, token) = current.register(self.fd)?;
+            let old = std::mem::replace(
+                &mut *slot,
+                Slot {
+                    reactor: current,
+                    key,
+                    token,
+                },
+            );
+            old.reactor.deregister(old.key, old.token);
+        }
+        Ok((Rc::clone(&slot.reactor), slot.key, slot.token))
     }
 
     /// Parks the current task until the fd is readable (or has hung up or
@@ -92,15 +225,43 @@ impl Registration {
     ///
     /// # Errors
     ///
-    /// If the registration is closed while waiting (`NotConnected`), if
-    /// called outside a task, or during unwinding (`Interrupted`).
+    /// `NotConnected` if the registration is closed, before or while
+    /// waiting; `ErrorKind::Other` outside a task or a runtime;
+    /// `Interrupted` during unwinding; the system error if moving the
+    /// registration to the current runtime's reactor fails.
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before it parks and while it waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read, Write};
+    /// use fibrio_reactor::io::Registration;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    /// let (mut a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let registration = Registration::new(&a)?;
+    /// let writer = fibrio_core::task::spawn(move || b.write_all(b"x"));
+    /// let mut buf = [0; 1];
+    /// let n = loop {
+    ///     match a.read(&mut buf) {
+    ///         Err(e) if e.kind() == ErrorKind::WouldBlock => registration.wait_readable()?,
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// assert_eq!(&buf[..n], b"x");
+    /// writer.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn wait_readable(&self) -> io::Result<()> {
-        self.reactor
-            .wait_ready(self.key, self.token, Direction::Read, None)
+        self.wait_until(Direction::Read, None)
     }
 
     /// Parks the current task until the fd is writable (or has failed).
@@ -111,10 +272,39 @@ impl Registration {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before it parks and while it waits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read, Write};
+    /// use fibrio_reactor::io::Registration;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    /// let (mut a, mut b) = std::os::unix::net::UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let registration = Registration::new(&a)?;
+    /// // Fill the socket buffer until a write would block.
+    /// while a.write(&[0; 4096]).is_ok() {}
+    /// let reader = fibrio_core::task::spawn(move || {
+    ///     b.read(&mut vec![0; 1 << 20]).map(|_| b) // makes room
+    /// });
+    /// let n = loop {
+    ///     match a.write(b"more") {
+    ///         Err(e) if e.kind() == ErrorKind::WouldBlock => registration.wait_writable()?,
+    ///         other => break other?,
+    ///     }
+    /// };
+    /// assert!(n > 0);
+    /// let _b = reader.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn wait_writable(&self) -> io::Result<()> {
-        self.reactor
-            .wait_ready(self.key, self.token, Direction::Write, None)
+        self.wait_until(Direction::Write, None)
     }
 
     /// Parks the current task until the fd is ready in `direction`, or until
@@ -152,23 +342,31 @@ impl Registration {
         direction: Direction,
         deadline: Option<std::time::Instant>,
     ) -> io::Result<()> {
-        self.reactor
-            .wait_ready(self.key, self.token, direction, deadline)
+        let (reactor, key, token) = self.current_slot()?;
+        reactor.wait_ready(key, token, direction, deadline)
     }
 
     /// True if `direction` is known to be drained, on an edge-triggered
     /// backend: the next operation would fail with `WouldBlock`, so a caller
     /// may wait first and save the system call. Always false on the
     /// one-shot `poll(2)` backend.
+    ///
+    /// False while the registration belongs to another runtime's reactor:
+    /// that reactor no longer collects edges, so its record says nothing.
     pub(crate) fn known_unready(&self, direction: Direction) -> bool {
-        self.reactor.known_unready(self.key, self.token, direction)
+        let slot = self.slot.borrow();
+        slot.reactor.known_unready(slot.key, slot.token, direction) && slot.is_current()
     }
 
     /// Records that `direction` was just drained (see
     /// [`Registration::known_unready`]). Call it only right after the
     /// operation that drained it, with no task switch in between.
+    ///
+    /// On another runtime's reactor this is harmless: that reactor turns no
+    /// more, so no edge newer than the drain can be in its record yet.
     pub(crate) fn mark_drained(&self, direction: Direction) {
-        self.reactor.clear_ready(self.key, self.token, direction);
+        let slot = self.slot.borrow();
+        slot.reactor.clear_ready(slot.key, slot.token, direction);
     }
 
     /// Deregisters the fd now and wakes every task waiting on it with a
@@ -193,10 +391,30 @@ impl Registration {
     /// # }).unwrap();
     /// ```
     pub fn close(&self) {
-        self.reactor.deregister(self.key, self.token);
+        self.closed.set(true);
+        let slot = self.slot.borrow();
+        slot.reactor.deregister(slot.key, slot.token);
     }
 
     /// The registered fd.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use fibrio_reactor::io::Registration;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// let registration = Registration::new(&a)?;
+    /// assert_eq!(registration.fd(), a.as_raw_fd());
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn fd(&self) -> RawFd {
         self.fd
     }
@@ -206,7 +424,8 @@ impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registration")
             .field("fd", &self.fd)
-            .field("key", &self.key)
+            .field("key", &self.slot.borrow().key)
+            .field("closed", &self.closed.get())
             .finish()
     }
 }

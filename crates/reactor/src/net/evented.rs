@@ -6,8 +6,11 @@
 //!
 //! * The socket is in non-blocking mode for as long as it is wrapped.
 //! * `registration` is created lazily, the first time a call would block
-//!   inside a fibrio task, and lives until the socket is dropped; the fd is
-//!   registered with the reactor at most once.
+//!   inside a fibrio task, and lives until the socket is dropped. The fd is
+//!   registered with one reactor at a time: used in a later runtime on the
+//!   same thread, the registration moves to that runtime's reactor on the
+//!   first wait there (`Registration::wait_until` does it), so no call
+//!   waits on the reactor of a runtime that has ended.
 //! * Outside any fibrio task (a plain thread), a call that would block
 //!   waits in `poll(2)` on this one fd, so the types also work there.
 //! * Every call is a cancellation checkpoint, checked before the first try.

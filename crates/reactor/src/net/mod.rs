@@ -8,11 +8,14 @@
 //! deadline and fail with `ErrorKind::TimedOut`, and outside a fibrio task
 //! the same calls block the thread, as std's do.
 //!
-//! Each fd is registered with the reactor once, lazily, the first time a
-//! call would block; readers and writers wait separately.
+//! Each fd is registered with the reactor lazily, the first time a call
+//! would block; readers and writers wait separately. A socket kept after
+//! its runtime ends keeps working: in a later runtime on the same thread
+//! (`fibrio::run` called again) its registration moves to that runtime's
+//! reactor, and on a plain thread its calls wait in `poll(2)`.
 //!
-//! The types are `!Send`: a socket belongs to the runtime thread that uses
-//! it. `into_std`/`from_std` move one between threads.
+//! The types are `!Send`: a socket belongs to the thread that uses it.
+//! `into_std`/`from_std` move one between threads.
 //!
 //! ```compile_fail
 //! fn assert_send<T: Send>() {}

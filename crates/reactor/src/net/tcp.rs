@@ -58,6 +58,16 @@ impl TcpListener {
     /// # Errors
     ///
     /// The error of the last address tried, as `std::net::TcpListener::bind`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?; // port 0: any free port
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         each_addr(addr, std::net::TcpListener::bind).and_then(TcpListener::from_std)
     }
@@ -98,17 +108,46 @@ impl TcpListener {
     /// # Errors
     ///
     /// If the mode cannot be changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = std_listener.local_addr()?;
+    /// let listener = TcpListener::from_std(std_listener)?;
+    /// assert_eq!(listener.local_addr()?, addr);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
             inner: Evented::new(listener, |l| l.set_nonblocking(true))?,
         })
     }
 
-    /// Unwraps the std listener, back in blocking mode.
+    /// Unwraps the std listener, back in blocking mode. Its registration with
+    /// the reactor, if any, is dropped.
     ///
     /// # Errors
     ///
     /// If the mode cannot be changed.
+    ///
+    /// # Examples
+    ///
+    /// A std listener is `Send`, so it can go to another thread:
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let std_listener = listener.into_std()?;
+    /// let acceptor = std::thread::spawn(move || std_listener.accept().map(|(_, peer)| peer));
+    /// let client = std::net::TcpStream::connect(addr)?;
+    /// assert_eq!(acceptor.join().unwrap()?, client.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
         let listener = self.inner.into_inner();
         listener.set_nonblocking(false)?;
@@ -125,7 +164,29 @@ impl TcpListener {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before the first try and while it waits. A cancelled call
+    /// unwinds having accepted nothing: pending connections stay queued for the
+    /// next `accept`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let client = fibrio_core::task::spawn(move || TcpStream::connect(addr));
+    /// let (stream, peer) = listener.accept()?; // parks until the client connects
+    /// assert_eq!(stream.local_addr()?, addr);
+    /// assert_eq!(peer, client.join().unwrap()?.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self.inner.blocking(Direction::Read, |l| l.accept())?;
         Ok((TcpStream::from_std(stream)?, addr))
@@ -138,7 +199,37 @@ impl TcpListener {
     ///
     /// # Cancellation
     ///
-    /// Each `next` is a checkpoint.
+    /// Each `next` is a checkpoint, like [`accept`](TcpListener::accept), and
+    /// so is its back-off sleep.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let clients = fibrio_core::task::spawn(move || -> std::io::Result<()> {
+    ///     for _ in 0..3 {
+    ///         TcpStream::connect(addr)?;
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let mut served = 0;
+    /// for stream in listener.incoming().take(3) {
+    ///     let _stream = stream?;
+    ///     served += 1;
+    /// }
+    /// assert_eq!(served, 3);
+    /// clients.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming {
             listener: self,
@@ -151,15 +242,39 @@ impl TcpListener {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// assert!(addr.ip().is_loopback());
+    /// assert_ne!(addr.port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
 
-    /// A second handle to the same socket (a duplicated fd).
+    /// A second handle to the same socket (a duplicated fd); either one
+    /// accepts.
     ///
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let clone = listener.try_clone()?;
+    /// assert_eq!(clone.local_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         TcpListener::from_std(self.inner.get_ref().try_clone()?)
     }
@@ -169,6 +284,17 @@ impl TcpListener {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// listener.set_ttl(42)?;
+    /// assert_eq!(listener.ttl()?, 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_ttl(ttl)
     }
@@ -178,6 +304,16 @@ impl TcpListener {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// assert!(listener.ttl()? > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.inner.get_ref().ttl()
     }
@@ -187,12 +323,52 @@ impl TcpListener {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// assert!(listener.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.get_ref().take_error()
     }
 }
 
-/// The iterator of [`TcpListener::incoming`].
+/// The iterator of [`TcpListener::incoming`]: it never ends, and backs
+/// off instead of spinning when out of file descriptors.
+///
+/// # Examples
+///
+/// A server loop that answers each connection, here stopped after one:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use fibrio_reactor::net::{Incoming, TcpListener, TcpStream};
+/// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+/// # use fibrio_reactor::{BackendKind, Reactor};
+/// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+/// # let _enter = reactor.enter();
+/// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let client = fibrio_core::task::spawn(move || -> std::io::Result<String> {
+///     let mut reply = String::new();
+///     TcpStream::connect(addr)?.read_to_string(&mut reply)?;
+///     Ok(reply)
+/// });
+/// let incoming: Incoming<'_> = listener.incoming();
+/// for stream in incoming.take(1) {
+///     stream?.write_all(b"hello")?; // then dropped: the client sees the end
+/// }
+/// assert_eq!(client.join().unwrap()?, "hello");
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap().unwrap();
+/// ```
 pub struct Incoming<'a> {
     listener: &'a TcpListener,
     backoff: accept_backoff::Backoff,
@@ -222,9 +398,43 @@ impl fmt::Debug for Incoming<'_> {
 /// read while another writes. Blocking calls park the task; read and write
 /// timeouts park it with a deadline and fail with `ErrorKind::TimedOut`.
 ///
+/// # Cancellation
+///
+/// `read` and `write` (and the `Read`/`Write` methods built on them) are
+/// checkpoints, before the first try and while they wait. A cancelled call
+/// unwinds having moved no data; a `write_all` made of several writes may
+/// have sent a prefix.
+///
 /// # Examples
 ///
-/// See [`TcpListener`].
+/// Two tasks share one stream through `&TcpStream`:
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::rc::Rc;
+/// use fibrio_reactor::net::{TcpListener, TcpStream};
+/// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+/// # use fibrio_reactor::{BackendKind, Reactor};
+/// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+/// # let _enter = reactor.enter();
+/// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let client = Rc::new(TcpStream::connect(listener.local_addr()?)?);
+/// let (mut server, _) = listener.accept()?;
+/// let writer = {
+///     let client = Rc::clone(&client);
+///     fibrio_core::task::spawn(move || (&*client).write_all(b"ping"))
+/// };
+/// let mut buf = [0; 4];
+/// server.read_exact(&mut buf)?; // parks until the writer task has run
+/// server.write_all(&buf)?;
+/// (&*client).read_exact(&mut buf)?;
+/// assert_eq!(&buf, b"ping");
+/// writer.join().unwrap()?;
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap().unwrap();
+/// ```
 pub struct TcpStream {
     inner: Evented<std::net::TcpStream>,
 }
@@ -240,7 +450,25 @@ impl TcpStream {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before it starts and while it waits for the handshake. A
+    /// cancelled call unwinds and closes its half-open socket.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         each_addr(addr, |addr| TcpStream::connect_addr(addr, None))
     }
@@ -253,7 +481,28 @@ impl TcpStream {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// As for [`connect`](TcpStream::connect).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    /// assert_eq!(stream.peer_addr()?, addr);
+    /// let zero = TcpStream::connect_timeout(&addr, Duration::ZERO).unwrap_err();
+    /// assert_eq!(zero.kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -296,17 +545,49 @@ impl TcpStream {
     /// # Errors
     ///
     /// If the mode cannot be changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpStream;
+    ///
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let std_stream = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let stream = TcpStream::from_std(std_stream)?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
             inner: Evented::new(stream, |s| s.set_nonblocking(true))?,
         })
     }
 
-    /// Unwraps the std stream, back in blocking mode.
+    /// Unwraps the std stream, back in blocking mode. Its registration with
+    /// the reactor, if any, is dropped.
     ///
     /// # Errors
     ///
     /// If the mode cannot be changed.
+    ///
+    /// # Examples
+    ///
+    /// A std stream is `Send`, so it can go to another thread:
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut server, _) = listener.accept()?;
+    /// let mut std_stream = stream.into_std()?;
+    /// std::thread::spawn(move || std_stream.write_all(b"moved")).join().unwrap()?;
+    /// let mut buf = [0; 5];
+    /// server.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"moved");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
         let stream = self.inner.into_inner();
         stream.set_nonblocking(false)?;
@@ -321,7 +602,32 @@ impl TcpStream {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before the first try and while it waits; a cancelled call
+    /// unwinds having seen nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut server, _) = listener.accept()?;
+    /// client.write_all(b"hello")?;
+    /// let mut peeked = [0; 5];
+    /// assert_eq!(server.peek(&mut peeked)?, 5);
+    /// let mut read = [0; 5];
+    /// server.read_exact(&mut read)?;
+    /// assert_eq!(peeked, read);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.blocking(Direction::Read, |s| s.peek(buf))
     }
@@ -333,6 +639,29 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error (`NotConnected`, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::Shutdown;
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let client = TcpStream::connect(listener.local_addr()?)?;
+    /// let (mut server, _) = listener.accept()?;
+    /// client.shutdown(Shutdown::Write)?;
+    /// let mut rest = Vec::new();
+    /// server.read_to_end(&mut rest)?; // end of stream: the client sends no more
+    /// assert!(rest.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.get_ref().shutdown(how)
     }
@@ -343,6 +672,29 @@ impl TcpStream {
     /// # Errors
     ///
     /// `InvalidInput` for `Some(Duration::ZERO)`, as std.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// use std::time::Duration;
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let client = TcpStream::connect(listener.local_addr()?)?;
+    /// let _server = listener.accept()?; // connected, but sends nothing
+    /// client.set_read_timeout(Some(Duration::from_millis(10)))?;
+    /// let err = (&client).read(&mut [0; 16]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::TimedOut);
+    /// assert!(client.set_read_timeout(Some(Duration::ZERO)).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(timeout)
     }
@@ -352,6 +704,19 @@ impl TcpStream {
     /// # Errors
     ///
     /// `InvalidInput` for `Some(Duration::ZERO)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(stream.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)
     }
@@ -361,6 +726,20 @@ impl TcpStream {
     /// # Errors
     ///
     /// Never; `io::Result` mirrors std.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert_eq!(stream.read_timeout()?, None);
+    /// stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(stream.read_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.read_timeout())
     }
@@ -370,6 +749,17 @@ impl TcpStream {
     /// # Errors
     ///
     /// Never; `io::Result` mirrors std.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert_eq!(stream.write_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.write_timeout())
     }
@@ -379,6 +769,18 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_nodelay(true)?;
+    /// assert!(stream.nodelay()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
         self.inner.get_ref().set_nodelay(nodelay)
     }
@@ -388,6 +790,17 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert!(!stream.nodelay()?); // off by default
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
         self.inner.get_ref().nodelay()
     }
@@ -397,6 +810,18 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// let (_, peer) = listener.accept()?;
+    /// assert_eq!(stream.local_addr()?, peer);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
@@ -406,6 +831,17 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error (`NotConnected`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().peer_addr()
     }
@@ -417,6 +853,21 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// let clone = stream.try_clone()?;
+    /// assert_eq!(clone.peer_addr()?, stream.peer_addr()?);
+    /// assert_eq!(clone.read_timeout()?, None); // its own timeouts
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         TcpStream::from_std(self.inner.get_ref().try_clone()?)
     }
@@ -426,6 +877,17 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert!(stream.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.get_ref().take_error()
     }
@@ -435,6 +897,18 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_ttl(42)?;
+    /// assert_eq!(stream.ttl()?, 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_ttl(ttl)
     }
@@ -444,6 +918,17 @@ impl TcpStream {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert!(stream.ttl()? > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.inner.get_ref().ttl()
     }

@@ -48,6 +48,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The error of the last address tried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?; // port 0: any free port
+    /// assert_ne!(socket.local_addr()?.port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         each_addr(addr, std::net::UdpSocket::bind).and_then(UdpSocket::from_std)
     }
@@ -57,17 +67,46 @@ impl UdpSocket {
     /// # Errors
     ///
     /// If the mode cannot be changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let std_socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let addr = std_socket.local_addr()?;
+    /// let socket = UdpSocket::from_std(std_socket)?;
+    /// assert_eq!(socket.local_addr()?, addr);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
             inner: Evented::new(socket, |s| s.set_nonblocking(true))?,
         })
     }
 
-    /// Unwraps the std socket, back in blocking mode.
+    /// Unwraps the std socket, back in blocking mode. Its registration with
+    /// the reactor, if any, is dropped.
     ///
     /// # Errors
     ///
     /// If the mode cannot be changed.
+    ///
+    /// # Examples
+    ///
+    /// A std socket is `Send`, so it can go to another thread:
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// let target = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let to = target.local_addr()?;
+    /// let std_socket = socket.into_std()?;
+    /// std::thread::spawn(move || std_socket.send_to(b"hi", to)).join().unwrap()?;
+    /// assert_eq!(target.recv(&mut [0; 8])?, 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
         let socket = self.inner.into_inner();
         socket.set_nonblocking(false)?;
@@ -82,7 +121,27 @@ impl UdpSocket {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before the first try and while it waits for buffer space;
+    /// a cancelled call unwinds having sent nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let a = UdpSocket::bind("127.0.0.1:0")?;
+    /// let b = UdpSocket::bind("127.0.0.1:0")?;
+    /// assert_eq!(a.send_to(b"hi", b.local_addr()?)?, 2);
+    /// let mut buf = [0; 8];
+    /// assert_eq!(b.recv_from(&mut buf)?, (2, a.local_addr()?));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         each_addr(addr, |addr| {
             self.inner
@@ -98,7 +157,33 @@ impl UdpSocket {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before the first try and while it waits; a cancelled call
+    /// unwinds having taken no datagram.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// let addr = socket.local_addr()?;
+    /// let sender = fibrio_core::task::spawn(move || -> std::io::Result<_> {
+    ///     let sender = UdpSocket::bind("127.0.0.1:0")?;
+    ///     sender.send_to(b"ping", addr)?;
+    ///     sender.local_addr()
+    /// });
+    /// let mut buf = [0; 16];
+    /// let (n, from) = socket.recv_from(&mut buf)?; // parks until the datagram comes
+    /// assert_eq!(&buf[..n], b"ping");
+    /// assert_eq!(from, sender.join().unwrap()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.blocking(Direction::Read, |s| s.recv_from(buf))
     }
@@ -111,7 +196,27 @@ impl UdpSocket {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// As for [`recv_from`](UdpSocket::recv_from).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let a = UdpSocket::bind("127.0.0.1:0")?;
+    /// let b = UdpSocket::bind("127.0.0.1:0")?;
+    /// a.send_to(b"again", b.local_addr()?)?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(b.peek_from(&mut buf)?, (5, a.local_addr()?));
+    /// assert_eq!(b.recv_from(&mut buf)?, (5, a.local_addr()?)); // still queued
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner.blocking(Direction::Read, |s| s.peek_from(buf))
     }
@@ -122,6 +227,18 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The error of the last address tried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let a = UdpSocket::bind("127.0.0.1:0")?;
+    /// let b = UdpSocket::bind("127.0.0.1:0")?;
+    /// a.connect(b.local_addr()?)?;
+    /// assert_eq!(a.peer_addr()?, b.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         each_addr(addr, |addr| self.inner.get_ref().connect(addr))
     }
@@ -134,7 +251,27 @@ impl UdpSocket {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before the first try and while it waits for buffer space;
+    /// a cancelled call unwinds having sent nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let a = UdpSocket::bind("127.0.0.1:0")?;
+    /// let b = UdpSocket::bind("127.0.0.1:0")?;
+    /// a.connect(b.local_addr()?)?;
+    /// assert_eq!(a.send(b"hi")?, 2);
+    /// assert_eq!(b.recv_from(&mut [0; 8])?, (2, a.local_addr()?));
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner.blocking(Direction::Write, |s| s.send(buf))
     }
@@ -147,7 +284,31 @@ impl UdpSocket {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// A checkpoint, before the first try and while it waits; a cancelled call
+    /// unwinds having taken no datagram.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let a = UdpSocket::bind("127.0.0.1:0")?;
+    /// let b = UdpSocket::bind("127.0.0.1:0")?;
+    /// b.connect(a.local_addr()?)?;
+    /// let b_addr = b.local_addr()?;
+    /// let sender = fibrio_core::task::spawn(move || a.send_to(b"pong", b_addr));
+    /// let mut buf = [0; 8];
+    /// let n = b.recv(&mut buf)?; // parks until the datagram comes
+    /// assert_eq!(&buf[..n], b"pong");
+    /// sender.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.blocking(Direction::Read, |s| s.recv(buf))
     }
@@ -160,16 +321,59 @@ impl UdpSocket {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint.
+    /// As for [`recv`](UdpSocket::recv).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let a = UdpSocket::bind("127.0.0.1:0")?;
+    /// let b = UdpSocket::bind("127.0.0.1:0")?;
+    /// b.connect(a.local_addr()?)?;
+    /// a.send_to(b"once", b.local_addr()?)?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(b.peek(&mut buf)?, 4);
+    /// assert_eq!(b.recv(&mut buf)?, 4); // the same datagram
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner.blocking(Direction::Read, |s| s.peek(buf))
     }
 
-    /// Sets the read timeout (`None`: wait forever).
+    /// Sets the read timeout (`None`: wait forever): a receive that waits
+    /// longer fails with `ErrorKind::TimedOut`.
     ///
     /// # Errors
     ///
     /// `InvalidInput` for `Some(Duration::ZERO)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use std::time::Duration;
+    /// use fibrio_reactor::net::UdpSocket;
+    /// # use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// # use fibrio_reactor::{BackendKind, Reactor};
+    /// # let reactor = Reactor::new(BackendKind::Auto).unwrap();
+    /// # let _enter = reactor.enter();
+    /// # Scheduler::new(SchedulerConfig::default(), reactor.driver()).block_on(|| {
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_read_timeout(Some(Duration::from_millis(10)))?;
+    /// let err = socket.recv_from(&mut [0; 8]).unwrap_err(); // nobody sends
+    /// assert_eq!(err.kind(), ErrorKind::TimedOut);
+    /// assert!(socket.set_read_timeout(Some(Duration::ZERO)).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// # }).unwrap().unwrap();
+    /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(timeout)
     }
@@ -179,6 +383,18 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `InvalidInput` for `Some(Duration::ZERO)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(socket.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)
     }
@@ -188,6 +404,19 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Never; `io::Result` mirrors std.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// assert_eq!(socket.read_timeout()?, None);
+    /// socket.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(socket.read_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.read_timeout())
     }
@@ -197,6 +426,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// Never; `io::Result` mirrors std.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// assert_eq!(socket.write_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.write_timeout())
     }
@@ -206,6 +445,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// assert!(socket.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().local_addr()
     }
@@ -215,6 +464,19 @@ impl UdpSocket {
     /// # Errors
     ///
     /// `NotConnected` without `connect`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// assert_eq!(socket.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
+    /// socket.connect("127.0.0.1:9")?;
+    /// assert_eq!(socket.peer_addr()?, "127.0.0.1:9".parse().unwrap());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.get_ref().peer_addr()
     }
@@ -224,6 +486,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_broadcast(true)?;
+    /// assert!(socket.into_std()?.broadcast()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
         self.inner.get_ref().set_broadcast(broadcast)
     }
@@ -233,6 +506,17 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_ttl(42)?;
+    /// assert_eq!(socket.ttl()?, 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         self.inner.get_ref().set_ttl(ttl)
     }
@@ -242,15 +526,37 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// assert!(socket.ttl()? > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn ttl(&self) -> io::Result<u32> {
         self.inner.get_ref().ttl()
     }
 
-    /// A second handle to the same socket (a duplicated fd).
+    /// A second handle to the same socket (a duplicated fd). It has its own
+    /// timeouts, which start unset.
     ///
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// let clone = socket.try_clone()?;
+    /// assert_eq!(clone.local_addr()?, socket.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         UdpSocket::from_std(self.inner.get_ref().try_clone()?)
     }
@@ -260,6 +566,16 @@ impl UdpSocket {
     /// # Errors
     ///
     /// The system error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::UdpSocket;
+    ///
+    /// let socket = UdpSocket::bind("127.0.0.1:0")?;
+    /// assert!(socket.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.inner.get_ref().take_error()
     }
