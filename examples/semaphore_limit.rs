@@ -1,4 +1,4 @@
-//! Limiting concurrency with a semaphore: the reference design's
+//! Limiting concurrency with a semaphore: PHP AsyncIO's
 //! example 09.
 //!
 //! 1. Twenty tasks each "call an API" for 20 ms, but a `Semaphore` with 3
@@ -104,7 +104,9 @@ fn limit_concurrency() {
     );
     let waves = TASKS.div_ceil(PERMITS) as u32; // 7
     assert!(took >= CALL * waves, "no more than 3 at a time");
-    assert!(took < CALL * TASKS as u32, "but 3 at a time, not 1");
+    // "But 3 at a time, not 1" is `max_running == PERMITS` above: a count,
+    // not a wall-clock bound (20 calls one at a time take 400 ms, only
+    // 2.9 times the 140 ms of 3 at a time, too close for a loaded machine).
     assert_eq!(
         (
             after.available,

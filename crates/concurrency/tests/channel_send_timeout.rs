@@ -3,7 +3,9 @@
 //! frees up in time, reports disconnection, keeps FIFO order among
 //! senders, survives cancellation, and works from plain threads.
 
+use std::cell::Cell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use fibrio_concurrency::channel::{self, RecvTimeoutError, SendTimeoutError, TryRecvError};
@@ -38,12 +40,19 @@ fn a_zero_timeout_waits_for_nothing() {
     fibrio::run(|| {
         let (tx, rx) = channel::bounded(1);
         tx.send_timeout(1, Duration::ZERO).unwrap(); // room: sent
-        let start = Instant::now();
+
+        // A task that is ready to run: it runs only if the send suspends.
+        let ran = Rc::new(Cell::new(false));
+        let bystander = {
+            let ran = ran.clone();
+            fibrio::spawn(move || ran.set(true))
+        };
         assert!(matches!(
             tx.send_timeout(2, Duration::ZERO),
             Err(SendTimeoutError::Timeout(2))
         ));
-        assert!(start.elapsed() < ms(100));
+        assert!(!ran.get(), "a zero timeout suspended the sender");
+        bystander.join().unwrap();
         assert_eq!(tx.statistics().waiting_senders, 0);
         assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1]);
     });

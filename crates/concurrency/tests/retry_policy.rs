@@ -271,24 +271,40 @@ fn retrying_tasks_sleep_concurrently() {
         .jitter(0.0)
         .build()
         .unwrap();
-    let elapsed = fibrio::run(move || {
+    let (elapsed, attempts) = fibrio::run(move || {
         let begin = Instant::now();
+        // The number of each attempt, in the order the attempts were made.
+        let attempts = Rc::new(RefCell::new(Vec::new()));
         let tasks: Vec<_> = (0..10)
             .map(|_| {
-                let policy = policy.clone();
-                fibrio::spawn(move || retry(&policy, || Err::<(), _>(())).unwrap_err())
+                let (policy, attempts) = (policy.clone(), attempts.clone());
+                fibrio::spawn(move || {
+                    let mut n = 0;
+                    retry(&policy, || {
+                        n += 1;
+                        attempts.borrow_mut().push(n);
+                        Err::<(), _>(())
+                    })
+                    .unwrap_err()
+                })
             })
             .collect();
         for task in tasks {
             assert_eq!(task.join().unwrap().attempts(), 3);
         }
-        begin.elapsed()
+        (begin.elapsed(), attempts.take())
     });
     // 40 ms each; one after the other would be 400 ms.
     assert!(elapsed >= ms(40), "{elapsed:?}");
-    assert!(
-        elapsed < ms(300),
-        "the backoff sleeps did not overlap: {elapsed:?}"
+    // Every task made its first attempt, and went into its first pause,
+    // before any task came out of one: the pauses overlapped (one after
+    // the other, the attempts would go 1, 2, 3, 1, 2, 3, ...). An order,
+    // not a wall-clock bound.
+    assert_eq!(attempts.len(), 30, "{attempts:?}");
+    assert_eq!(
+        attempts[..10],
+        [1; 10],
+        "the backoff sleeps did not overlap: {attempts:?}"
     );
 }
 

@@ -3,21 +3,16 @@
 //! the first failure cancels the rest, every failure is reported, and the
 //! caller's cancellation reaches the children.
 
+mod common;
+
+use common::quiet_planned_panics;
+
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use fibrio::task::Builder;
 use fibrio_concurrency::{timeout, wait_for, TaskGroup, TaskGroupError};
-
-fn quiet_panics() {
-    std::panic::set_hook(Box::new(|info| {
-        let msg = info.to_string();
-        if !msg.contains("expected:") {
-            eprintln!("{msg}");
-        }
-    }));
-}
 
 struct Flag(Rc<Cell<u32>>);
 impl Drop for Flag {
@@ -47,7 +42,7 @@ fn no_child_outlives_the_scope() {
 
 #[test]
 fn the_first_failure_cancels_siblings_and_the_body() {
-    quiet_panics();
+    quiet_planned_panics();
     fibrio::run(|| {
         let dropped = Rc::new(Cell::new(0));
         let body_went_on = Rc::new(Cell::new(false));
@@ -63,7 +58,7 @@ fn the_first_failure_cancels_siblings_and_the_body() {
             }
             g.spawn(|| {
                 fibrio::sleep(Duration::from_millis(5));
-                panic!("expected: child failed")
+                panic!("planned: child failed")
             });
             fibrio::sleep(Duration::from_secs(60));
             went_on.set(true);
@@ -71,7 +66,7 @@ fn the_first_failure_cancels_siblings_and_the_body() {
         .unwrap_err();
         assert_eq!(err.failures().len(), 1);
         assert_eq!(err.failures()[0].index, 3);
-        assert_eq!(err.failures()[0].message, "expected: child failed");
+        assert_eq!(err.failures()[0].message, "planned: child failed");
         assert_eq!(
             dropped.get(),
             3,
@@ -84,7 +79,7 @@ fn the_first_failure_cancels_siblings_and_the_body() {
 
 #[test]
 fn two_children_failing_together_are_both_reported() {
-    quiet_panics();
+    quiet_planned_panics();
     fibrio::run(|| {
         // Both wake in the same reactor turn. The first to run panics and
         // cancels the group, but the second's sleep had completed: it is not
@@ -93,12 +88,12 @@ fn two_children_failing_together_are_both_reported() {
         let err = TaskGroup::scope(|g| {
             g.spawn_with(Builder::new().name("left"), move || {
                 fibrio::sleep_until(at);
-                panic!("expected: left")
+                panic!("planned: left")
             })
             .unwrap();
             g.spawn_with(Builder::new().name("right"), move || {
                 fibrio::sleep_until(at);
-                panic!("expected: right")
+                panic!("planned: right")
             })
             .unwrap();
         })
@@ -115,14 +110,14 @@ fn two_children_failing_together_are_both_reported() {
         assert!(report.contains("[1] task 'right'"), "{report}");
         assert_eq!(
             failures[0].payload.downcast_ref::<&str>(),
-            Some(&"expected: left")
+            Some(&"planned: left")
         );
     });
 }
 
 #[test]
 fn handles_collect_results_and_see_failures() {
-    quiet_panics();
+    quiet_planned_panics();
     fibrio::run(|| {
         let sum = TaskGroup::scope(|g| {
             let hs: Vec<_> = (0..5).map(|i| g.spawn(move || i)).collect();
@@ -130,12 +125,12 @@ fn handles_collect_results_and_see_failures() {
         });
         assert_eq!(sum.unwrap(), 10);
         let _ = TaskGroup::scope(|g| {
-            let h = g.spawn(|| -> u8 { panic!("expected: via handle") });
+            let h = g.spawn(|| -> u8 { panic!("planned: via handle") });
             let err = h.join().unwrap_err();
             let payload = err.into_panic();
             assert_eq!(
                 payload.downcast_ref::<String>().map(String::as_str),
-                Some("expected: via handle")
+                Some("planned: via handle")
             );
         });
     });
@@ -143,7 +138,7 @@ fn handles_collect_results_and_see_failures() {
 
 #[test]
 fn a_panicking_body_cancels_children_then_unwinds() {
-    quiet_panics();
+    quiet_planned_panics();
     fibrio::run(|| {
         let dropped = Rc::new(Cell::new(0));
         let d = dropped.clone();
@@ -155,7 +150,7 @@ fn a_panicking_body_cancels_children_then_unwinds() {
                     fibrio::sleep(Duration::from_secs(60));
                 });
                 fibrio::yield_now();
-                panic!("expected: body");
+                panic!("planned: body");
             });
         })
         .join();
@@ -246,9 +241,9 @@ fn wait_for_returns_the_value_or_cancels_on_expiry() {
 
 #[test]
 fn wait_for_reports_a_failed_task() {
-    quiet_panics();
+    quiet_planned_panics();
     fibrio::run(|| {
-        let bad = fibrio::spawn(|| -> u8 { panic!("expected: bad") });
+        let bad = fibrio::spawn(|| -> u8 { panic!("planned: bad") });
         let err = wait_for(bad, Duration::from_secs(5)).unwrap_err();
         assert!(!err.is_elapsed());
         assert!(err.to_string().contains("failed before the timeout"));

@@ -1,19 +1,15 @@
 //! One behaviour test per row of `docs/php-fiber-parity.md`: each PHP
 //! `Fiber` method and each `FiberError` message, in fibrio's form.
 
+mod common;
+
+use common::quiet_planned_panics;
+
 use std::cell::RefCell;
 use std::panic::{self, catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use fibrio_core::fiber::{current, suspend, Builder, Fiber, FiberError};
-
-fn quiet_panics<T>(f: impl FnOnce() -> T) -> T {
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let out = f();
-    panic::set_hook(hook);
-    out
-}
 
 #[test]
 fn construct_does_not_run_the_closure() {
@@ -188,9 +184,10 @@ fn get_return_while_suspended_is_not_returned() {
 
 #[test]
 fn get_return_after_a_panic_is_threw() {
-    let fiber: Fiber<(), (), ()> = Fiber::new(|()| panic!("broken"));
-    let err = quiet_panics(|| fiber.start(()).unwrap_err());
-    assert_eq!(err.to_string(), "the fiber panicked: broken");
+    quiet_planned_panics();
+    let fiber: Fiber<(), (), ()> = Fiber::new(|()| panic!("planned breakage"));
+    let err = fiber.start(()).unwrap_err();
+    assert_eq!(err.to_string(), "the fiber panicked: planned breakage");
     assert!(fiber.is_terminated());
     let err = fiber.get_return().unwrap_err();
     assert!(matches!(err, FiberError::Threw));
@@ -349,10 +346,11 @@ fn a_suspended_fiber_can_be_resumed_from_another_fiber() {
 
 #[test]
 fn a_panic_ends_only_the_fiber_and_keeps_its_payload() {
-    let fiber: Fiber<(), (), ()> = Fiber::new(|()| panic::panic_any(String::from("kaput")));
-    let err = quiet_panics(|| fiber.start(()).unwrap_err());
+    quiet_planned_panics();
+    let fiber: Fiber<(), (), ()> = Fiber::new(|()| panic::panic_any(String::from("planned kaput")));
+    let err = fiber.start(()).unwrap_err();
     let payload = err.into_panic().unwrap();
-    assert_eq!(payload.downcast_ref::<String>().unwrap(), "kaput");
+    assert_eq!(payload.downcast_ref::<String>().unwrap(), "planned kaput");
     // The thread is fine: another fiber runs normally.
     let next: Fiber<(), (), u8> = Fiber::new(|()| 1);
     next.start(()).unwrap();

@@ -1,8 +1,12 @@
 //! Behaviour of the scheduler and tasks on a driver without I/O: ordering,
 //! joining, panics, cancellation, shutdown, cross-thread wake-ups.
 
+mod common;
+
+use common::quiet_planned_panics;
+
 use std::cell::{Cell, RefCell};
-use std::panic::{self, catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,14 +17,6 @@ use fibrio_core::task::{self, Builder, JoinError, ParkError, SpawnError, TaskSta
 
 fn block_on<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
     task::test_support::block_on(f)
-}
-
-fn quiet<T>(f: impl FnOnce() -> T) -> T {
-    let hook = panic::take_hook();
-    panic::set_hook(Box::new(|_| {}));
-    let out = f();
-    panic::set_hook(hook);
-    out
 }
 
 struct OnDrop(Rc<RefCell<Vec<&'static str>>>, &'static str);
@@ -95,15 +91,14 @@ fn dropping_a_join_handle_detaches_the_task() {
 
 #[test]
 fn a_panicking_task_fails_alone_and_join_reports_the_payload() {
-    quiet(|| {
-        block_on(|| {
-            let bad = task::spawn(|| -> u32 { panic!("task exploded") });
-            let good = task::spawn(|| 5);
-            let err = bad.join().unwrap_err();
-            assert!(err.is_panic());
-            assert_eq!(err.to_string(), "the task panicked: task exploded");
-            assert_eq!(good.join().unwrap(), 5);
-        })
+    quiet_planned_panics();
+    block_on(|| {
+        let bad = task::spawn(|| -> u32 { panic!("planned explosion") });
+        let good = task::spawn(|| 5);
+        let err = bad.join().unwrap_err();
+        assert!(err.is_panic());
+        assert_eq!(err.to_string(), "the task panicked: planned explosion");
+        assert_eq!(good.join().unwrap(), 5);
     });
 }
 
@@ -270,26 +265,28 @@ fn main_returning_cancels_and_unwinds_the_remaining_tasks() {
 fn a_panic_in_main_comes_out_of_block_on_after_cleanup() {
     let unwound = Arc::new(AtomicUsize::new(0));
     let u = unwound.clone();
-    let payload = quiet(|| {
-        catch_unwind(AssertUnwindSafe(|| {
-            block_on(move || {
-                task::spawn(move || {
-                    struct Count(Arc<AtomicUsize>);
-                    impl Drop for Count {
-                        fn drop(&mut self) {
-                            self.0.fetch_add(1, Ordering::SeqCst);
-                        }
+    quiet_planned_panics();
+    let payload = catch_unwind(AssertUnwindSafe(|| {
+        block_on(move || {
+            task::spawn(move || {
+                struct Count(Arc<AtomicUsize>);
+                impl Drop for Count {
+                    fn drop(&mut self) {
+                        self.0.fetch_add(1, Ordering::SeqCst);
                     }
-                    let _count = Count(u);
-                    let _ = task::park();
-                });
-                task::yield_now();
-                panic!("main failed");
-            })
-        }))
-        .unwrap_err()
-    });
-    assert_eq!(payload.downcast_ref::<&str>(), Some(&"main failed"));
+                }
+                let _count = Count(u);
+                let _ = task::park();
+            });
+            task::yield_now();
+            panic!("planned failure of main");
+        })
+    }))
+    .unwrap_err();
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"planned failure of main")
+    );
     assert_eq!(unwound.load(Ordering::SeqCst), 1);
 }
 
@@ -453,7 +450,7 @@ impl fibrio_core::scheduler::Driver for PanickingDriver {
         "panicking"
     }
     fn park(&mut self, _timeout: Option<std::time::Duration>) {
-        panic!("the driver fails");
+        panic!("planned failure of the driver");
     }
     fn notifier(&self) -> Arc<dyn fibrio_core::scheduler::DriverNotifier> {
         fibrio_core::scheduler::Driver::notifier(&self.0)
@@ -472,30 +469,29 @@ fn dropping_a_task_parked_in_a_fiber_unwinds_it_and_keeps_the_droppers_fiber_cur
             Box::new(PanickingDriver(NotifyDriver::new())),
         );
         let (flag, went_on) = (seen.clone(), went_on.clone());
-        let result = quiet(|| {
-            catch_unwind(AssertUnwindSafe(|| {
-                let (flag, went_on) = (flag, went_on);
-                scheduler.block_on(move || {
-                    task::spawn(move || {
-                        let fiber: Fiber<(), (), ()> = Fiber::new(move |()| {
-                            struct Mark(Rc<Cell<bool>>);
-                            impl Drop for Mark {
-                                fn drop(&mut self) {
-                                    self.0.set(true);
-                                }
+        quiet_planned_panics();
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let (flag, went_on) = (flag, went_on);
+            scheduler.block_on(move || {
+                task::spawn(move || {
+                    let fiber: Fiber<(), (), ()> = Fiber::new(move |()| {
+                        struct Mark(Rc<Cell<bool>>);
+                        impl Drop for Mark {
+                            fn drop(&mut self) {
+                                self.0.set(true);
                             }
-                            let _mark = Mark(flag);
-                            let _ = task::park();
-                        });
-                        let _ = fiber.start(());
-                        // Never reached: the task's stack is unwound through
-                        // the fiber and on past `start`.
-                        went_on.set(true);
-                    })
-                    .join()
+                        }
+                        let _mark = Mark(flag);
+                        let _ = task::park();
+                    });
+                    let _ = fiber.start(());
+                    // Never reached: the task's stack is unwound through
+                    // the fiber and on past `start`.
+                    went_on.set(true);
                 })
-            }))
-        });
+                .join()
+            })
+        }));
         assert!(result.is_err(), "the driver's panic comes out of block_on");
         // Unwinding out of `block_on` dropped the scheduler with the task
         // still parked, which unwound the task's stack and the fiber parked

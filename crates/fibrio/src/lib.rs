@@ -5,21 +5,29 @@
 //! tasks run. No `async`, no `await`.
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
 //!
-//! let elapsed = fibrio::run(|| {
-//!     let start = Instant::now();
+//! let log = fibrio::run(|| {
+//!     let log = Rc::new(RefCell::new(Vec::new()));
 //!     let tasks: Vec<_> = (1..=3)
-//!         .map(|i| fibrio::spawn(move || {
-//!             fibrio::sleep(Duration::from_millis(30));
-//!             i
-//!         }))
+//!         .map(|i| {
+//!             let log = log.clone();
+//!             fibrio::spawn(move || {
+//!                 log.borrow_mut().push(format!("{i} sleeps"));
+//!                 fibrio::sleep(Duration::from_millis(30));
+//!                 log.borrow_mut().push(format!("{i} wakes"));
+//!                 i
+//!             })
+//!         })
 //!         .collect();
 //!     let sum: i32 = tasks.into_iter().map(|t| t.join().unwrap()).sum();
 //!     assert_eq!(sum, 6);
-//!     start.elapsed()
+//!     log.take()
 //! });
-//! assert!(elapsed < Duration::from_millis(90)); // the sleeps overlapped
+//! // The sleeps overlapped: all three tasks slept before the first woke.
+//! assert_eq!(log[..3], ["1 sleeps", "2 sleeps", "3 sleeps"]);
 //! ```
 //!
 //! # Layers
@@ -38,8 +46,11 @@
 //! * [`Semaphore`], [`sync`] (`Mutex`, `RwLock`, `Condvar`, `Event`,
 //!   `Notify`, `WaitGroup`, `Barrier`), [`channel`]: primitives that park
 //!   tasks.
-//! * [`net`]: sockets; [`context`]: context variables.
-//! * [`Runtime`], [`run`]: putting them together on a thread.
+//! * [`net`]: sockets with `std::net`'s API that park the task, not the
+//!   thread.
+//! * [`Runtime`], [`run`]: putting them together on a thread;
+//!   [`Builder::workers`] and [`Workers`]: one share-nothing runtime per
+//!   thread.
 //! * [`stack`]: guard-paged, pooled stacks and their statistics.
 
 #![forbid(unsafe_code)]

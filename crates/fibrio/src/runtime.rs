@@ -333,20 +333,32 @@ impl Runtime {
 /// # Examples
 ///
 /// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
 /// use std::time::{Duration, Instant};
 ///
-/// let elapsed = fibrio::run(|| {
+/// let (elapsed, most_asleep) = fibrio::run(|| {
 ///     let start = Instant::now();
+///     let asleep = Rc::new(Cell::new(0));
+///     let most = Rc::new(Cell::new(0));
 ///     let tasks: Vec<_> = (0..3)
-///         .map(|_| fibrio::spawn(|| fibrio::sleep(Duration::from_millis(50))))
+///         .map(|_| {
+///             let (asleep, most) = (asleep.clone(), most.clone());
+///             fibrio::spawn(move || {
+///                 asleep.set(asleep.get() + 1);
+///                 most.set(most.get().max(asleep.get()));
+///                 fibrio::sleep(Duration::from_millis(50));
+///                 asleep.set(asleep.get() - 1);
+///             })
+///         })
 ///         .collect();
 ///     for task in tasks {
 ///         task.join().unwrap();
 ///     }
-///     start.elapsed()
+///     (start.elapsed(), most.get())
 /// });
 /// assert!(elapsed >= Duration::from_millis(50));
-/// assert!(elapsed < Duration::from_millis(150)); // concurrent, not 150 ms
+/// assert_eq!(most_asleep, 3); // concurrent: all three slept at once
 /// ```
 pub fn run<T: 'static>(main: impl FnOnce() -> T + 'static) -> T {
     match Runtime::new() {

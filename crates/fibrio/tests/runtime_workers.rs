@@ -2,6 +2,10 @@
 //! worker's value or panic comes back to the caller; a Handle reaches a
 //! chosen worker; SO_REUSEPORT listeners share one port.
 
+mod common;
+
+use common::quiet_planned_panics;
+
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,15 +42,13 @@ fn workers_zero_means_one_per_cpu() {
 
 #[test]
 fn a_worker_panic_comes_back_and_the_others_finish() {
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    quiet_planned_panics();
     let outcomes = Runtime::builder().workers(2).run(|| {
         if fibrio::worker_index() == Some(1) {
-            panic!("worker one failed");
+            panic!("planned: worker one failed");
         }
         "fine"
     });
-    std::panic::set_hook(hook);
     assert!(matches!(outcomes[0], Ok("fine")));
     match &outcomes[1] {
         Err(WorkerError::Start { index: 1, source }) => {

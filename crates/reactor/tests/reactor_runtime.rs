@@ -39,20 +39,32 @@ fn sleep_never_fires_early(kind: BackendKind) {
 }
 
 fn sleeps_overlap(kind: BackendKind) {
-    let elapsed = block_on(kind, || {
+    let (elapsed, log) = block_on(kind, || {
         let start = Instant::now();
+        let log = Rc::new(RefCell::new(Vec::new()));
         let handles: Vec<_> = (0..3)
-            .map(|_| task::spawn(|| sleep(Duration::from_millis(100))))
+            .map(|i| {
+                let log = log.clone();
+                task::spawn(move || {
+                    log.borrow_mut().push(("sleeps", i));
+                    sleep(Duration::from_millis(100));
+                    log.borrow_mut().push(("wakes", i));
+                })
+            })
             .collect();
         for h in handles {
             h.join().unwrap();
         }
-        start.elapsed()
+        (start.elapsed(), log.take())
     });
     assert!(elapsed >= Duration::from_millis(100));
-    assert!(
-        elapsed < Duration::from_millis(280),
-        "took {elapsed:?}: sleeps did not overlap"
+    // All three were asleep before the first woke: sleeping one after
+    // another, the log would alternate. An order, not a wall-clock bound.
+    assert_eq!(log.len(), 6, "{log:?}");
+    assert_eq!(
+        log[..3],
+        [("sleeps", 0), ("sleeps", 1), ("sleeps", 2)],
+        "sleeps did not overlap: {log:?}"
     );
 }
 
@@ -216,23 +228,29 @@ fn spawn_blocking_keeps_other_tasks_running(kind: BackendKind) {
     block_on(kind, || {
         let ticks = Rc::new(RefCell::new(0));
         let t = ticks.clone();
+        // The blocking job waits until the ticker has ticked five times,
+        // which it can only do if the runtime goes on running tasks while
+        // the job blocks: an order, not a race between the two durations.
+        let (ticked, five_ticks) = std::sync::mpsc::channel();
         let ticker = task::spawn(move || {
             for _ in 0..5 {
                 sleep(Duration::from_millis(5));
                 *t.borrow_mut() += 1;
             }
+            ticked.send(()).unwrap();
         });
-        let value = spawn_blocking(|| {
-            std::thread::sleep(Duration::from_millis(100));
-            7
+        let value = spawn_blocking(move || {
+            // Generous: only a runtime blocked by the job waits this out.
+            let waited = five_ticks.recv_timeout(Duration::from_secs(20));
+            (waited.is_ok(), 7)
         })
         .unwrap();
-        assert_eq!(value, 7);
         assert_eq!(
-            *ticks.borrow(),
-            5,
-            "the ticker ran while the blocking job did"
+            value,
+            (true, 7),
+            "the ticker did not run while the blocking job did"
         );
+        assert_eq!(*ticks.borrow(), 5);
         ticker.join().unwrap();
     });
 }

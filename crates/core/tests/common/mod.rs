@@ -5,6 +5,9 @@
 //! jumps virtual time to the earliest deadline and wakes that sleeper. If
 //! nothing at all can wake a task, the driver panics with "deadlock", so a
 //! lost wake-up fails the test instead of hanging it.
+//!
+//! Also [`quiet_planned_panics`], the panic hook the core test binaries
+//! share.
 
 #![allow(dead_code)]
 
@@ -103,4 +106,26 @@ pub fn block_on<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
     Scheduler::new(config, Box::new(FakeDriver))
         .block_on(f)
         .expect("scheduler failed")
+}
+
+/// Silences the panic hook for the panics the tests plan (messages starting
+/// with "planned"); any other panic is printed as usual.
+///
+/// The hook is installed once per test binary and never swapped back, so
+/// tests running in parallel on other threads keep their panic messages.
+pub fn quiet_planned_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            if !message.is_some_and(|m| m.starts_with("planned")) {
+                previous(info);
+            }
+        }));
+    });
 }

@@ -2,6 +2,10 @@
 //! error reports exactly the children that panicked, whatever the mix of
 //! successes, panics, long sleeps and group cancellation.
 
+mod common;
+
+use common::quiet_planned_panics;
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
@@ -29,14 +33,6 @@ impl Drop for Alive {
     }
 }
 
-fn quiet_panics() {
-    std::panic::set_hook(Box::new(|info| {
-        if !info.to_string().contains("planned failure") {
-            eprintln!("{info}");
-        }
-    }));
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -46,7 +42,7 @@ proptest! {
         cancel_at in proptest::option::of(0usize..6),
         body_yields in 0usize..6,
     ) {
-        quiet_panics();
+        quiet_planned_panics();
         let (alive_after, all_finished, outcome, panicked) = fibrio::run(move || {
             let alive = Rc::new(Cell::new(0usize));
             let refs: Rc<RefCell<Vec<TaskRef>>> = Rc::default();
