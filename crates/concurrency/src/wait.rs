@@ -365,7 +365,7 @@ impl Waker {
 /// Waits until woken, until `deadline`, or spuriously. The one call that
 /// parks.
 fn block(deadline: Option<Instant>) -> Result<(), Stop> {
-    match fibrio_reactor::park_until(deadline) {
+    match fibrio_core::task::park_until(deadline) {
         Ok(()) => Ok(()),
         Err(ParkError::Unwinding) => Err(Stop::Unwinding),
         Err(ParkError::OutsideTask) => {

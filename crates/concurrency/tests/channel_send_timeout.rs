@@ -178,7 +178,7 @@ fn cancelling_a_task_in_send_timeout_delivers_nothing() {
         assert_eq!(rx.statistics().waiting_senders, 0);
         assert_eq!(rx.recv(), Ok(0));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
-        assert_eq!(fibrio_reactor::pending_timers(), Some(0));
+        assert_eq!(fibrio_core::task::pending_timers(), Some(0));
     });
 }
 

@@ -350,7 +350,7 @@ fn cancelling_a_task_in_the_backoff_sleep_ends_it() {
             fibrio::yield_now();
         }
         fibrio::yield_now();
-        assert_eq!(fibrio_reactor::pending_timers(), Some(1), "not sleeping");
+        assert_eq!(fibrio_core::task::pending_timers(), Some(1), "not sleeping");
         task.cancel();
         let joined = task.join();
         assert!(joined.as_ref().is_err_and(JoinError::is_cancelled));
@@ -361,7 +361,7 @@ fn cancelling_a_task_in_the_backoff_sleep_ends_it() {
         // No further attempt, and the sleep's timer is gone.
         fibrio::sleep(ms(20));
         assert_eq!(attempts.get(), 1);
-        assert_eq!(fibrio_reactor::pending_timers(), Some(0));
+        assert_eq!(fibrio_core::task::pending_timers(), Some(0));
     });
 }
 

@@ -131,6 +131,6 @@ fn a_scope_cancel_reaches_every_kind_of_wait() {
         );
         blocker_ref.cancel();
         blocker_ref.wait().unwrap();
-        assert_eq!(fibrio_reactor::pending_timers(), Some(0));
+        assert_eq!(fibrio_core::task::pending_timers(), Some(0));
     });
 }

@@ -235,7 +235,7 @@ fn wait_for_returns_the_value_or_cancels_on_expiry() {
             "the body stopped before wait_for returned"
         );
         assert!(err.to_string().contains("the task was cancelled"));
-        assert_eq!(fibrio_reactor::pending_timers(), Some(0));
+        assert_eq!(fibrio_core::task::pending_timers(), Some(0));
     });
 }
 

@@ -1,13 +1,21 @@
-//! The lowest layer of fibrio: fibers with the semantics of PHP's `Fiber`
-//! class, on guard-paged stacks recycled through a per-thread pool.
+//! The kernel of fibrio: fibers with the semantics of PHP's `Fiber`
+//! class, guard-paged stacks recycled through a per-thread pool, and the
+//! task scheduler. It sits on `fibrio-context` and under the reactor, the
+//! concurrency toolkit and the `fibrio` facade. It knows nothing of I/O:
+//! the reactor plugs in as a [`Driver`](scheduler::Driver).
 //!
-//! * [`fiber`]: [`Fiber`](fiber::Fiber), [`suspend`](fiber::suspend),
-//!   [`current`](fiber::current) and [`FiberError`](fiber::FiberError).
-//! * [`stack`]: [`FiberStack`](stack::FiberStack), the stack pool, and the
-//!   stack-overflow reporter.
+//! Its modules form layers, bottom up; each uses only those below it:
 //!
-//! This crate knows nothing of I/O. Fibers require `panic = "unwind"`:
-//! dropping a suspended fiber unwinds its stack.
+//! | layer | what it holds |
+//! |---|---|
+//! | `unwind` (private) | the cancellation payload and [`is_cancellation`](task::is_cancellation) |
+//! | [`stack`] | [`FiberStack`](stack::FiberStack), the stack pool, the overflow reporter (which learns whose stack overflowed through lookups the layers above register) |
+//! | [`fiber`] | [`Fiber`](fiber::Fiber), [`suspend`](fiber::suspend), [`current`](fiber::current), [`FiberError`](fiber::FiberError) |
+//! | [`scheduler`] | the task kernel: the run queue, the task table and record, the timers, the driver seam, [`Handle`](scheduler::Handle) |
+//! | [`task`] | the public task API: [`spawn`](task::spawn), [`JoinHandle`](task::JoinHandle), [`park`](task::park), [`sleep`](task::sleep), [`CancelScope`](task::CancelScope) |
+//!
+//! Fibers require `panic = "unwind"`: dropping a suspended fiber unwinds
+//! its stack, and so does cancelling a task.
 //!
 //! # Examples
 //!
@@ -38,7 +46,9 @@ compile_error!(
 #[cfg(not(unix))]
 compile_error!("fibrio currently supports Unix targets only (Linux, macOS, the BSDs).");
 
+// Layers, bottom up: each module uses only the ones declared before it.
+mod unwind;
+pub mod stack;
 pub mod fiber;
 pub mod scheduler;
-pub mod stack;
 pub mod task;

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use fibrio_core::fiber::{payload_message, Fiber, FiberError};
 use fibrio_core::scheduler::{
-    Driver, DriverNotifier, NotifyDriver, Scheduler, SchedulerConfig,
+    Driver, DriverNotifier, NotifyDriver, Scheduler, SchedulerConfig, TaskKey,
 };
 use fibrio_core::task;
 
@@ -50,7 +50,7 @@ impl Driver for PanickingDriver {
     fn name(&self) -> &'static str {
         "panicking"
     }
-    fn park(&mut self, _timeout: Option<Duration>) {
+    fn park(&mut self, _timeout: Option<Duration>, _woken: &mut Vec<TaskKey>) {
         panic!("planned failure of the driver");
     }
     fn notifier(&self) -> Arc<dyn DriverNotifier> {

@@ -449,7 +449,11 @@ impl fibrio_core::scheduler::Driver for PanickingDriver {
     fn name(&self) -> &'static str {
         "panicking"
     }
-    fn park(&mut self, _timeout: Option<std::time::Duration>) {
+    fn park(
+        &mut self,
+        _timeout: Option<std::time::Duration>,
+        _woken: &mut Vec<fibrio_core::scheduler::TaskKey>,
+    ) {
         panic!("planned failure of the driver");
     }
     fn notifier(&self) -> Arc<dyn fibrio_core::scheduler::DriverNotifier> {

@@ -44,7 +44,6 @@ pub struct Builder {
     backend: BackendKind,
     config: SchedulerConfig,
     stack_pool: Option<usize>,
-    timer_spin: Duration,
 }
 
 impl Default for Builder {
@@ -53,7 +52,6 @@ impl Default for Builder {
             backend: BackendKind::Auto,
             config: SchedulerConfig::default(),
             stack_pool: None,
-            timer_spin: Duration::ZERO,
         }
     }
 }
@@ -163,7 +161,7 @@ impl Builder {
     /// # Ok::<(), fibrio::RuntimeError>(())
     /// ```
     pub fn timer_spin(mut self, spin: Duration) -> Builder {
-        self.timer_spin = spin;
+        self.config.timer_spin = spin;
         self
     }
 
@@ -189,7 +187,6 @@ impl Builder {
     /// this system, or cannot be created.
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         let reactor = Reactor::new(self.backend)?;
-        reactor.set_timer_spin(self.timer_spin);
         Ok(Runtime {
             reactor,
             config: self.config,

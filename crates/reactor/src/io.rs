@@ -81,7 +81,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
 
-use crate::reactor::{with_current, Direction, ReactorInner};
+use crate::reactor::{with_reactor, Direction, ReactorInner};
 
 /// An fd registered with the reactor. Dropping it deregisters the fd (do so
 /// before closing the fd) and wakes any task still waiting on it with an
@@ -135,7 +135,7 @@ struct Slot {
 impl Slot {
     /// True if `reactor` is the current runtime's.
     fn is_current(&self) -> bool {
-        with_current(|current| Rc::ptr_eq(current, &self.reactor)).unwrap_or(false)
+        with_reactor(|current| Rc::ptr_eq(current, &self.reactor)).unwrap_or(false)
     }
 }
 
@@ -181,7 +181,7 @@ impl Registration {
     /// ```
     pub fn new(fd: &impl AsRawFd) -> io::Result<Registration> {
         let fd = fd.as_raw_fd();
-        let reactor = with_current(Rc::clone).ok_or_else(outside_runtime)?;
+        let reactor = with_reactor(Rc::clone).ok_or_else(outside_runtime)?;
         let (key, token) = reactor.register(fd)?;
         Ok(Registration {
             fd,
@@ -203,7 +203,7 @@ impl Registration {
         }
         let mut slot = self.slot.borrow_mut();
         if !slot.is_current() {
-            let current = with_current(Rc::clone).ok_or_else(|| {
+            let current = with_reactor(Rc::clone).ok_or_else(|| {
                 io::Error::other("fibrio: waiting for I/O outside a fibrio runtime")
             })?;
             let (key, token) = current.register(self.fd)?;

@@ -1,18 +1,22 @@
-//! [`Reactor`]: the poller backend, the timers and the fd registrations of
+//! [`Reactor`]: the poller backend and the fd registrations of
 //! one runtime, and its [`Driver`] implementation.
 //!
 //! The scheduler parks in the reactor when no task is runnable. The reactor
-//! waits in its backend until the earliest timer deadline, an I/O event, or
-//! a notification from another thread, then wakes the tasks concerned.
+//! waits in its backend until the scheduler's timeout (its next timer), an
+//! I/O event, or a notification from another thread, then hands the keys
+//! of the tasks it woke back to the scheduler.
 //!
 //! # Invariants
 //!
-//! * While a runtime runs, the thread-local `CURRENT` points at its
+//! * While a runtime runs, the thread-local `REACTOR` points at its
 //!   reactor (set by [`Reactor::enter`], cleared when the guard drops), so
 //!   `sleep` and sockets on that thread find it.
 //! * A `RefCell` of the reactor is never borrowed across a call that can
-//!   switch tasks (`park`), and waking a task (`unpark_local`) never calls
-//!   back into the reactor.
+//!   switch tasks (`park`). While the scheduler parks in it, the reactor
+//!   wakes tasks only through the `woken` list it hands back; only calls
+//!   made by a task (closing a fd) wake tasks directly (`unpark_local`).
+//! * Timers are the scheduler's; a wait with a deadline (`wait_ready`)
+//!   parks with `task::park_until`.
 //! * Each fd is registered with the backend once, under the key of its
 //!   [`IoEntry`]; `armed` is the interest currently armed in the backend.
 //! * `ReactorInner::persistent` is the backend's
@@ -70,23 +74,22 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fibrio_core::scheduler::{Driver, DriverNotifier, DriverTimer, TaskKey};
+use fibrio_core::scheduler::{Driver, DriverNotifier, TaskKey};
 use fibrio_core::task;
 
 use crate::backend::{Backend, Interest, Notifier, ReadyEvent};
 use crate::select::{open_backend, BackendError, BackendKind};
-use crate::timer::{TimerId, TimerQueue};
 
 thread_local! {
-    static CURRENT: RefCell<Option<Rc<ReactorInner>>> = const { RefCell::new(None) };
+    static REACTOR: RefCell<Option<Rc<ReactorInner>>> = const { RefCell::new(None) };
 }
 
 /// Calls `f` with the reactor of the runtime running on this thread.
 ///
 /// `f` runs under a shared borrow of the thread-local, so it must not call
 /// [`Reactor::enter`]; none of the crate's callers do.
-pub(crate) fn with_current<R>(f: impl FnOnce(&Rc<ReactorInner>) -> R) -> Option<R> {
-    CURRENT
+pub(crate) fn with_reactor<R>(f: impl FnOnce(&Rc<ReactorInner>) -> R) -> Option<R> {
+    REACTOR
         .try_with(|c| c.borrow().as_ref().map(f))
         .ok()
         .flatten()
@@ -112,16 +115,12 @@ pub(crate) struct IoEntry {
 pub(crate) struct ReactorInner {
     backend: RefCell<Box<dyn Backend>>,
     name: &'static str,
-    pub(crate) timers: RefCell<TimerQueue>,
     pub(crate) io: RefCell<Vec<Option<IoEntry>>>,
     io_free: RefCell<Vec<usize>>,
     events: RefCell<Vec<ReadyEvent>>,
     notifier: Arc<dyn Notifier>,
     io_count: Cell<usize>,
     next_token: Cell<u64>,
-    /// See [`Reactor::set_timer_spin`]: within this of the next deadline,
-    /// turns look without blocking.
-    timer_spin: Cell<Duration>,
     /// The backend's [`Backend::persistent`]; see the module invariants.
     persistent: bool,
     /// `persistent` and the backend's [`Backend::reports_hangup`]: whether
@@ -184,13 +183,11 @@ impl Reactor {
                 drain_hints: backend.persistent() && backend.reports_hangup(),
                 notifier: backend.notifier(),
                 backend: RefCell::new(backend),
-                timers: RefCell::new(TimerQueue::new()),
                 io: RefCell::new(Vec::new()),
                 io_free: RefCell::new(Vec::new()),
                 events: RefCell::new(Vec::with_capacity(256)),
                 io_count: Cell::new(0),
                 next_token: Cell::new(1),
-                timer_spin: Cell::new(Duration::ZERO),
             }),
         }
     }
@@ -200,45 +197,6 @@ impl Reactor {
         self.inner.name
     }
 
-    /// Trades CPU for timer precision: when the next timer is due within
-    /// `spin`, the reactor stops blocking in the poller and keeps looking
-    /// without waiting (at its fds, and letting the scheduler read its
-    /// cross-thread inbox, on every turn) until the timer is due. A blocked
-    /// wait wakes as late as the kernel and hypervisor make it (a median of
-    /// 70-85 µs and a p99 of 0.4-1.8 ms on the VM we measured); spinning
-    /// the last stretch removes that, at the cost of up to `spin` of busy
-    /// CPU per timer wake-up. `Duration::ZERO` (the default) never spins.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use fibrio_reactor::{BackendKind, Reactor};
-    ///
-    /// let reactor = Reactor::new(BackendKind::Auto)?;
-    /// reactor.set_timer_spin(Duration::from_micros(300));
-    /// assert_eq!(reactor.timer_spin(), Duration::from_micros(300));
-    /// # Ok::<(), fibrio_reactor::BackendError>(())
-    /// ```
-    pub fn set_timer_spin(&self, spin: Duration) {
-        self.inner.timer_spin.set(spin);
-    }
-
-    /// The spin set by [`Reactor::set_timer_spin`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fibrio_reactor::{BackendKind, Reactor};
-    ///
-    /// let reactor = Reactor::new(BackendKind::Auto)?;
-    /// assert!(reactor.timer_spin().is_zero());
-    /// # Ok::<(), fibrio_reactor::BackendError>(())
-    /// ```
-    pub fn timer_spin(&self) -> Duration {
-        self.inner.timer_spin.get()
-    }
-
     /// Makes this the reactor that `sleep` and sockets on this thread use,
     /// until the guard is dropped.
     ///
@@ -246,7 +204,7 @@ impl Reactor {
     /// is 50 µs, which the kernel may add to every timed wait), so sleeps
     /// end close to their deadlines.
     pub fn enter(&self) -> EnterGuard {
-        let previous = CURRENT.with(|c| c.borrow_mut().replace(self.inner.clone()));
+        let previous = REACTOR.with(|c| c.borrow_mut().replace(self.inner.clone()));
         tighten_timer_slack();
         EnterGuard { previous }
     }
@@ -263,7 +221,6 @@ impl std::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reactor")
             .field("backend", &self.inner.name)
-            .field("timers", &self.inner.timers.borrow().len())
             .field("fds", &self.inner.io_count.get())
             .finish()
     }
@@ -304,7 +261,7 @@ impl std::fmt::Debug for ReactorInner {
 impl Drop for EnterGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
+        let _ = REACTOR.try_with(|c| *c.borrow_mut() = previous);
     }
 }
 
@@ -317,61 +274,23 @@ impl Driver for ReactorDriver {
         self.inner.name
     }
 
-    fn park(&mut self, timeout: Option<Duration>) {
-        self.inner.turn(timeout);
+    fn park(&mut self, timeout: Option<Duration>, woken: &mut Vec<TaskKey>) {
+        self.inner.turn(timeout, woken);
     }
 
     fn notifier(&self) -> Arc<dyn DriverNotifier> {
         Arc::new(NotifyBridge(self.inner.notifier.clone()))
     }
-
-    fn add_timer(&mut self, deadline: Instant, task: TaskKey) -> Option<DriverTimer> {
-        Some(self.inner.add_timer(deadline, task).to_driver_timer())
-    }
-
-    fn cancel_timer(&mut self, timer: DriverTimer) {
-        self.inner.cancel_timer(TimerId::from_driver_timer(timer));
-    }
 }
 
 impl ReactorInner {
-    /// Waits for events for at most `timeout`, bounded by the next timer,
-    /// then wakes the tasks whose fds are ready or whose timers are due.
-    fn turn(&self, timeout: Option<Duration>) {
-        let next_deadline = self.timers.borrow().next_deadline();
-        let mut now = None;
-        let timeout = match next_deadline {
-            Some(deadline) => {
-                let read = Instant::now();
-                now = Some(read);
-                let until = deadline.saturating_duration_since(read);
-                // Within the spin window of the deadline, look without
-                // blocking; otherwise block until the window opens.
-                let spin = self.timer_spin.get();
-                let until = if until > spin {
-                    until - spin
-                } else {
-                    if !until.is_zero() {
-                        // Spinning towards a deadline not yet due.
-                        std::hint::spin_loop();
-                    }
-                    Duration::ZERO
-                };
-                Some(timeout.map_or(until, |t| t.min(until)))
-            }
-            None => timeout,
-        };
+    /// Waits for events for at most `timeout`, then pushes the keys of the
+    /// tasks whose fds are ready onto `woken`.
+    fn turn(&self, timeout: Option<Duration>, woken: &mut Vec<TaskKey>) {
         // A look without waiting, and no fd to look at: skip the system
         // calls. Cross-thread messages reach the scheduler through its inbox,
         // and a pending notification is consumed by the next real wait.
         if timeout == Some(Duration::ZERO) && self.io_count.get() == 0 {
-            // Nothing waited since `now` was read, so it still serves: the
-            // timers it finds due are due.
-            if let Some(now) = now {
-                self.timers.borrow_mut().fire_due(now, |key| {
-                    task::unpark_local(key);
-                });
-            }
             return;
         }
         let mut events = std::mem::take(&mut *self.events.borrow_mut());
@@ -381,19 +300,12 @@ impl ReactorInner {
             log::error!("fibrio: the {} poller failed: {err}", self.name);
         }
         for event in &events {
-            self.dispatch(*event);
+            self.dispatch(*event, woken);
         }
         *self.events.borrow_mut() = events;
-        if next_deadline.is_some() {
-            let now = Instant::now();
-            self.timers.borrow_mut().fire_due(now, |key| {
-                task::unpark_local(key);
-            });
-        }
     }
 
-    fn dispatch(&self, event: ReadyEvent) {
-        let mut wake = Vec::new();
+    fn dispatch(&self, event: ReadyEvent, woken: &mut Vec<TaskKey>) {
         {
             let mut io = self.io.borrow_mut();
             let Some(Some(entry)) = io.get_mut(event.key) else {
@@ -407,18 +319,15 @@ impl ReactorInner {
             }
             if event.ready.readable {
                 entry.ready.readable = true;
-                wake.append(&mut entry.readers);
+                woken.append(&mut entry.readers);
             }
             if event.ready.writable {
                 entry.ready.writable = true;
-                wake.append(&mut entry.writers);
+                woken.append(&mut entry.writers);
             }
             if !self.persistent {
                 self.rearm(event.key, entry);
             }
-        }
-        for key in wake {
-            task::unpark_local(key);
         }
     }
 
@@ -512,15 +421,6 @@ impl ReactorInner {
     ) -> io::Result<()> {
         let me = task::current_key()
             .ok_or_else(|| io::Error::other("fibrio: waiting for I/O outside a fibrio task"))?;
-        struct RemoveTimer<'a>(&'a ReactorInner, Option<TimerId>);
-        impl Drop for RemoveTimer<'_> {
-            fn drop(&mut self) {
-                if let Some(id) = self.1 {
-                    self.0.cancel_timer(id);
-                }
-            }
-        }
-        let _timer = RemoveTimer(self, deadline.map(|d| self.add_timer(d, me)));
         if self.persistent {
             // The failed operation used up every edge delivered so far.
             let mut io = self.io.borrow_mut();
@@ -580,7 +480,7 @@ impl ReactorInner {
                 direction,
                 me,
             };
-            match task::park() {
+            match task::park_until(deadline) {
                 Ok(()) => {}
                 Err(task::ParkError::Unwinding) => {
                     return Err(io::Error::new(
@@ -683,18 +583,6 @@ impl Drop for Unregister<'_> {
     }
 }
 
-/// How many timers the current thread's reactor holds, or `None` outside a
-/// runtime. A finished or cancelled `sleep` leaves none behind.
-///
-/// # Examples
-///
-/// ```
-/// assert_eq!(fibrio_reactor::pending_timers(), None);
-/// ```
-pub fn pending_timers() -> Option<usize> {
-    with_current(|reactor| reactor.timers.borrow().len())
-}
-
 /// How many fds the current thread's reactor has registered, or `None`
 /// outside a runtime.
 ///
@@ -704,20 +592,5 @@ pub fn pending_timers() -> Option<usize> {
 /// assert_eq!(fibrio_reactor::registered_fds(), None);
 /// ```
 pub fn registered_fds() -> Option<usize> {
-    with_current(|reactor| reactor.io_count.get())
-}
-
-/// Timer bookkeeping for `sleep`.
-impl ReactorInner {
-    pub(crate) fn add_timer(&self, deadline: Instant, key: TaskKey) -> TimerId {
-        self.timers.borrow_mut().insert(deadline, key)
-    }
-
-    pub(crate) fn timer_is_set(&self, id: TimerId) -> bool {
-        self.timers.borrow().contains(id)
-    }
-
-    pub(crate) fn cancel_timer(&self, id: TimerId) {
-        self.timers.borrow_mut().cancel(id);
-    }
+    with_reactor(|reactor| reactor.io_count.get())
 }

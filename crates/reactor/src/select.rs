@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::backend::{poll_backend::PollBackend, polling_backend::PollingBackend, Backend};
+use crate::backend::{poll_backend::PollBackend, Backend};
 
 /// The environment variable that forces a backend when the runtime's
 /// builder leaves it at [`BackendKind::Auto`].
@@ -23,8 +23,8 @@ pub const BACKEND_ENV: &str = "FIBRIO_BACKEND";
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum BackendKind {
-    /// The best backend this system has: epoll on Linux, kqueue on macOS
-    /// and the BSDs, event ports on illumos; `poll` elsewhere.
+    /// The best backend this system has: epoll on Linux and Android, kqueue
+    /// on macOS and the BSDs; `poll` everywhere else.
     #[default]
     Auto,
     /// Linux `epoll`: fibrio's own
@@ -32,10 +32,10 @@ pub enum BackendKind {
     /// edge-triggered.
     Epoll,
     /// BSD/macOS `kqueue`, through the `polling` crate, edge-triggered
-    /// ([`PollingBackend::edge_triggered`]).
+    /// ([`PollingBackend::edge_triggered`](crate::backend::polling_backend::PollingBackend::edge_triggered)).
     Kqueue,
-    /// Portable `poll(2)` (`ppoll` on Linux): the reference design's
-    /// "select" loop.
+    /// Portable `poll(2)` (`ppoll` on Linux): what PHP AsyncIO (the library
+    /// fibrio was modelled on) calls its "select" loop.
     Poll,
 }
 
@@ -129,7 +129,8 @@ pub fn resolve_backend(kind: BackendKind) -> Result<BackendKind, BackendError> {
     })
 }
 
-/// The `polling`-based backend this system has, if it is epoll or kqueue.
+/// The native backend this system has, if it is epoll (ours) or kqueue
+/// (through `polling`).
 fn native_kind() -> Option<BackendKind> {
     if cfg!(any(target_os = "linux", target_os = "android")) {
         Some(BackendKind::Epoll)
@@ -156,7 +157,8 @@ fn open_native() -> std::io::Result<Box<dyn Backend>> {
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
-        PollingBackend::edge_triggered().map(|b| Box::new(b) as Box<dyn Backend>)
+        crate::backend::polling_backend::PollingBackend::edge_triggered()
+            .map(|b| Box::new(b) as Box<dyn Backend>)
     }
 }
 
@@ -179,12 +181,14 @@ fn open_native() -> std::io::Result<Box<dyn Backend>> {
 pub fn open_backend(kind: BackendKind) -> Result<Box<dyn Backend>, BackendError> {
     let kind = resolve_backend(kind)?;
     let opened: std::io::Result<Box<dyn Backend>> = match kind {
-        BackendKind::Poll => PollBackend::new().map(|b| Box::new(b) as Box<dyn Backend>),
+        // `resolve_backend` never returns `Auto`; it would mean `poll`.
+        BackendKind::Poll | BackendKind::Auto => {
+            PollBackend::new().map(|b| Box::new(b) as Box<dyn Backend>)
+        }
         BackendKind::Epoll | BackendKind::Kqueue if native_kind() == Some(kind) => open_native(),
         BackendKind::Epoll | BackendKind::Kqueue => {
             return Err(BackendError::Unsupported { kind });
         }
-        BackendKind::Auto => PollingBackend::new().map(|b| Box::new(b) as Box<dyn Backend>),
     };
     opened.map_err(|source| BackendError::Open { kind, source })
 }

@@ -148,7 +148,7 @@ where
             // backoff into a busy loop: stop, as other blocking calls do.
             StopReason::Unwinding
         } else {
-            fibrio_reactor::sleep(policy.delay_for(next_retry));
+            fibrio_core::task::sleep(policy.delay_for(next_retry));
             continue;
         };
         return Err(RetryError { errors, reason });

@@ -17,7 +17,7 @@
 //! * **Checkpoints.** Every call that can block is a cancellation
 //!   checkpoint: it calls [`checkpoint`](fibrio_core::task::checkpoint) on
 //!   entry, even when it would not have to wait, and parks through
-//!   `fibrio_reactor::park_until`, which unwinds a cancelled task.
+//!   `fibrio_core::task::park_until`, which unwinds a cancelled task.
 //! * **FIFO hand-off.** Waiters queue in arrival order. What a waiter waits
 //!   for (the lock, a notification, a release) is *handed* into its queue
 //!   node by whoever releases it, before the waiter runs again, so a

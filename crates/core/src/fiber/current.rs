@@ -59,6 +59,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use corosensei::Yielder;
 
 use super::error::FiberError;
+use crate::stack::StackOwner;
 
 /// A request, other than a plain value, that the resumer leaves for the
 /// fiber's pending `suspend` (see `FiberHeader::signal`).
@@ -661,22 +662,16 @@ pub fn current() -> Option<FiberRef> {
     Some(FiberRef { header })
 }
 
-/// What the overflow handler needs to know about the fiber whose guard page
-/// was hit.
-pub(crate) struct OverflowedFiber<'a> {
-    pub(crate) id: u64,
-    pub(crate) name: Option<&'a str>,
-    pub(crate) stack_size: usize,
-}
-
-/// Returns the running fiber if `addr` lies in its guard page.
+/// The overflow report's lookup for fibers (registered by `Fiber::new`):
+/// the running fiber, if `addr` lies in its guard page.
 ///
 /// # Safety
 ///
-/// Must be called on the thread that faulted. It only reads fields of the
-/// current header that never change after creation, and performs no
-/// allocation, so it is usable from a signal handler.
-pub(crate) unsafe fn overflowed_fiber<'a>(addr: usize) -> Option<OverflowedFiber<'a>> {
+/// Called by the overflow handler on the thread that faulted (see
+/// `stack::overflow::OverflowLookup`). It only reads fields of the current
+/// header that never change after creation, and performs no allocation,
+/// so it is usable from a signal handler.
+pub(crate) unsafe fn overflowed_fiber(addr: usize) -> Option<StackOwner> {
     let header = CURRENT.try_with(|c| c.get()).ok()?;
     if header.is_null() {
         return None;
@@ -688,9 +683,15 @@ pub(crate) unsafe fn overflowed_fiber<'a>(addr: usize) -> Option<OverflowedFiber
     if addr < lo || addr >= hi {
         return None;
     }
-    Some(OverflowedFiber {
+    let name = header.name.as_deref().map(|name| {
+        // SAFETY: the name lives as long as the header, which outlives the
+        // report: the handler aborts the process before returning.
+        unsafe { &*(name as *const str) }
+    });
+    Some(StackOwner {
+        kind: "fiber",
+        name,
         id: header.id,
-        name: header.name.as_deref(),
         stack_size: header.stack_size,
     })
 }

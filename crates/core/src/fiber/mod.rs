@@ -130,8 +130,6 @@ pub use builder::Builder;
 pub use current::{current, suspend, FiberRef};
 pub use error::{payload_message, FiberError, Payload};
 
-pub(crate) use current::overflowed_fiber;
-
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -143,7 +141,7 @@ use std::rc::Rc;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::stack::{FiberStack, StackError};
-use crate::task;
+use crate::unwind::is_cancellation;
 use current::{FiberHeader, ForceClose, Signal, Status};
 
 /// How the fiber's closure ended, as seen by its root frame.
@@ -231,6 +229,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     where
         F: FnOnce(I) -> R + 'static,
     {
+        crate::stack::register_overflow_lookup(current::overflowed_fiber);
         let stack = FiberStack::new(stack_size)?;
         let header = current::new_header::<I, O>(name, stack.guard_range(), stack.size());
         let header_ptr: *const FiberHeader = Rc::as_ptr(&header);
@@ -683,7 +682,7 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
             }
             Outcome::Panicked(payload) => {
                 if propagate == Propagate::TaskUnwinding
-                    && (task::is_cancellation(&*payload) || task_unwinding)
+                    && (is_cancellation(&*payload) || task_unwinding)
                 {
                     // The task's own unwinding (its cancellation, or the
                     // forced unwinding of the dropped task, whose code must
@@ -754,7 +753,7 @@ impl<I: 'static, O: 'static, R: 'static> Drop for Fiber<I, O, R> {
                 Ok(_) => {}
                 Err(FiberError::Panicked(payload)) => {
                     if std::thread::panicking() {
-                        if !task::is_cancellation(&*payload) {
+                        if !is_cancellation(&*payload) {
                             log::error!(
                                 "fiber {} panicked while being closed: {}",
                                 self.header.id,

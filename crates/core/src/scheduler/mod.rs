@@ -1,201 +1,93 @@
-//! The scheduler: one thread, one FIFO run queue, tasks on fibers.
+//! The task kernel: one thread, one run queue, tasks on their own stacks,
+//! the timers, and the task record the kernel owns.
 //!
 //! A [`Scheduler`] owns a [`Driver`] (the reactor, or a fake one in tests)
 //! and runs tasks until the task given to [`Scheduler::block_on`] ends.
 //! Tasks run until they park or yield; every [`SchedulerConfig::driver_interval`]
 //! task runs the driver is polled without blocking, so I/O and timers are
 //! never starved by a busy run queue. When nothing is runnable, the driver
-//! blocks until a timer, I/O, or a notification from another thread.
+//! blocks until the next timer, I/O, or a notification from another
+//! thread.
+//!
+//! The public task API (`crate::task`) is built on this module and
+//! re-exports its types; nothing here uses it.
+//!
+//! # Inside the kernel (each file uses only those above it)
+//!
+//! | file | owns |
+//! |---|---|
+//! | `state.rs`, `stats.rs`, `error.rs`, `config.rs` | plain data: [`TaskState`], [`TaskStats`], the errors, [`SchedulerConfig`] |
+//! | `table.rs` | [`TaskKey`] and the slot table of tasks |
+//! | `driver.rs` | the [`Driver`] seam to the reactor |
+//! | `remote.rs` | the cross-thread inbox and [`Unparker`]'s data |
+//! | `timers.rs` | [`TimerQueue`], every deadline of the runtime |
+//! | `run_queue.rs` | the runnable tasks and the scheduling-policy seam |
+//! | `cancel.rs` | cancel-scope state and a task's scope frames |
+//! | `record.rs` | the task record (`TaskHeader`): its fields and legal transitions |
+//! | `prefetch.rs`, `watchdog.rs` | cache prefetching, the blocked-task watchdog |
+//! | `run.rs` | the loop: spawning, running, parking, waking, cancelling |
+//! | `handle.rs`, `notify_driver.rs` | [`Handle`], [`NotifyDriver`] |
 //!
 //! # Invariants
 //!
-//! * While `block_on` runs, the thread-local `SCHEDULER` points at its
-//!   scheduler; it is null otherwise. Tasks only run inside `block_on`, so a
-//!   task always finds its scheduler.
-//! * `current` is the header of the task being run, or null while the
+//! * While `block_on` runs, the thread-local `SCHEDULER` (`run.rs`) points
+//!   at its scheduler; it is null otherwise. Tasks only run inside
+//!   `block_on`, so a task always finds its scheduler.
+//! * `running` is the header of the task being run, or null while the
 //!   scheduler's own loop runs. Only `run_task` sets it.
-//! * A key is in `run_queue` iff its task's `queued` flag is set, so a task
-//!   is never queued twice.
+//! * Each wake-up has one path: whoever wakes a task (the driver through
+//!   its `woken` list, a fired timer, an [`Unparker`], a finished task's
+//!   joiners, a cancellation) ends in `SchedulerInner::unpark`, which
+//!   queues the task if it is parked or leaves it a token.
+//! * Every deadline (`sleep`, `park_until`, scope deadlines, every timeout
+//!   above) is one entry in the scheduler's [`TimerQueue`], armed by the
+//!   parking task and removed when it runs again.
 //! * No `RefCell` borrow of the scheduler is held across a switch into a
-//!   task or a call into the driver: tasks and the driver may call back
-//!   into the scheduler (spawn, unpark).
+//!   task or a call into the driver: tasks may call back into the
+//!   scheduler (spawn, unpark).
+//! * The clock is read once per driver turn (`now`), and task timestamps
+//!   use that reading: they are at or before the event, by at most one
+//!   turn (up to `driver_interval` task runs, or one task that runs long
+//!   without parking).
 //! * After the main task ends, every other task is cancelled and the loop
 //!   runs until the table is empty: no task outlives `block_on`.
+//! * A [`TaskKey`] means nothing outside its runtime: task records carry
+//!   their runtime's id, and handles kept from an earlier runtime never
+//!   reach a task of a later one.
 
+mod cancel;
+mod config;
+mod driver;
+mod error;
+mod handle;
 mod notify_driver;
 mod prefetch;
+mod record;
 mod remote;
 mod run;
+mod run_queue;
+mod state;
+mod stats;
 mod table;
+mod timers;
 mod watchdog;
 
+pub use config::SchedulerConfig;
+pub use driver::{Driver, DriverNotifier};
+pub use error::{JoinError, ParkError, SchedulerError, SpawnError};
+pub use handle::{Handle, RemoteJoinHandle};
 pub use notify_driver::NotifyDriver;
-pub use remote::{Handle, RemoteJoinHandle};
+pub use remote::Unparker;
+pub use state::TaskState;
+pub use stats::TaskStats;
 pub use table::TaskKey;
+pub use timers::{TimerId, TimerQueue};
 
-pub(crate) use remote::{Remote, RemoteMsg};
-pub(crate) use run::{overflowed_task, suspend_task, with_current, SchedulerInner};
-
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-use crate::stack::DEFAULT_STACK_SIZE;
-
-/// Wakes a blocked [`Driver::park`] from any thread.
-pub trait DriverNotifier: Send + Sync {
-    /// Makes the driver's current or next `park` return early.
-    fn notify(&self);
-}
-
-/// What the scheduler parks in when no task is runnable: the reactor, or a
-/// fake with virtual time in tests. `fibrio-core` knows nothing of I/O; the
-/// driver wakes tasks by calling [`Unparker::unpark`](crate::task::Unparker::unpark)
-/// or [`task::unpark_local`](crate::task::unpark_local) for the keys whose
-/// events fired.
-///
-/// # Examples
-///
-/// A driver with nothing to wait for, apart from notifications:
-///
-/// ```
-/// use std::sync::{Arc, Condvar, Mutex};
-/// use std::time::Duration;
-/// use fibrio_core::scheduler::{Driver, DriverNotifier, Scheduler, SchedulerConfig};
-///
-/// #[derive(Default)]
-/// struct Flag(Mutex<bool>, Condvar);
-/// impl DriverNotifier for Flag {
-///     fn notify(&self) {
-///         *self.0.lock().unwrap() = true;
-///         self.1.notify_one();
-///     }
-/// }
-/// struct Idle(Arc<Flag>);
-/// impl Driver for Idle {
-///     fn name(&self) -> &'static str { "idle" }
-///     fn park(&mut self, timeout: Option<Duration>) {
-///         let mut set = self.0 .0.lock().unwrap();
-///         if let Some(t) = timeout {
-///             set = self.0 .1.wait_timeout_while(set, t, |s| !*s).unwrap().0;
-///         } else {
-///             while !*set { set = self.0 .1.wait(set).unwrap(); }
-///         }
-///         *set = false;
-///     }
-///     fn notifier(&self) -> Arc<dyn DriverNotifier> { self.0.clone() }
-/// }
-///
-/// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(Idle(Arc::default())));
-/// let answer = scheduler.block_on(|| {
-///     let child = fibrio_core::task::spawn(|| 6 * 7);
-///     child.join().unwrap()
-/// });
-/// assert_eq!(answer.unwrap(), 42);
-/// ```
-pub trait Driver {
-    /// The driver's name, reported by the runtime (`"epoll"`, `"poll"`, ...).
-    fn name(&self) -> &'static str;
-
-    /// Waits for outside events for at most `timeout` (`None`: until one
-    /// happens; `Some(ZERO)`: just look), waking the tasks they concern.
-    /// Returns early when its [`DriverNotifier`] is notified.
-    fn park(&mut self, timeout: Option<Duration>);
-
-    /// A handle that wakes `park` from other threads.
-    fn notifier(&self) -> Arc<dyn DriverNotifier>;
-
-    /// Arms a one-shot wake-up: once `deadline` has passed, the driver
-    /// unparks `task` (as [`task::unpark_local`](crate::task::unpark_local)
-    /// does) from its `park`. The scheduler uses it for the deadlines of
-    /// [`CancelScope`](crate::task::CancelScope)s. Returns `None` when the
-    /// driver has no timers (the default); deadlines are then only noticed
-    /// at checkpoints.
-    fn add_timer(&mut self, deadline: Instant, task: TaskKey) -> Option<DriverTimer> {
-        let _ = (deadline, task);
-        None
-    }
-
-    /// Disarms a wake-up from [`Driver::add_timer`]. Disarming one that has
-    /// fired already does nothing.
-    fn cancel_timer(&mut self, timer: DriverTimer) {
-        let _ = timer;
-    }
-}
-
-/// A wake-up armed by [`Driver::add_timer`]: its deadline and the
-/// driver's own identifier for it, opaque to the scheduler.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Instant;
-/// use fibrio_core::scheduler::DriverTimer;
-///
-/// let timer = DriverTimer { deadline: Instant::now(), id: 7 };
-/// assert_eq!(timer.id, 7);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct DriverTimer {
-    /// When the wake-up fires.
-    pub deadline: Instant,
-    /// The driver's identifier for it.
-    pub id: u64,
-}
-
-/// Settings of a [`Scheduler`].
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-/// use fibrio_core::scheduler::SchedulerConfig;
-///
-/// let config = SchedulerConfig {
-///     stack_size: 64 * 1024,
-///     watchdog: Some(Duration::from_millis(100)),
-///     ..SchedulerConfig::default()
-/// };
-/// assert_eq!(config.driver_interval, 61);
-/// ```
-#[derive(Debug, Clone)]
-pub struct SchedulerConfig {
-    /// The stack size of tasks spawned without one.
-    pub stack_size: usize,
-    /// Poll the driver without blocking after this many task runs.
-    pub driver_interval: u32,
-    /// Warn through `log` when a task runs longer than this without parking.
-    /// `None` (the default) turns the watchdog off.
-    pub watchdog: Option<Duration>,
-    /// The most tasks alive at once; `spawn` fails past it. `None`: no limit.
-    pub max_tasks: Option<usize>,
-}
-
-impl Default for SchedulerConfig {
-    fn default() -> SchedulerConfig {
-        SchedulerConfig {
-            stack_size: DEFAULT_STACK_SIZE,
-            driver_interval: 61,
-            watchdog: None,
-            max_tasks: None,
-        }
-    }
-}
-
-/// Why [`Scheduler::block_on`] could not run its task to the end.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SchedulerError {
-    /// `block_on` was called on a thread that is already running a
-    /// scheduler (for example from inside a task). Spawn a task instead.
-    #[error("cannot start a fibrio runtime inside a running one: spawn a task with fibrio::spawn instead of calling run again")]
-    Nested,
-    /// The main task could not be spawned.
-    #[error("cannot spawn the main task: {0}")]
-    Spawn(#[from] crate::task::SpawnError),
-    /// The main task was cancelled before it returned a value.
-    #[error("the main task was cancelled before it returned")]
-    MainCancelled,
-}
+pub(crate) use cancel::{FrameId, ScopeState};
+pub(crate) use record::{ErasedTask, Task, TaskHeader};
+pub(crate) use run::{
+    cancel_task, park_running, spawn_here, with_running, with_scheduler, yield_running,
+};
 
 /// A single-threaded scheduler and its driver.
 ///
@@ -203,14 +95,14 @@ pub enum SchedulerError {
 ///
 /// See [`Driver`] for a complete example with a minimal driver.
 pub struct Scheduler {
-    inner: std::rc::Rc<SchedulerInner>,
+    inner: std::rc::Rc<run::SchedulerInner>,
 }
 
 impl Scheduler {
     /// A scheduler with `config` that parks in `driver`.
     pub fn new(config: SchedulerConfig, driver: Box<dyn Driver>) -> Scheduler {
         Scheduler {
-            inner: SchedulerInner::new(config, driver),
+            inner: run::SchedulerInner::new(config, driver),
         }
     }
 
@@ -253,7 +145,7 @@ impl Scheduler {
     /// assert!(!fibrio_core::scheduler::Scheduler::is_running_here());
     /// ```
     pub fn is_running_here() -> bool {
-        with_current(|_| ()).is_some()
+        run::with_scheduler(|_| ()).is_some()
     }
 }
 

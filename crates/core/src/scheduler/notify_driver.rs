@@ -1,9 +1,10 @@
-//! [`NotifyDriver`]: a driver with no I/O and no timers.
+//! [`NotifyDriver`]: a driver with no I/O.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use super::{Driver, DriverNotifier};
+use super::driver::{Driver, DriverNotifier};
+use super::table::TaskKey;
 
 #[derive(Default)]
 struct Flag {
@@ -18,10 +19,11 @@ impl DriverNotifier for Flag {
     }
 }
 
-/// A [`Driver`] with no I/O and no timers: `park` blocks on a condition
-/// variable until another thread notifies it (through a
-/// [`Handle`](super::Handle) or an [`Unparker`](crate::task::Unparker)).
-/// Enough for CPU-bound task graphs and for tests of the scheduler.
+/// A [`Driver`] with no I/O: `park` blocks on a condition variable until
+/// the scheduler's timeout (its next timer) or until another thread
+/// notifies it (through a [`Handle`](super::Handle) or an
+/// [`Unparker`](super::Unparker)). Enough for CPU-bound task graphs,
+/// timers, and tests of the scheduler.
 ///
 /// # Examples
 ///
@@ -55,7 +57,7 @@ impl Driver for NotifyDriver {
         "notify"
     }
 
-    fn park(&mut self, timeout: Option<Duration>) {
+    fn park(&mut self, timeout: Option<Duration>, _woken: &mut Vec<TaskKey>) {
         let flag = &*self.flag;
         let mut set = flag.set.lock().unwrap_or_else(|e| e.into_inner());
         match timeout {

@@ -19,7 +19,7 @@
 //!   local in the parking frame (`suspend_task`). The frames a resumption
 //!   returns through lie just above it.
 
-use crate::task::raw::TaskHeader;
+use super::record::TaskHeader;
 
 /// Bytes of stack prefetched above the hint: the frames a resumption
 /// returns through (park, the blocking call, the task's code). Measured at
@@ -44,7 +44,7 @@ pub(crate) fn prefetch_task(header: &TaskHeader) {
         for line in (start..end).step_by(LINE) {
             prefetch_line(line);
         }
-        let hint = header.stack_hint.get();
+        let hint = header.stack_hint();
         if hint != 0 {
             let low = hint.saturating_sub(STACK_WINDOW_BELOW);
             for line in (low..hint + STACK_WINDOW_ABOVE).step_by(LINE) {

@@ -1,5 +1,5 @@
-//! Reaching a runtime from other threads: the [`Remote`] inbox, [`Handle`]
-//! and [`RemoteJoinHandle`].
+//! A runtime's inbox, reachable from any thread: [`Remote`] (its sending
+//! side) and [`Unparker`], which names one task of one runtime.
 //!
 //! # Invariants
 //!
@@ -7,20 +7,21 @@
 //!   (`drain_inbox`), which runs them after every batch of tasks and after
 //!   every driver park. `send` notifies the driver, so a runtime blocked in
 //!   the poller wakes up to read the message.
-//! * A [`RemoteJoinHandle`]'s slot is filled exactly once: with the value,
-//!   the panic, `Cancelled` (by a guard, if the task unwound or never ran),
-//!   or `NotSpawned`.
+//! * A [`TaskKey`] is only meaningful with the id of the runtime that made
+//!   it: every key that leaves the scheduler travels with that id (an
+//!   [`Unparker`] carries its [`Remote`]), and the scheduler ignores keys
+//!   of other runtimes.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::{DriverNotifier, TaskKey};
-use crate::task::{self, JoinError, SpawnError, Unparker};
+use super::driver::DriverNotifier;
+use super::table::TaskKey;
 
+/// A message to a runtime from another thread.
 pub(crate) enum RemoteMsg {
     Unpark(TaskKey),
-    /// Wake a parked task because a scope it is in was cancelled.
     CancelWake(TaskKey),
     Spawn(Box<dyn FnOnce() + Send>),
 }
@@ -29,7 +30,7 @@ pub(crate) enum RemoteMsg {
 pub(crate) struct Remote {
     pub(crate) id: u64,
     tx: Sender<RemoteMsg>,
-    notifier: Arc<dyn DriverNotifier>,
+    pub(crate) notifier: Arc<dyn DriverNotifier>,
 }
 
 impl Remote {
@@ -41,7 +42,7 @@ impl Remote {
         (Arc::new(Remote { id, tx, notifier }), rx)
     }
 
-    /// Sends `message` and wakes the runtime. False if the runtime is gone.
+    /// Queues `message` and wakes the runtime. False if the runtime is gone.
     pub(crate) fn send(&self, message: RemoteMsg) -> bool {
         if self.tx.send(message).is_err() {
             return false;
@@ -51,226 +52,54 @@ impl Remote {
     }
 }
 
-/// A `Send + Clone` handle to a runtime: spawns `Send` closures onto it from
-/// any thread, and wakes it if it is blocked in the poller.
+/// Wakes one task, from any thread. Cloneable and `Send`.
+///
+/// Its waking methods live with the scheduler loop (`run.rs`), which owns
+/// the local fast path.
 ///
 /// # Examples
 ///
 /// ```
 /// # fibrio_core::task::test_support::block_on(|| {
-/// use fibrio_core::scheduler::Handle;
+/// use fibrio_core::task::{self, Unparker};
 ///
-/// let handle = Handle::current();
-/// let from_thread = std::thread::spawn(move || handle.spawn(|| 40 + 2));
-/// let remote = from_thread.join().unwrap();
-/// assert_eq!(remote.join().unwrap(), 42);
+/// let me = Unparker::current().unwrap();
+/// std::thread::spawn(move || me.unpark()); // another OS thread
+/// task::park().unwrap();
 /// # });
 /// ```
 #[derive(Clone)]
-pub struct Handle {
-    remote: Arc<Remote>,
+pub struct Unparker {
+    pub(crate) key: TaskKey,
+    pub(crate) remote: Arc<Remote>,
 }
 
-impl Handle {
-    pub(crate) fn new(remote: Arc<Remote>) -> Handle {
-        Handle { remote }
+impl Unparker {
+    pub(crate) fn new(key: TaskKey, remote: Arc<Remote>) -> Unparker {
+        Unparker { key, remote }
     }
 
-    /// The handle of the runtime running on this thread.
-    ///
-    /// # Panics
-    ///
-    /// Outside a runtime; use [`try_current`](Handle::try_current) to check.
-    pub fn current() -> Handle {
-        match Handle::try_current() {
-            Some(handle) => handle,
-            None => panic!("Handle::current() called outside a fibrio runtime: call it inside fibrio::run, or keep a Handle from there"),
-        }
-    }
-
-    /// The handle of the runtime running on this thread, if any.
+    /// The task this unparker wakes.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(fibrio_core::scheduler::Handle::try_current().is_none());
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{self, Unparker};
+    ///
+    /// assert_eq!(Unparker::current().unwrap().key(), task::current_key().unwrap());
+    /// # });
     /// ```
-    pub fn try_current() -> Option<Handle> {
-        super::with_current(|s| Handle::new(s.remote()))
-    }
-
-    /// Spawns `f` onto the runtime, from any thread. The task starts once
-    /// the runtime reads its inbox (at once if it is idle).
-    ///
-    /// # Examples
-    ///
-    /// See [`Handle`].
-    pub fn spawn<T, F>(&self, f: F) -> RemoteJoinHandle<T>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        let slot = Arc::new(Slot {
-            state: Mutex::new(SlotState {
-                result: None,
-                waiter: None,
-            }),
-        });
-        let for_task = slot.clone();
-        let job = Box::new(move || {
-            let fill = FillOnDrop(Some(for_task.clone()));
-            let spawned = task::Builder::new().spawn(move || {
-                let mut fill = fill;
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-                    Ok(value) => fill.fill(Ok(value)),
-                    Err(payload) if task::is_cancellation(&*payload) => {
-                        fill.fill(Err(JoinError::Cancelled));
-                        std::panic::resume_unwind(payload);
-                    }
-                    Err(payload) => fill.fill(Err(JoinError::Panicked(payload))),
-                }
-            });
-            let spawned = spawned.map(drop);
-            if let Err(err) = spawned {
-                for_task.fill(Err(JoinError::NotSpawned(err)));
-            }
-        });
-        if !self.remote.send(RemoteMsg::Spawn(job)) {
-            slot.fill(Err(JoinError::NotSpawned(SpawnError::ShuttingDown)));
-        }
-        RemoteJoinHandle { slot }
-    }
-
-    /// Wakes the runtime if it is blocked in its driver.
-    pub fn wake(&self) {
-        self.remote.notifier.notify();
+    pub fn key(&self) -> TaskKey {
+        self.key
     }
 }
 
-impl std::fmt::Debug for Handle {
+impl std::fmt::Debug for Unparker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Handle")
+        f.debug_struct("Unparker")
+            .field("key", &self.key)
             .field("runtime", &self.remote.id)
-            .finish()
-    }
-}
-
-enum Waiter {
-    Thread(std::thread::Thread),
-    Task(Unparker),
-}
-
-struct SlotState<T> {
-    result: Option<Result<T, JoinError>>,
-    waiter: Option<Waiter>,
-}
-
-struct Slot<T> {
-    state: Mutex<SlotState<T>>,
-}
-
-impl<T> Slot<T> {
-    fn fill(&self, result: Result<T, JoinError>) {
-        let waiter = {
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if state.result.is_some() {
-                return;
-            }
-            state.result = Some(result);
-            state.waiter.take()
-        };
-        match waiter {
-            Some(Waiter::Thread(thread)) => thread.unpark(),
-            Some(Waiter::Task(unparker)) => unparker.unpark(),
-            None => {}
-        }
-    }
-}
-
-/// Fills the slot with `Cancelled` if the task never filled it (it was
-/// cancelled before running, or unwound).
-struct FillOnDrop<T>(Option<Arc<Slot<T>>>);
-
-impl<T> FillOnDrop<T> {
-    fn fill(&mut self, result: Result<T, JoinError>) {
-        if let Some(slot) = self.0.take() {
-            slot.fill(result);
-        }
-    }
-}
-
-impl<T> Drop for FillOnDrop<T> {
-    fn drop(&mut self) {
-        self.fill(Err(JoinError::Cancelled));
-    }
-}
-
-/// Waits for a task spawned through a [`Handle`]. It is `Send`, and its
-/// `join` works both on plain threads (the thread blocks) and inside fibrio
-/// tasks (the task parks).
-///
-/// # Examples
-///
-/// See [`Handle`].
-pub struct RemoteJoinHandle<T> {
-    slot: Arc<Slot<T>>,
-}
-
-impl<T> RemoteJoinHandle<T> {
-    /// True once the result is available.
-    pub fn is_finished(&self) -> bool {
-        self.slot
-            .state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .result
-            .is_some()
-    }
-
-    /// Waits for the task's result.
-    ///
-    /// # Errors
-    ///
-    /// [`JoinError::Cancelled`], [`JoinError::Panicked`] or
-    /// [`JoinError::NotSpawned`] as the task ended; [`JoinError::Unwinding`]
-    /// or [`JoinError::OutsideTask`] (on a runtime's own loop) if this caller
-    /// cannot wait.
-    ///
-    /// # Cancellation
-    ///
-    /// Inside a task, a checkpoint.
-    pub fn join(self) -> Result<T, JoinError> {
-        loop {
-            let in_task = Unparker::current();
-            let on_runtime_loop = in_task.is_none() && super::with_current(|_| ()).is_some();
-            {
-                let mut state = self.slot.state.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(result) = state.result.take() {
-                    return result;
-                }
-                if on_runtime_loop {
-                    return Err(JoinError::OutsideTask);
-                }
-                state.waiter = Some(match &in_task {
-                    Some(unparker) => Waiter::Task(unparker.clone()),
-                    None => Waiter::Thread(std::thread::current()),
-                });
-            }
-            if in_task.is_some() {
-                if let Err(task::ParkError::Unwinding) = task::park() {
-                    return Err(JoinError::Unwinding);
-                }
-            } else {
-                std::thread::park();
-            }
-        }
-    }
-}
-
-impl<T> std::fmt::Debug for RemoteJoinHandle<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteJoinHandle")
-            .field("finished", &self.is_finished())
             .finish()
     }
 }

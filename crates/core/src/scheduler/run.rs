@@ -1,26 +1,29 @@
-//! [`SchedulerInner`]: the run queue, the task table, the loop that runs
-//! tasks, spawning, and waking. See the parent module for the invariants.
+//! [`SchedulerInner`]: the run queue, the task table, the timers, the loop
+//! that runs tasks, spawning, parking and waking. See the parent module for
+//! the invariants.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corosensei::{Coroutine, CoroutineResult, Yielder};
+use corosensei::{Coroutine, Yielder};
 use crossbeam_channel::Receiver;
 use fibrio_context::Context;
 
+use super::config::SchedulerConfig;
+use super::driver::Driver;
+use super::error::{JoinError, ParkError, SchedulerError, SpawnError};
 use super::prefetch;
+use super::record::{ErasedTask, Task, TaskHeader, TaskIdentity};
+use super::remote::{Remote, RemoteMsg, Unparker};
+use super::run_queue::RunQueue;
 use super::table::{TaskKey, TaskTable};
+use super::timers::TimerQueue;
 use super::watchdog::Watchdog;
-use super::{Driver, DriverTimer, Remote, RemoteMsg, SchedulerConfig, SchedulerError};
-use crate::fiber::current as fiber_current;
-use crate::stack::FiberStack;
-use crate::task::raw::{ErasedTask, Task, TaskHeader};
-use crate::task::scope;
-use crate::task::{Cancelled, JoinError, JoinHandle, SpawnError, TaskState, Unparker};
+use crate::stack::{self, FiberStack, StackOwner};
+use crate::unwind::Cancelled;
 
 thread_local! {
     static SCHEDULER: Cell<*const SchedulerInner> = const { Cell::new(std::ptr::null()) };
@@ -28,7 +31,7 @@ thread_local! {
 
 /// Calls `f` with the scheduler running on this thread, if any.
 #[inline]
-pub(crate) fn with_current<R>(f: impl FnOnce(&SchedulerInner) -> R) -> Option<R> {
+pub(crate) fn with_scheduler<R>(f: impl FnOnce(&SchedulerInner) -> R) -> Option<R> {
     let ptr = SCHEDULER.try_with(|s| s.get()).ok()?;
     if ptr.is_null() {
         return None;
@@ -37,6 +40,13 @@ pub(crate) fn with_current<R>(f: impl FnOnce(&SchedulerInner) -> R) -> Option<R>
     // `block_on` is running on this thread; `block_on` holds an `Rc` to it
     // and clears the pointer before returning.
     Some(f(unsafe { &*ptr }))
+}
+
+/// Calls `f` with the scheduler running on this thread and its running
+/// task; `None` outside a task.
+#[inline]
+pub(crate) fn with_running<R>(f: impl FnOnce(&SchedulerInner, &TaskHeader) -> R) -> Option<R> {
+    with_scheduler(|scheduler| scheduler.running().map(|task| f(scheduler, task))).flatten()
 }
 
 static NEXT_SCHEDULER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -49,21 +59,27 @@ pub(crate) struct SchedulerInner {
     pub(crate) id: u64,
     config: SchedulerConfig,
     table: RefCell<TaskTable>,
-    run_queue: RefCell<VecDeque<TaskKey>>,
-    current: Cell<*const TaskHeader>,
+    run_queue: RefCell<RunQueue>,
+    running: Cell<*const TaskHeader>,
+    timers: RefCell<TimerQueue>,
+    /// The clock read of the current turn: task timestamps use it, so no
+    /// state change pays for a clock read of its own.
+    now: Cell<Instant>,
     driver: RefCell<Box<dyn Driver>>,
+    /// Keys the driver woke, reused from turn to turn.
+    woken: RefCell<Vec<TaskKey>>,
     driver_name: &'static str,
     remote: Arc<Remote>,
     inbox: Receiver<RemoteMsg>,
     watchdog: Option<Watchdog>,
     shutting_down: Cell<bool>,
-    spawned: Cell<u64>,
     /// The next task id this scheduler hands out, and the end of its block.
     task_ids: Cell<(u64, u64)>,
 }
 
 impl SchedulerInner {
     pub(crate) fn new(config: SchedulerConfig, driver: Box<dyn Driver>) -> Rc<SchedulerInner> {
+        stack::register_overflow_lookup(overflowed_task);
         let id = NEXT_SCHEDULER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (remote, inbox) = Remote::new(id, driver.notifier());
         let watchdog = config.watchdog.map(Watchdog::start);
@@ -72,14 +88,16 @@ impl SchedulerInner {
             driver_name: driver.name(),
             config,
             table: RefCell::new(TaskTable::new()),
-            run_queue: RefCell::new(VecDeque::new()),
-            current: Cell::new(std::ptr::null()),
+            run_queue: RefCell::new(RunQueue::new()),
+            running: Cell::new(std::ptr::null()),
+            timers: RefCell::new(TimerQueue::new()),
+            now: Cell::new(Instant::now()),
             driver: RefCell::new(driver),
+            woken: RefCell::new(Vec::new()),
             remote,
             inbox,
             watchdog,
             shutting_down: Cell::new(false),
-            spawned: Cell::new(0),
             task_ids: Cell::new((0, 0)),
         })
     }
@@ -92,15 +110,22 @@ impl SchedulerInner {
         self.remote.clone()
     }
 
-    pub(crate) fn config(&self) -> &SchedulerConfig {
-        &self.config
+    /// The timers not yet fired.
+    pub(crate) fn pending_timers(&self) -> usize {
+        self.timers.borrow().len()
+    }
+
+    /// Calls `f` with the task `key` of this scheduler, if it is alive.
+    pub(crate) fn with_task<R>(&self, key: TaskKey, f: impl FnOnce(&TaskHeader) -> R) -> Option<R> {
+        let task = self.table.borrow().get(key).cloned()?;
+        Some(f(task.header()))
     }
 
     /// The header of the running task, or `None` on the scheduler's loop.
     #[inline]
-    pub(crate) fn current(&self) -> Option<&TaskHeader> {
-        let ptr = self.current.get();
-        // SAFETY: `current` is only non-null while `run_task` runs that
+    pub(crate) fn running(&self) -> Option<&TaskHeader> {
+        let ptr = self.running.get();
+        // SAFETY: `running` is only non-null while `run_task` runs that
         // task, holding an `Rc` to it.
         (!ptr.is_null()).then(|| unsafe { &*ptr })
     }
@@ -109,7 +134,7 @@ impl SchedulerInner {
         self: &Rc<Self>,
         main: impl FnOnce() -> T + 'static,
     ) -> Result<T, SchedulerError> {
-        if with_current(|_| ()).is_some() {
+        if with_scheduler(|_| ()).is_some() {
             return Err(SchedulerError::Nested);
         }
         struct Enter;
@@ -120,28 +145,26 @@ impl SchedulerInner {
         }
         SCHEDULER.with(|s| s.set(Rc::as_ptr(self)));
         let _enter = Enter;
+        self.now.set(Instant::now());
 
-        let stack_size = self.config.stack_size;
-        let main = self.spawn(Some(Arc::from("main")), stack_size, main)?;
-        let main_key = main.key();
-        let main_done = || main.state().is_terminal();
+        let main = self.spawn(Some(Arc::from("main")), None, main)?;
+        let main_done = || main.header.is_terminal();
         self.run_until(&main_done);
 
         // Cancel everything still alive and let it unwind.
         self.shutting_down.set(true);
         for key in self.table.borrow().keys() {
-            debug_assert_ne!(key, main_key);
             if let Some(task) = self.table.borrow().get(key) {
                 // Through shields: a shielded task parked forever would
                 // otherwise hang the shutdown.
-                task.header().cancel_forced.set(true);
+                task.header().force_cancel();
             }
             self.cancel(key);
         }
         self.run_until(&|| self.table.borrow().len() == 0);
         self.drain_inbox();
 
-        match main.join_now() {
+        match main.take_output() {
             Some(Ok(value)) => Ok(value),
             Some(Err(JoinError::Panicked(payload))) => panic::resume_unwind(payload),
             _ => Err(SchedulerError::MainCancelled),
@@ -152,26 +175,26 @@ impl SchedulerInner {
     /// `done` holds.
     fn run_until(&self, done: &dyn Fn() -> bool) {
         let interval = self.config.driver_interval.max(1);
-        let mut since_poll = 0u32;
+        let mut since_turn = 0u32;
         while !done() {
-            let next = self.run_queue.borrow_mut().pop_front();
+            let next = self.run_queue.borrow_mut().pop();
             match next {
                 Some(key) => {
                     self.prefetch_next();
                     self.run_task(key);
-                    since_poll += 1;
-                    if since_poll >= interval {
-                        since_poll = 0;
+                    since_turn += 1;
+                    if since_turn >= interval {
+                        since_turn = 0;
                         self.drain_inbox();
-                        self.park_driver(Some(Duration::ZERO));
+                        self.turn(false);
                     }
                 }
                 None => {
-                    since_poll = 0;
+                    since_turn = 0;
                     if self.drain_inbox() {
                         continue;
                     }
-                    self.park_driver(None);
+                    self.turn(true);
                     self.drain_inbox();
                 }
             }
@@ -181,7 +204,7 @@ impl SchedulerInner {
     /// Starts loading the task queued next, while this one runs.
     #[inline]
     fn prefetch_next(&self) {
-        let Some(&next) = self.run_queue.borrow().front() else {
+        let Some(next) = self.run_queue.borrow().peek() else {
             return;
         };
         if let Some(task) = self.table.borrow().get(next) {
@@ -189,8 +212,48 @@ impl SchedulerInner {
         }
     }
 
-    fn park_driver(&self, timeout: Option<Duration>) {
-        self.driver.borrow_mut().park(timeout);
+    /// One turn of the driver and the timers: looks at outside events
+    /// (blocking until the next deadline when `block`, and nothing is
+    /// runnable), reads the clock, and wakes the tasks whose events came
+    /// or whose deadlines passed.
+    fn turn(&self, block: bool) {
+        let next_deadline = self.timers.borrow().next_deadline();
+        let timeout = if !block {
+            Some(Duration::ZERO)
+        } else {
+            next_deadline.map(|deadline| {
+                let until = deadline.saturating_duration_since(Instant::now());
+                // Within the spin window of the deadline, look without
+                // blocking; otherwise block until the window opens.
+                let spin = self.config.timer_spin;
+                if until > spin {
+                    until - spin
+                } else {
+                    if !until.is_zero() {
+                        std::hint::spin_loop();
+                    }
+                    Duration::ZERO
+                }
+            })
+        };
+        let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
+        self.driver.borrow_mut().park(timeout, &mut woken);
+        let now = Instant::now();
+        self.now.set(now);
+        for key in woken.drain(..) {
+            self.unpark(key);
+        }
+        *self.woken.borrow_mut() = woken;
+        if next_deadline.is_some_and(|deadline| deadline <= now) {
+            let mut due = std::mem::take(&mut *self.woken.borrow_mut());
+            self.timers
+                .borrow_mut()
+                .fire_due(now, |key| due.push(key));
+            for key in due.drain(..) {
+                self.unpark(key);
+            }
+            *self.woken.borrow_mut() = due;
+        }
     }
 
     /// Handles messages from other threads. Returns true if any arrived.
@@ -212,77 +275,49 @@ impl SchedulerInner {
             return;
         };
         let header = task.header();
-        header.queued.set(false);
-        match header.state.get() {
-            TaskState::Pending => {
-                if header.cancel_requested.get()
-                    || (header.scope_depth.get() > 0 && scope::pending_cancel(header).is_some())
-                {
-                    task.set_cancelled();
-                    self.finish(key, &*task);
-                    return;
-                }
-                header.set_state(TaskState::Running);
-                header.started_at.set(Some(Instant::now()));
+        header.take_queued();
+        if header.state().is_terminal() {
+            return;
+        }
+        if header.state() == super::state::TaskState::Pending {
+            if header.pending_cancel().is_some() {
+                task.set_cancelled();
+                self.finish(key, &*task);
+                return;
             }
-            TaskState::Running => {}
-            _ => return,
+            header.start(self.now.get());
         }
-        header.switches.set(header.switches.get() + 1);
-        self.current.set(header);
-        // SAFETY: `saved_fiber` is null or what the switch below returned
-        // when this task last switched out, and the task has not finished.
-        let outer_fiber = unsafe { fiber_current::switch_current(header.saved_fiber.get()) };
-        header.context.borrow_mut().swap_with_current();
+        self.running.set(header);
         if let Some(watchdog) = &self.watchdog {
-            watchdog.enter(header.id, header.name.as_ref());
+            watchdog.enter(header.id(), header.name());
         }
-        // SAFETY: the coroutine is live (the task is not terminal) and only
-        // this function resumes it; no other `&mut` to it exists because a
-        // task never runs itself.
-        let coroutine = unsafe { &mut **header.coroutine.get() };
-        let result = coroutine.resume(());
+        // SAFETY: the task is not terminal, and it is not running: only
+        // this loop resumes tasks, and `running` was null until just now.
+        let returned = unsafe { header.resume() };
         if let Some(watchdog) = &self.watchdog {
             watchdog.leave();
         }
-        // SAFETY: `outer_fiber` is what the switch above returned: null or
-        // the fiber this scheduler loop runs in, which is alive while the
-        // loop is.
-        header
-            .saved_fiber
-            .set(unsafe { fiber_current::switch_current(outer_fiber) });
-        header.context.borrow_mut().swap_with_current();
-        self.current.set(std::ptr::null());
-        if let CoroutineResult::Return(()) = result {
+        self.running.set(std::ptr::null());
+        if returned {
             self.finish(key, &*task);
         }
     }
 
     /// Ends a task whose root frame returned (or that never ran): records
-    /// its state, frees its stack, wakes its joiner, forgets it.
+    /// its state, frees its stack, wakes its joiners, forgets it.
     fn finish(&self, key: TaskKey, task: &dyn ErasedTask) {
-        let header = task.header();
-        header.set_state(task.outcome_state());
-        header.completed_at.set(Some(Instant::now()));
-        header.drop_coroutine();
-        // The task's context variables go now, not when the last handle does.
-        drop(header.context.take());
-        // Leaving its scopes: their cancellations no longer concern it.
-        drop(header.scopes.take());
-        header.scope_depth.set(0);
-        let waiters = header.join_waiters.take();
-        for waiter in waiters {
-            self.unpark(waiter);
-        }
+        task.header()
+            .finish(task.outcome_state(), self.now.get(), |waiter| self.unpark(waiter));
         self.table.borrow_mut().remove(key);
     }
 
+    /// Spawns `f` as a new task, queued behind the runnable ones.
     pub(crate) fn spawn<T: 'static>(
         &self,
         name: Option<Arc<str>>,
-        stack_size: usize,
+        stack_size: Option<usize>,
         f: impl FnOnce() -> T + 'static,
-    ) -> Result<JoinHandle<T>, SpawnError> {
+    ) -> Result<Rc<Task<T>>, SpawnError> {
         if self.shutting_down.get() {
             return Err(SpawnError::ShuttingDown);
         }
@@ -291,15 +326,14 @@ impl SchedulerInner {
                 return Err(SpawnError::TooManyTasks { limit });
             }
         }
-        let stack = FiberStack::new(stack_size)?;
+        let stack = FiberStack::new(stack_size.unwrap_or(self.config.stack_size))?;
         // The child starts with the spawner's context as it is now (O(1)).
         let context = Context::current_snapshot();
         let key = self.table.borrow().next_key();
         // The child belongs to every scope its spawner is inside.
-        let scopes = match self.current() {
-            Some(parent) if parent.scope_depth.get() > 0 => parent
-                .scopes
-                .borrow()
+        let scopes = match self.running() {
+            Some(parent) if parent.in_scope() => parent
+                .frames()
                 .iter()
                 .map(|frame| frame.inherit(Unparker::new(key, self.remote.clone())))
                 .collect(),
@@ -308,14 +342,20 @@ impl SchedulerInner {
         let guard = stack.guard_range();
         let stack_size = stack.size();
         let stack_top = corosensei::stack::Stack::base(&stack).get();
-        let id = self.next_task_id();
+        let identity = TaskIdentity {
+            key,
+            runtime: self.id,
+            id: self.next_task_id(),
+            name,
+            created_at: self.now.get(),
+        };
         let task: Rc<Task<T>> = Rc::new_cyclic(|weak| {
             let this = weak.as_ptr();
             let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
                 // SAFETY: the coroutine is owned by the task at `this`, so the
                 // task is alive whenever this closure runs.
                 let task: &Task<T> = unsafe { &*this };
-                task.header.yielder.set(yielder);
+                task.header.set_yielder(yielder);
                 let output = match panic::catch_unwind(AssertUnwindSafe(f)) {
                     Ok(value) => Ok(value),
                     Err(payload) if payload.is::<Cancelled>() => Err(JoinError::Cancelled),
@@ -323,24 +363,20 @@ impl SchedulerInner {
                 };
                 task.set_output(output);
             });
-            Task {
-                header: TaskHeader::new(key, id, name, coroutine, context, guard, stack_size),
-                output: std::cell::UnsafeCell::new(None),
-            }
+            Task::new(TaskHeader::new(
+                identity,
+                coroutine,
+                context,
+                scopes,
+                guard,
+                stack_size,
+                stack_top.saturating_sub(prefetch::STACK_WINDOW_ABOVE),
+            ))
         });
-        task.header
-            .stack_hint
-            .set(stack_top.saturating_sub(prefetch::STACK_WINDOW_ABOVE));
-        if !scopes.is_empty() {
-            task.header.scope_depth.set(scopes.len());
-            *task.header.scopes.borrow_mut() = scopes;
-        }
         let inserted = self.table.borrow_mut().insert(task.clone());
         debug_assert_eq!(inserted, key);
-        task.header.queued.set(true);
-        self.run_queue.borrow_mut().push_back(key);
-        self.spawned.set(self.spawned.get() + 1);
-        Ok(JoinHandle::new(task))
+        self.run_queue.borrow_mut().push(key);
+        Ok(task)
     }
 
     /// A process-unique task id, from this scheduler's block of ids.
@@ -355,36 +391,24 @@ impl SchedulerInner {
         start
     }
 
-    /// Wakes the task `key` on this thread: queues it if it is parked,
-    /// or leaves it a token for its next park. Stale keys are ignored.
+    /// Wakes the task `key`: queues it if it is parked, or leaves it a
+    /// token for its next park. Stale keys are ignored.
     pub(crate) fn unpark(&self, key: TaskKey) {
         let table = self.table.borrow();
         let Some(task) = table.get(key) else {
             return;
         };
-        let header = task.header();
-        if header.parked.replace(false) {
-            header.queued.set(true);
-            self.run_queue.borrow_mut().push_back(key);
-        } else if !header.state.get().is_terminal() {
-            header.notified.set(true);
+        if task.header().unpark() {
+            self.run_queue.borrow_mut().push(key);
         }
     }
 
     /// Requests cancellation of `key`; a parked task is woken so that it
     /// reaches its checkpoint.
     pub(crate) fn cancel(&self, key: TaskKey) {
-        let parked = {
-            let table = self.table.borrow();
-            let Some(task) = table.get(key) else {
-                return;
-            };
-            let header = task.header();
-            if header.state.get().is_terminal() {
-                return;
-            }
-            header.cancel_requested.set(true);
-            header.parked.get()
+        let parked = match self.table.borrow().get(key) {
+            Some(task) => task.header().request_cancel(),
+            None => return,
         };
         if parked {
             self.wake_for_cancel(key);
@@ -395,88 +419,208 @@ impl SchedulerInner {
     /// so that its `park` checks for cancellation before returning. A task
     /// that is not parked needs nothing: it reaches a checkpoint anyway.
     pub(crate) fn wake_for_cancel(&self, key: TaskKey) {
-        let parked = {
-            let table = self.table.borrow();
-            let Some(task) = table.get(key) else {
-                return;
-            };
-            let header = task.header();
-            let parked = header.parked.get();
-            if parked {
-                header.cancel_wake.set(true);
-            }
-            parked
+        let parked = match self.table.borrow().get(key) {
+            Some(task) => task.header().mark_cancel_wake(),
+            None => return,
         };
         if parked {
             self.unpark(key);
         }
     }
 
-    /// Arms a driver wake-up for `key` at `deadline` (see
-    /// [`Driver::add_timer`]).
-    pub(crate) fn add_driver_timer(&self, deadline: Instant, key: TaskKey) -> Option<DriverTimer> {
-        self.driver.borrow_mut().add_timer(deadline, key)
-    }
-
-    /// Disarms a wake-up from [`SchedulerInner::add_driver_timer`].
-    pub(crate) fn cancel_driver_timer(&self, timer: DriverTimer) {
-        self.driver.borrow_mut().cancel_timer(timer);
-    }
-
     /// Puts the running task at the back of the run queue and switches out.
-    pub(crate) fn yield_current(&self, header: &TaskHeader) {
-        header.queued.set(true);
-        self.run_queue.borrow_mut().push_back(header.key);
-        suspend_task(header);
+    fn yield_running(&self, header: &TaskHeader) {
+        header.mark_queued();
+        self.run_queue.borrow_mut().push(header.key());
+        // SAFETY: `header` is the running task (the caller's contract).
+        unsafe { header.suspend() };
+    }
+
+    /// Parks the running task `header` until it is unparked or `deadline`
+    /// passes. Returns whether `deadline`'s timer is what woke it.
+    fn park_running_task(
+        &self,
+        header: &TaskHeader,
+        deadline: Option<Instant>,
+    ) -> Result<bool, ParkError> {
+        if std::thread::panicking() {
+            return Err(ParkError::Unwinding);
+        }
+        header.checkpoint();
+        if deadline.is_some_and(|deadline| deadline <= self.now.get()) {
+            return Ok(true);
+        }
+        if !header.begin_park() {
+            return Ok(false);
+        }
+        // Inside scopes with a deadline, wake at the earliest one, so that
+        // the checkpoint below sees it.
+        let scope_deadline = header.visible_deadline();
+        let wake_at = match (deadline, scope_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timer = wake_at.map(|at| self.timers.borrow_mut().insert(at, header.key()));
+        // SAFETY: `header` is the running task (the caller's contract).
+        unsafe { header.suspend() };
+        // Running again. Unwind if a cancellation (or a scope's deadline) is
+        // what woke us; any other wake-up returns normally, and the
+        // caller's next checkpoint sees a cancellation that arrived
+        // meanwhile.
+        let mut woken_by_cancel = header.take_cancel_wake();
+        let mut deadline_fired = false;
+        if let Some(timer) = timer {
+            // A timer that is no longer set has fired.
+            if !self.timers.borrow_mut().cancel(timer) {
+                deadline_fired = deadline == wake_at;
+                woken_by_cancel |= scope_deadline == wake_at;
+            }
+        }
+        if woken_by_cancel {
+            header.checkpoint();
+        }
+        Ok(deadline_fired)
     }
 }
 
-/// What the overflow handler reports about a task whose guard page was hit.
-pub(crate) struct OverflowedTask {
-    pub(crate) id: u64,
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) stack_size: usize,
+/// Parks the running task until it is unparked or `deadline` passes (see
+/// `task::park_until`). Returns whether the deadline is what woke it.
+pub(crate) fn park_running(deadline: Option<Instant>) -> Result<bool, ParkError> {
+    with_running(|scheduler, header| scheduler.park_running_task(header, deadline))
+        .unwrap_or(Err(ParkError::OutsideTask))
 }
 
-/// Returns the running task if `addr` lies in its stack's guard page.
+/// Lets the other runnable tasks run, then continues. False outside a task.
+pub(crate) fn yield_running() -> bool {
+    with_running(|scheduler, header| {
+        if std::thread::panicking() {
+            return;
+        }
+        header.checkpoint();
+        scheduler.yield_running(header);
+        header.checkpoint();
+    })
+    .is_some()
+}
+
+/// Spawns onto the scheduler running on this thread.
+pub(crate) fn spawn_here<T: 'static>(
+    name: Option<Arc<str>>,
+    stack_size: Option<usize>,
+    f: impl FnOnce() -> T + 'static,
+) -> Result<Rc<Task<T>>, SpawnError> {
+    with_scheduler(|scheduler| scheduler.spawn(name, stack_size, f))
+        .unwrap_or(Err(SpawnError::NoRuntime))
+}
+
+/// Requests cancellation of the task `header` (`JoinHandle::cancel`). A
+/// terminal task is left alone; so is every other task of the scheduler
+/// running here when `header` belongs to another (an earlier runtime's
+/// handle): keys are only meaningful in their own runtime.
+pub(crate) fn cancel_task(header: &TaskHeader) {
+    let done = with_scheduler(|scheduler| {
+        if scheduler.id != header.runtime() {
+            return false;
+        }
+        scheduler.cancel(header.key());
+        true
+    });
+    if done != Some(true) {
+        header.request_cancel();
+    }
+}
+
+impl Unparker {
+    /// An unparker for the current task, or `None` outside a task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(fibrio_core::task::Unparker::current().is_none()); // not in a task
+    /// ```
+    pub fn current() -> Option<Unparker> {
+        with_running(|scheduler, header| Unparker::new(header.key(), scheduler.remote()))
+    }
+
+    /// Wakes the task: queues it if it is parked, or makes its next `park`
+    /// return at once. Waking a task that has ended does nothing. Callable
+    /// from any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{self, Unparker};
+    ///
+    /// let me = Unparker::current().unwrap();
+    /// me.unpark(); // leaves a token ...
+    /// task::park().unwrap(); // ... so this returns at once
+    /// # });
+    /// ```
+    pub fn unpark(&self) {
+        let local = with_scheduler(|s| {
+            if s.id == self.remote.id {
+                s.unpark(self.key);
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+        if !local {
+            self.remote.send(RemoteMsg::Unpark(self.key));
+        }
+    }
+
+    /// Wakes the task if it is parked, as a cancellation does: its `park`
+    /// then checks for cancellation. From any thread.
+    pub(crate) fn wake_for_cancel(&self) {
+        let local = with_scheduler(|s| {
+            if s.id == self.remote.id {
+                s.wake_for_cancel(self.key);
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false);
+        if !local {
+            self.remote.send(RemoteMsg::CancelWake(self.key));
+        }
+    }
+}
+
+/// The overflow report's lookup for tasks: the running task, if `addr`
+/// lies in its stack's guard page.
 ///
 /// # Safety
 ///
-/// Must be called on the faulting thread. It reads only immutable fields of
-/// the current task's header (cloning the name's `Arc` touches only its
-/// atomic count) and allocates nothing, so it is usable from a signal
-/// handler.
-pub(crate) unsafe fn overflowed_task(addr: usize) -> Option<OverflowedTask> {
+/// Called by the overflow handler on the faulting thread (see
+/// `stack::overflow::OverflowLookup`). It reads only immutable fields of the
+/// running task's header and allocates nothing.
+unsafe fn overflowed_task(addr: usize) -> Option<StackOwner> {
     let scheduler = SCHEDULER.try_with(|s| s.get()).ok()?;
     if scheduler.is_null() {
         return None;
     }
-    // SAFETY: non-null SCHEDULER is live (see `with_current`), and
-    // `current` is live while non-null (see `SchedulerInner::current`).
-    let header = unsafe { (*scheduler).current() }?;
-    let (lo, hi) = header.guard;
+    // SAFETY: a non-null SCHEDULER is live (see `with_scheduler`), and
+    // `running` is live while non-null (see `SchedulerInner::running`).
+    let header = unsafe { (*scheduler).running() }?;
+    let (lo, hi) = header.guard();
     if addr < lo || addr >= hi {
         return None;
     }
-    Some(OverflowedTask {
-        id: header.id,
-        name: header.name.clone(),
-        stack_size: header.stack_size,
+    let name = header.name().map(|name| {
+        // SAFETY: the name lives as long as the header, which outlives the
+        // report: the handler aborts the process before returning.
+        unsafe { &*(&**name as *const str) }
+    });
+    Some(StackOwner {
+        kind: "task",
+        name,
+        id: header.id(),
+        stack_size: header.stack_size(),
     })
-}
-
-/// Switches from the running task back to the scheduler loop.
-#[inline]
-pub(crate) fn suspend_task(header: &TaskHeader) {
-    // SAFETY: the yielder was stored by the task's root frame before any
-    // user code ran, lives on the task's stack, and we are running on that
-    // task (the caller got `header` from `current()`).
-    let yielder = unsafe { &*header.yielder.get() };
-    let here = 0u8;
-    header
-        .stack_hint
-        .set(std::hint::black_box(&here) as *const u8 as usize);
-    yielder.suspend(());
 }
 
 impl Drop for SchedulerInner {

@@ -10,7 +10,7 @@
 
 use std::rc::Rc;
 
-use crate::task::raw::ErasedTask;
+use super::record::ErasedTask;
 
 /// Identifies a task within its scheduler: a slot index plus the slot's
 /// generation. It is `Copy` and `Send`, so timers, poll registrations and

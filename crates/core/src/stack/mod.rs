@@ -38,6 +38,8 @@
 #[cfg(unix)]
 pub(crate) mod overflow;
 
+pub(crate) use overflow::{register_overflow_lookup, StackOwner};
+
 use std::cell::RefCell;
 use std::io;
 use std::mem::ManuallyDrop;

@@ -23,12 +23,19 @@
 //! * Each thread that maps a fiber stack gets an alternate signal stack if it
 //!   has none (threads made by `std` already have one). It is freed when the
 //!   thread exits.
-//! * The current fiber is read through a `const`-initialised thread-local
-//!   `Cell` holding a raw pointer, which compiles to a plain TLS load with no
-//!   lazy initialisation and no allocation.
+//! * This module knows nothing of fibers or tasks: the layers above
+//!   register an [`OverflowLookup`] each (`register_overflow_lookup`),
+//!   which names the running stack's owner if the faulting address is in
+//!   its guard page. Lookups are kept in a fixed array of atomics, so the
+//!   handler reads them without locking or allocating, and they are never
+//!   removed.
+//! * The lookups read the running fiber or task through `const`-initialised
+//!   thread-locals holding raw pointers, which compile to plain TLS loads
+//!   with no lazy initialisation and no allocation.
 
 use std::cell::RefCell;
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Once, OnceLock};
 
 use libc::{c_int, c_void, siginfo_t};
@@ -37,6 +44,55 @@ static INSTALL: Once = Once::new();
 static PREVIOUS: [OnceLock<libc::sigaction>; 2] = [OnceLock::new(), OnceLock::new()];
 const SIGNALS: [c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 const ALT_STACK_SIZE: usize = 64 * 1024;
+
+/// What an [`OverflowLookup`] reports about the owner of an overflowed
+/// stack.
+pub(crate) struct StackOwner {
+    /// `"fiber"` or `"task"`.
+    pub(crate) kind: &'static str,
+    /// The owner's name. `'static` only in the sense that the handler
+    /// aborts the process before the owner could go away.
+    pub(crate) name: Option<&'static str>,
+    pub(crate) id: u64,
+    pub(crate) stack_size: usize,
+}
+
+/// Names the running stack's owner if `addr` lies in its guard page.
+///
+/// # Safety
+///
+/// Called only by the overflow handler, on the faulting thread, in a signal
+/// handler: an implementation must only read memory that the running code
+/// keeps alive, must not allocate or lock, and must call only
+/// async-signal-safe functions.
+pub(crate) type OverflowLookup = unsafe fn(addr: usize) -> Option<StackOwner>;
+
+/// The registered lookups, as `fn` pointers cast to `usize`; 0 is empty.
+static LOOKUPS: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+
+/// Registers `lookup` with the overflow handler, once: registering the
+/// same function again does nothing.
+#[inline]
+pub(crate) fn register_overflow_lookup(lookup: OverflowLookup) {
+    let wanted = lookup as usize;
+    // The common case, on every fiber's creation: already registered.
+    if LOOKUPS[0].load(Ordering::Relaxed) == wanted || LOOKUPS[1].load(Ordering::Relaxed) == wanted {
+        return;
+    }
+    register_slow(wanted);
+}
+
+#[cold]
+fn register_slow(wanted: usize) {
+    for slot in &LOOKUPS {
+        match slot.compare_exchange(0, wanted, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(present) if present == wanted => return,
+            Err(_) => {}
+        }
+    }
+    debug_assert!(false, "more overflow lookups than slots");
+}
 
 /// Installs the process-wide handler (once) and makes sure this thread has an
 /// alternate signal stack.
@@ -167,17 +223,20 @@ extern "C" fn handle_fault(signal: c_int, info: *mut siginfo_t, context: *mut c_
     // SAFETY: the kernel passes a valid `siginfo_t` to `SA_SIGINFO` handlers,
     // and `si_addr` is defined for SIGSEGV and SIGBUS.
     let addr = unsafe { (*info).si_addr() } as usize;
-    // SAFETY: we are on the faulting thread, in a signal handler; the
-    // function only reads immutable fields of the running fiber's header.
-    // SAFETY: we are on the faulting thread, in a signal handler; these
-    // functions only read immutable fields of the running fiber's or task's
-    // header.
-    if let Some(fiber) = unsafe { crate::fiber::overflowed_fiber(addr) } {
-        report(b"fiber", fiber.name, fiber.id, fiber.stack_size);
-    }
-    // SAFETY: as above.
-    if let Some(task) = unsafe { crate::scheduler::overflowed_task(addr) } {
-        report(b"task", task.name.as_deref(), task.id, task.stack_size);
+    for slot in &LOOKUPS {
+        let lookup = slot.load(Ordering::Acquire);
+        if lookup == 0 {
+            break;
+        }
+        // SAFETY: non-zero slots hold `OverflowLookup` pointers stored by
+        // `register_overflow_lookup`; `fn` pointers and `usize` have the
+        // same size on every target we build for.
+        let lookup: OverflowLookup = unsafe { std::mem::transmute::<usize, OverflowLookup>(lookup) };
+        // SAFETY: we are on the faulting thread, in a signal handler, as a
+        // lookup's contract asks.
+        if let Some(owner) = unsafe { lookup(addr) } {
+            report(owner.kind.as_bytes(), owner.name, owner.id, owner.stack_size);
+        }
     }
     let index = if signal == libc::SIGSEGV { 0 } else { 1 };
     let Some(previous) = PREVIOUS[index].get() else {

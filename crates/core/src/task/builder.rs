@@ -1,42 +1,9 @@
-//! [`Builder`], [`spawn`] and [`SpawnError`]: starting tasks.
+//! [`Builder`] and [`spawn`]: starting tasks.
 
 use std::sync::Arc;
 
 use super::JoinHandle;
-use crate::scheduler::with_current;
-use crate::stack::StackError;
-
-/// Why a task could not be spawned.
-///
-/// # Examples
-///
-/// ```
-/// use fibrio_core::task::{Builder, SpawnError};
-///
-/// // Outside a runtime there is nothing to spawn onto.
-/// let err = Builder::new().spawn(|| ()).unwrap_err();
-/// assert!(matches!(err, SpawnError::NoRuntime));
-/// ```
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SpawnError {
-    /// No fibrio runtime runs on this thread. Spawn from inside
-    /// `fibrio::run`, or use a `Handle` from another thread.
-    #[error("no fibrio runtime is running on this thread: spawn from inside fibrio::run, or through a Handle")]
-    NoRuntime,
-    /// The runtime is shutting down (its main task has returned).
-    #[error("the fibrio runtime is shutting down and accepts no new tasks")]
-    ShuttingDown,
-    /// The runtime's `max_tasks` limit is reached.
-    #[error("the runtime already runs its limit of {limit} tasks; wait for some to finish or raise max_tasks")]
-    TooManyTasks {
-        /// The configured limit.
-        limit: usize,
-    },
-    /// The task's stack could not be mapped.
-    #[error(transparent)]
-    Stack(#[from] StackError),
-}
+use crate::scheduler::{spawn_here, SpawnError};
 
 /// Configures a task before it is spawned, like [`std::thread::Builder`].
 ///
@@ -93,11 +60,7 @@ impl Builder {
         self,
         f: impl FnOnce() -> T + 'static,
     ) -> Result<JoinHandle<T>, SpawnError> {
-        with_current(|scheduler| {
-            let stack_size = self.stack_size.unwrap_or(scheduler.config().stack_size);
-            scheduler.spawn(self.name, stack_size, f)
-        })
-        .unwrap_or(Err(SpawnError::NoRuntime))
+        spawn_here(self.name, self.stack_size, f).map(JoinHandle::new)
     }
 }
 

@@ -4,110 +4,10 @@
 use std::fmt;
 use std::rc::Rc;
 
-use super::raw::{ErasedTask, Task, TaskHeader};
-use super::{park, ParkError, TaskState, TaskStats};
-use crate::fiber::{payload_message, Payload};
-use crate::scheduler::{with_current, TaskKey};
-
-/// Why a task did not produce a value.
-///
-/// # Examples
-///
-/// ```
-/// use fibrio_core::task::JoinError;
-///
-/// let err = JoinError::Cancelled;
-/// assert!(err.is_cancelled() && !err.is_panic());
-/// assert_eq!(err.to_string(), "the task was cancelled");
-/// ```
-#[derive(thiserror::Error)]
-#[non_exhaustive]
-pub enum JoinError {
-    /// The task was cancelled: it unwound at a checkpoint, or never ran.
-    #[error("the task was cancelled")]
-    Cancelled,
-    /// The task panicked; the payload is kept.
-    #[error("the task panicked: {}", payload_message(.0))]
-    Panicked(Payload),
-    /// The task could not be spawned (seen by
-    /// [`RemoteJoinHandle`](crate::scheduler::RemoteJoinHandle)s, whose spawn
-    /// happens later, on the runtime's thread).
-    #[error("the task could not be spawned: {0}")]
-    NotSpawned(#[from] super::SpawnError),
-    /// `join` was called while the current task is unwinding (in a `Drop`
-    /// during a panic or a cancellation), and the task had not finished.
-    /// Waiting would mean suspending during unwinding, which fibrio never
-    /// does: do not block in `Drop`.
-    #[error("cannot wait for an unfinished task while the current task is unwinding; do not block in Drop")]
-    Unwinding,
-    /// `join` was called outside any fibrio task (for example on a plain
-    /// thread), and the task had not finished. Join from inside a task.
-    #[error("cannot wait for an unfinished task outside a fibrio task; join from inside a task")]
-    OutsideTask,
-}
-
-impl JoinError {
-    /// True if the task was cancelled.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, JoinError::Cancelled)
-    }
-
-    /// True if the task panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self, JoinError::Panicked(_))
-    }
-
-    /// The panic payload.
-    ///
-    /// # Panics
-    ///
-    /// If the error is not a panic; use [`try_into_panic`](JoinError::try_into_panic)
-    /// to check.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use fibrio_core::task::JoinError;
-    ///
-    /// let err = JoinError::Panicked(Box::new("boom"));
-    /// assert_eq!(err.into_panic().downcast_ref::<&str>(), Some(&"boom"));
-    /// ```
-    pub fn into_panic(self) -> Payload {
-        match self.try_into_panic() {
-            Ok(payload) => payload,
-            Err(other) => {
-                panic!("JoinError::into_panic called on an error that is not a panic: {other}")
-            }
-        }
-    }
-
-    /// The panic payload, or the error itself if it is not a panic.
-    ///
-    /// # Errors
-    ///
-    /// Returns `self` unchanged when it is not [`JoinError::Panicked`].
-    pub fn try_into_panic(self) -> Result<Payload, JoinError> {
-        match self {
-            JoinError::Panicked(payload) => Ok(payload),
-            other => Err(other),
-        }
-    }
-}
-
-impl fmt::Debug for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("Cancelled"),
-            JoinError::Panicked(payload) => f
-                .debug_tuple("Panicked")
-                .field(&payload_message(payload))
-                .finish(),
-            JoinError::NotSpawned(err) => f.debug_tuple("NotSpawned").field(err).finish(),
-            JoinError::Unwinding => f.write_str("Unwinding"),
-            JoinError::OutsideTask => f.write_str("OutsideTask"),
-        }
-    }
-}
+use crate::scheduler::{
+    cancel_task, park_running, with_running, ErasedTask, JoinError, ParkError, Task, TaskHeader,
+    TaskState, TaskStats,
+};
 
 /// An owned permission to wait for a task's result.
 ///
@@ -145,22 +45,9 @@ impl<T> JoinHandle<T> {
         &self.task.header
     }
 
-    pub(crate) fn key(&self) -> TaskKey {
-        self.header().key
-    }
-
-    /// Takes the result if the task has ended.
-    pub(crate) fn join_now(&self) -> Option<Result<T, JoinError>> {
-        if self.header().state.get().is_terminal() {
-            Some(self.task.take_output().unwrap_or(Err(JoinError::Cancelled)))
-        } else {
-            None
-        }
-    }
-
     /// Waits for the task to end and returns its value. The calling task
     /// parks meanwhile, so other tasks run. A task that has already ended
-    /// is joined at once.
+    /// is joined without parking (after the checkpoint).
     ///
     /// # Errors
     ///
@@ -170,8 +57,8 @@ impl<T> JoinHandle<T> {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint: if the calling task is cancelled while it waits, it
-    /// unwinds from here. The joined task keeps running.
+    /// Always a checkpoint, even when the task has already ended: a
+    /// cancelled caller unwinds from here. The joined task keeps running.
     ///
     /// # Examples
     ///
@@ -185,8 +72,9 @@ impl<T> JoinHandle<T> {
     /// # });
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
+        super::checkpoint();
         loop {
-            if let Some(result) = self.join_now() {
+            if let Some(result) = self.task.take_output() {
                 return result;
             }
             wait_finished(&[self.header()])?;
@@ -208,7 +96,7 @@ impl<T> JoinHandle<T> {
     /// # });
     /// ```
     pub fn try_join(&self) -> Option<Result<T, JoinError>> {
-        self.join_now()
+        self.task.take_output()
     }
 
     /// A cloneable reference to the task that can watch and cancel it but
@@ -249,17 +137,17 @@ impl<T> JoinHandle<T> {
     /// # });
     /// ```
     pub fn cancel(&self) {
-        cancel_header(self.header());
+        cancel_task(self.header());
     }
 
     /// True once the task has ended.
     pub fn is_finished(&self) -> bool {
-        self.header().state.get().is_terminal()
+        self.header().is_terminal()
     }
 
     /// The task's state now.
     pub fn state(&self) -> TaskState {
-        self.header().state.get()
+        self.header().state()
     }
 
     /// A snapshot of the task's statistics.
@@ -282,12 +170,12 @@ impl<T> JoinHandle<T> {
 
     /// The task's process-unique id.
     pub fn id(&self) -> u64 {
-        self.header().id
+        self.header().id()
     }
 
     /// The task's name, if it was given one.
     pub fn name(&self) -> Option<&str> {
-        self.header().name.as_deref()
+        self.header().name().map(|name| &**name)
     }
 }
 
@@ -337,17 +225,17 @@ impl TaskRef {
 
     /// Requests cancellation, as [`JoinHandle::cancel`].
     pub fn cancel(&self) {
-        cancel_header(self.header());
+        cancel_task(self.header());
     }
 
     /// True once the task has ended.
     pub fn is_finished(&self) -> bool {
-        self.header().state.get().is_terminal()
+        self.header().is_terminal()
     }
 
     /// The task's state now.
     pub fn state(&self) -> TaskState {
-        self.header().state.get()
+        self.header().state()
     }
 
     /// A snapshot of the task's statistics.
@@ -357,16 +245,16 @@ impl TaskRef {
 
     /// The task's process-unique id.
     pub fn id(&self) -> u64 {
-        self.header().id
+        self.header().id()
     }
 
     /// The task's name, if it was given one.
     pub fn name(&self) -> Option<&str> {
-        self.header().name.as_deref()
+        self.header().name().map(|name| &**name)
     }
 
-    /// Parks the calling task until this task has ended (returns at once if
-    /// it has).
+    /// Parks the calling task until this task has ended (does not park if
+    /// it has, after the checkpoint).
     ///
     /// # Errors
     ///
@@ -375,8 +263,10 @@ impl TaskRef {
     ///
     /// # Cancellation
     ///
-    /// A checkpoint; the watched task keeps running.
+    /// Always a checkpoint, even when the task has already ended; the
+    /// watched task keeps running.
     pub fn wait(&self) -> Result<(), JoinError> {
+        super::checkpoint();
         while !self.is_finished() {
             wait_finished(&[self.header()])?;
         }
@@ -425,9 +315,10 @@ pub fn wait_any(tasks: &[TaskRef]) -> Result<Option<usize>, JoinError> {
     if tasks.is_empty() {
         return Ok(None);
     }
+    super::checkpoint();
     let headers: Vec<&TaskHeader> = tasks.iter().map(TaskRef::header).collect();
     loop {
-        if let Some(index) = headers.iter().position(|h| h.state.get().is_terminal()) {
+        if let Some(index) = headers.iter().position(|h| h.is_terminal()) {
             return Ok(Some(index));
         }
         wait_finished(&headers)?;
@@ -438,41 +329,29 @@ pub fn wait_any(tasks: &[TaskRef]) -> Result<Option<usize>, JoinError> {
 /// `headers`, parks once, and unregisters (also when unwinding). May return
 /// spuriously; callers loop.
 fn wait_finished(headers: &[&TaskHeader]) -> Result<(), JoinError> {
-    let me = with_current(|s| s.current().map(|me| me.key)).flatten();
-    let Some(me) = me else {
+    let Some(me) = with_running(|_, me| me.key()) else {
         return Err(JoinError::OutsideTask);
     };
     struct Unregister<'a> {
         headers: &'a [&'a TaskHeader],
-        me: TaskKey,
+        me: crate::scheduler::TaskKey,
     }
     impl Drop for Unregister<'_> {
         fn drop(&mut self) {
             for header in self.headers {
-                let mut waiters = header.join_waiters.borrow_mut();
-                if let Some(i) = waiters.iter().position(|k| *k == self.me) {
-                    waiters.swap_remove(i);
-                }
+                header.remove_join_waiter(self.me);
             }
         }
     }
     for header in headers {
-        if !header.state.get().is_terminal() {
-            header.join_waiters.borrow_mut().push(me);
+        if !header.is_terminal() {
+            header.add_join_waiter(me);
         }
     }
     let _unregister = Unregister { headers, me };
-    match park() {
-        Ok(()) => Ok(()),
+    match park_running(None) {
+        Ok(_) => Ok(()),
         Err(ParkError::Unwinding) => Err(JoinError::Unwinding),
         Err(ParkError::OutsideTask) => Err(JoinError::OutsideTask),
-    }
-}
-
-fn cancel_header(header: &TaskHeader) {
-    let key = header.key;
-    let on_scheduler = with_current(|s| s.cancel(key)).is_some();
-    if !on_scheduler && !header.state.get().is_terminal() {
-        header.cancel_requested.set(true);
     }
 }

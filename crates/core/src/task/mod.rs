@@ -29,22 +29,23 @@
 mod builder;
 mod join;
 mod park;
-pub(crate) mod raw;
-pub(crate) mod scope;
-mod state;
-mod stats;
+mod scope;
+mod time;
 
-pub use builder::{spawn, Builder, SpawnError};
-pub use join::{wait_any, JoinError, JoinHandle, TaskRef};
+pub use builder::{spawn, Builder};
+pub use join::{wait_any, JoinHandle, TaskRef};
 pub use park::{
-    checkpoint, current_id, current_key, current_name, is_cancellation, is_cancelled, park,
-    unpark_local, yield_now, ParkError, Unparker,
+    checkpoint, current_id, current_key, current_name, is_cancelled, park, park_until,
+    unpark_local, yield_now,
 };
 pub use scope::{fail_after, move_on_after, CancelScope, Elapsed};
-pub use state::TaskState;
-pub use stats::TaskStats;
+pub use time::{pending_timers, sleep, sleep_until};
 
-pub(crate) use park::Cancelled;
+pub use crate::scheduler::{
+    Handle, JoinError, ParkError, RemoteJoinHandle, SpawnError, TaskKey, TaskState, TaskStats,
+    Unparker,
+};
+pub use crate::unwind::is_cancellation;
 
 /// Helpers for examples and tests that need a runtime without I/O.
 #[doc(hidden)]

@@ -1,12 +1,13 @@
 //! Parking and waking tasks, yielding, and cancellation checkpoints: the
-//! API the higher layers (timers, sockets, sync primitives) build on.
+//! API the higher layers (sockets, sync primitives) build on.
 //!
-//! A parked task sleeps until something calls [`Unparker::unpark`] (from any
-//! thread) or [`unpark_local`] (on the runtime's thread). Wake-ups are
-//! tokens, as with [`std::thread::park`]: an unpark that arrives while the
-//! task is not parked makes its next `park` return at once, so a waiter
-//! that registers itself and then parks never misses a wake-up. `park` may
-//! also return spuriously; callers re-check their condition in a loop.
+//! A parked task sleeps until something calls [`Unparker::unpark`](super::Unparker::unpark) (from any
+//! thread) or [`unpark_local`] (on the runtime's thread), or until the
+//! deadline of [`park_until`]. Wake-ups are tokens, as with
+//! [`std::thread::park`]: an unpark that arrives while the task is not
+//! parked makes its next `park` return at once, so a waiter that registers
+//! itself and then parks never misses a wake-up. `park` may also return
+//! spuriously; callers re-check their condition in a loop.
 //!
 //! Every parking call is a cancellation *checkpoint*: if the task has been
 //! cancelled, it unwinds from there with a private payload that the panic
@@ -16,42 +17,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::scope;
-use crate::scheduler::{suspend_task, with_current, Remote, RemoteMsg, TaskKey};
-
-/// The private panic payload that unwinds a cancelled task: `scope` names
-/// the cancel scope whose `run` catches it, or is `None` when the task
-/// itself was cancelled.
-pub(crate) struct Cancelled {
-    pub(crate) scope: Option<u64>,
-}
-
-/// True if `payload` is the one fibrio unwinds cancelled tasks with. Code
-/// that catches unwinding (`catch_unwind`) should resume it with
-/// [`std::panic::resume_unwind`] rather than swallow it; swallowing does
-/// not help anyway, since the next checkpoint unwinds again.
-///
-/// # Examples
-///
-/// ```
-/// let payload: Box<dyn std::any::Any + Send> = Box::new("a real panic");
-/// assert!(!fibrio_core::task::is_cancellation(&*payload));
-/// ```
-pub fn is_cancellation(payload: &(dyn std::any::Any + Send)) -> bool {
-    payload.is::<Cancelled>()
-}
-
-/// Why [`park`] returned without parking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ParkError {
-    /// Not called from inside a fibrio task.
-    #[error("park called outside a fibrio task")]
-    OutsideTask,
-    /// The thread is unwinding; suspending now would leak the panic state to
-    /// other tasks, so the call returns at once.
-    #[error("cannot park while the task is unwinding; do not block in Drop")]
-    Unwinding,
-}
+use crate::scheduler::{
+    park_running, with_running, with_scheduler, yield_running, ParkError, TaskKey,
+};
 
 /// Parks the current task until it is unparked.
 ///
@@ -83,41 +51,40 @@ pub enum ParkError {
 /// # });
 /// ```
 pub fn park() -> Result<(), ParkError> {
-    let result = with_current(|scheduler| {
-        let Some(header) = scheduler.current() else {
-            return Err(ParkError::OutsideTask);
-        };
-        if std::thread::panicking() {
-            return Err(ParkError::Unwinding);
-        }
-        checkpoint_task(header);
-        if header.notified.replace(false) {
-            return Ok(());
-        }
-        // Inside scopes with a deadline, the driver wakes us at the earliest
-        // one, so that the checkpoint below sees it.
-        let timer = if header.scope_depth.get() > 0 {
-            scope::visible_deadline(header).and_then(|d| scheduler.add_driver_timer(d, header.key))
-        } else {
-            None
-        };
-        header.parked.set(true);
-        suspend_task(header);
-        // Running again: the header is still this task's. Unwind if a
-        // cancellation (or a scope's deadline) is what woke us; any other
-        // wake-up returns normally, and the caller's next checkpoint sees
-        // a cancellation that arrived meanwhile.
-        let mut woken_by_cancel = header.cancel_wake.replace(false);
-        if let Some(timer) = timer {
-            scheduler.cancel_driver_timer(timer);
-            woken_by_cancel |= Instant::now() >= timer.deadline;
-        }
-        if woken_by_cancel {
-            checkpoint_task(header);
-        }
-        Ok(())
-    });
-    result.unwrap_or(Err(ParkError::OutsideTask))
+    park_running(None).map(drop)
+}
+
+/// Parks the current task until it is unparked or `deadline` passes,
+/// whichever comes first: the building block of blocking calls with a
+/// timeout (a semaphore's `acquire_timeout`, a channel's `recv_timeout`, a
+/// socket's read timeout). Like [`park`] it may return spuriously, so
+/// callers re-check their condition and the clock in a loop. `None` parks
+/// without a deadline. The deadline's timer is removed however this ends.
+///
+/// # Errors
+///
+/// As [`park`]: [`ParkError::OutsideTask`] outside a task,
+/// [`ParkError::Unwinding`] during unwinding (neither suspends).
+///
+/// # Cancellation
+///
+/// A checkpoint, as [`park`].
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use std::time::{Duration, Instant};
+///
+/// let deadline = Instant::now() + Duration::from_millis(10);
+/// // Nobody unparks us: we wake at the deadline (or earlier, spuriously).
+/// while Instant::now() < deadline {
+///     fibrio_core::task::park_until(Some(deadline)).unwrap();
+/// }
+/// # });
+/// ```
+pub fn park_until(deadline: Option<Instant>) -> Result<(), ParkError> {
+    park_running(deadline).map(drop)
 }
 
 /// Unwinds the current task if it has been cancelled. Does nothing outside
@@ -133,26 +100,7 @@ pub fn park() -> Result<(), ParkError> {
 /// fibrio_core::task::checkpoint(); // outside a task: nothing happens
 /// ```
 pub fn checkpoint() {
-    with_current(|scheduler| {
-        if let Some(header) = scheduler.current() {
-            checkpoint_task(header);
-        }
-    });
-}
-
-#[inline]
-fn checkpoint_task(header: &crate::task::raw::TaskHeader) {
-    if header.scope_depth.get() == 0 {
-        if header.cancel_requested.get() && !std::thread::panicking() {
-            std::panic::resume_unwind(Box::new(Cancelled { scope: None }));
-        }
-        return;
-    }
-    if let Some(scope) = scope::pending_cancel(header) {
-        if !std::thread::panicking() {
-            std::panic::resume_unwind(Box::new(Cancelled { scope }));
-        }
-    }
+    with_running(|_, task| task.checkpoint());
 }
 
 /// True if the current task has been asked to cancel, directly or through
@@ -165,9 +113,7 @@ fn checkpoint_task(header: &crate::task::raw::TaskHeader) {
 /// assert!(!fibrio_core::task::is_cancelled()); // not in a task
 /// ```
 pub fn is_cancelled() -> bool {
-    with_current(|s| s.current().map(|h| scope::pending_cancel(h).is_some()))
-        .flatten()
-        .unwrap_or(false)
+    with_running(|_, task| task.pending_cancel().is_some()).unwrap_or(false)
 }
 
 /// Lets the other runnable tasks run, then continues. Outside a task it
@@ -187,27 +133,16 @@ pub fn is_cancelled() -> bool {
 /// # });
 /// ```
 pub fn yield_now() {
-    let in_task = with_current(|scheduler| {
-        let Some(header) = scheduler.current() else {
-            return false;
-        };
-        if std::thread::panicking() {
-            return true;
-        }
-        checkpoint_task(header);
-        scheduler.yield_current(header);
-        checkpoint_task(header);
-        true
-    })
-    .unwrap_or(false);
-    if !in_task {
+    if !yield_running() {
         std::thread::yield_now();
     }
 }
 
 /// Wakes task `key` of the runtime running on this thread. For drivers and
 /// primitives that live on the runtime's thread. Returns false when no
-/// runtime runs here. Stale keys are ignored.
+/// runtime runs here. Stale keys are ignored; a key is only meaningful in
+/// the runtime that made it (use an [`Unparker`](super::Unparker) to wake a task of another
+/// runtime or from another thread).
 ///
 /// # Examples
 ///
@@ -221,12 +156,18 @@ pub fn yield_now() {
 /// # });
 /// ```
 pub fn unpark_local(key: TaskKey) -> bool {
-    with_current(|s| s.unpark(key)).is_some()
+    with_scheduler(|s| s.unpark(key)).is_some()
 }
 
 /// The key of the current task, if any.
+///
+/// # Examples
+///
+/// ```
+/// assert!(fibrio_core::task::current_key().is_none()); // not in a task
+/// ```
 pub fn current_key() -> Option<TaskKey> {
-    with_current(|s| s.current().map(|h| h.key)).flatten()
+    with_running(|_, task| task.key())
 }
 
 /// The id of the current task, if any.
@@ -241,94 +182,22 @@ pub fn current_key() -> Option<TaskKey> {
 /// # });
 /// ```
 pub fn current_id() -> Option<u64> {
-    with_current(|s| s.current().map(|h| h.id)).flatten()
+    with_running(|_, task| task.id())
 }
 
 /// The name of the current task, if it has one.
-pub fn current_name() -> Option<Arc<str>> {
-    with_current(|s| s.current().and_then(|h| h.name.clone())).flatten()
-}
-
-/// Wakes one task, from any thread. Cloneable and `Send`.
 ///
 /// # Examples
 ///
 /// ```
 /// # fibrio_core::task::test_support::block_on(|| {
-/// use fibrio_core::task::{self, Unparker};
-///
-/// let me = Unparker::current().unwrap();
-/// std::thread::spawn(move || me.unpark()); // another OS thread
-/// task::park().unwrap();
+/// let named = fibrio_core::task::Builder::new()
+///     .name("worker")
+///     .spawn(fibrio_core::task::current_name)
+///     .unwrap();
+/// assert_eq!(named.join().unwrap().as_deref(), Some("worker"));
 /// # });
 /// ```
-#[derive(Clone)]
-pub struct Unparker {
-    key: TaskKey,
-    remote: Arc<Remote>,
-}
-
-impl Unparker {
-    pub(crate) fn new(key: TaskKey, remote: Arc<Remote>) -> Unparker {
-        Unparker { key, remote }
-    }
-
-    /// Wakes the task if it is parked, as a cancellation does: its `park`
-    /// then checks for cancellation. From any thread.
-    pub(crate) fn wake_for_cancel(&self) {
-        let local = with_current(|s| {
-            if s.id == self.remote.id {
-                s.wake_for_cancel(self.key);
-                true
-            } else {
-                false
-            }
-        })
-        .unwrap_or(false);
-        if !local {
-            self.remote.send(RemoteMsg::CancelWake(self.key));
-        }
-    }
-
-    /// An unparker for the current task, or `None` outside a task.
-    pub fn current() -> Option<Unparker> {
-        with_current(|s| {
-            s.current().map(|h| Unparker {
-                key: h.key,
-                remote: s.remote(),
-            })
-        })
-        .flatten()
-    }
-
-    /// The task this unparker wakes.
-    pub fn key(&self) -> TaskKey {
-        self.key
-    }
-
-    /// Wakes the task: queues it if it is parked, or makes its next `park`
-    /// return at once. Waking a task that has ended does nothing.
-    pub fn unpark(&self) {
-        let local = with_current(|s| {
-            if s.id == self.remote.id {
-                s.unpark(self.key);
-                true
-            } else {
-                false
-            }
-        })
-        .unwrap_or(false);
-        if !local {
-            self.remote.send(RemoteMsg::Unpark(self.key));
-        }
-    }
-}
-
-impl std::fmt::Debug for Unparker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Unparker")
-            .field("key", &self.key)
-            .field("runtime", &self.remote.id)
-            .finish()
-    }
+pub fn current_name() -> Option<Arc<str>> {
+    with_running(|_, task| task.name().cloned()).flatten()
 }

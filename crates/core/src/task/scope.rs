@@ -23,174 +23,31 @@
 //!
 //! # Invariants
 //!
-//! * `ScopeState::cancelled` only goes from false to true; a deadline
-//!   that has passed counts as cancelled, whoever looks.
-//! * `ScopeState::members` holds an [`Unparker`] for every frame, in any
-//!   task, that refers to the scope right now; a frame removes its entry
-//!   when it is dropped (popped, or its task finished). Cancelling a scope,
-//!   or moving its deadline, wakes every member so that a parked member
-//!   reaches its checkpoint (or re-arms its wake-up for the new deadline).
-//! * While a task parks, the scheduler arms one driver wake-up at the
-//!   earliest visible deadline and disarms it when the task runs again, so
-//!   a deadline wakes a parked task without leaving a timer behind.
-//! * A runtime shutting down cancels its leftover tasks *through* shields
-//!   (`TaskHeader::cancel_forced`); otherwise a shielded task parked forever
-//!   would hang the shutdown.
+//! The kernel (`scheduler/cancel.rs`) keeps the scope state and the frames,
+//! and states their invariants. This module adds:
+//!
+//! * An entered scope's guard names its frame by runtime, task and frame
+//!   id, never by pointer: a [`Fiber`](crate::fiber::Fiber) can suspend
+//!   inside [`CancelScope::run`] and be resumed by another task, or after
+//!   its task (or its runtime) ended. The guard then removes exactly its
+//!   own frame from the task that pushed it, or does nothing if that task
+//!   is gone.
+//! * Whoever cancels a scope, or moves its deadline, wakes its members:
+//!   as a cancellation (their `park` unwinds) or plainly (they re-arm for
+//!   the new deadline).
+//! * While a task parks, the scheduler arms one timer at the earliest
+//!   visible deadline and disarms it when the task runs again, so a
+//!   deadline wakes a parked task without leaving a timer behind.
+//! * A runtime shutting down cancels its leftover tasks *through* shields;
+//!   otherwise a shielded task parked forever would hang the shutdown.
 
-use std::collections::HashMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::park::{checkpoint, Cancelled, Unparker};
-use super::raw::TaskHeader;
-use crate::scheduler::with_current;
-
-static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
-
-/// The shared state of a [`CancelScope`] and its clones.
-struct ScopeState {
-    id: u64,
-    shield: bool,
-    cancelled: AtomicBool,
-    caught: AtomicBool,
-    deadline: Mutex<Option<Instant>>,
-    members: Mutex<Members>,
-}
-
-#[derive(Default)]
-struct Members {
-    next: u64,
-    by_id: HashMap<u64, Unparker>,
-}
-
-impl ScopeState {
-    fn new(shield: bool, deadline: Option<Instant>) -> Arc<ScopeState> {
-        Arc::new(ScopeState {
-            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
-            shield,
-            cancelled: AtomicBool::new(false),
-            caught: AtomicBool::new(false),
-            deadline: Mutex::new(deadline),
-            members: Mutex::new(Members::default()),
-        })
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn is_cancelled_at(&self, now: &mut Option<Instant>) -> bool {
-        if self.cancelled.load(Ordering::Acquire) {
-            return true;
-        }
-        match self.deadline() {
-            Some(deadline) => *now.get_or_insert_with(Instant::now) >= deadline,
-            None => false,
-        }
-    }
-
-    fn join(self: &Arc<ScopeState>, unparker: Option<Unparker>) -> Frame {
-        let member = unparker.map(|unparker| {
-            let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
-            members.next += 1;
-            let id = members.next;
-            members.by_id.insert(id, unparker);
-            id
-        });
-        Frame {
-            scope: self.clone(),
-            member,
-        }
-    }
-
-    /// Wakes every task inside the scope: as a cancellation (their `park`
-    /// unwinds) or, with `cancelling` false, plainly (they re-arm for a new
-    /// deadline).
-    fn wake_members(&self, cancelling: bool) {
-        let unparkers: Vec<Unparker> = self
-            .members
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_id
-            .values()
-            .cloned()
-            .collect();
-        for unparker in unparkers {
-            if cancelling {
-                unparker.wake_for_cancel();
-            } else {
-                unparker.unpark();
-            }
-        }
-    }
-}
-
-/// One entry of a task's scope stack. Dropping it leaves the scope.
-pub(crate) struct Frame {
-    scope: Arc<ScopeState>,
-    member: Option<u64>,
-}
-
-impl Frame {
-    /// The same scope, joined by the task that `unparker` wakes: used to
-    /// hand a spawner's scopes to its child.
-    pub(crate) fn inherit(&self, unparker: Unparker) -> Frame {
-        self.scope.join(Some(unparker))
-    }
-}
-
-impl Drop for Frame {
-    fn drop(&mut self) {
-        if let Some(id) = self.member {
-            self.scope
-                .members
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .by_id
-                .remove(&id);
-        }
-    }
-}
-
-/// What a checkpoint of `header` must unwind for: `Some(None)` for the task
-/// itself, `Some(Some(id))` for the scope `id`, `None` for nothing.
-pub(crate) fn pending_cancel(header: &TaskHeader) -> Option<Option<u64>> {
-    if header.cancel_forced.get() {
-        return Some(None);
-    }
-    let frames = header.scopes.borrow();
-    let mut now = None;
-    let mut found = None;
-    for frame in frames.iter().rev() {
-        if frame.scope.is_cancelled_at(&mut now) {
-            found = Some(Some(frame.scope.id));
-        }
-        if frame.scope.shield {
-            return found;
-        }
-    }
-    if header.cancel_requested.get() {
-        found = Some(None);
-    }
-    found
-}
-
-/// The earliest deadline visible from the task's innermost frame.
-pub(crate) fn visible_deadline(header: &TaskHeader) -> Option<Instant> {
-    let frames = header.scopes.borrow();
-    let mut earliest: Option<Instant> = None;
-    for frame in frames.iter().rev() {
-        if let Some(deadline) = frame.scope.deadline() {
-            earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
-        }
-        if frame.scope.shield {
-            break;
-        }
-    }
-    earliest
-}
+use super::park::checkpoint;
+use crate::scheduler::{with_running, with_scheduler, FrameId, ScopeState, TaskKey, Unparker};
+use crate::unwind::Cancelled;
 
 /// A region of code that can be cancelled as a whole, or given a deadline,
 /// without cancelling the rest of its task: trio's `CancelScope`.
@@ -305,12 +162,10 @@ impl CancelScope {
     /// assert!(!scope.is_cancelled());
     /// ```
     pub fn set_deadline(&self, deadline: Option<Instant>) {
-        *self
-            .state
-            .deadline
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = deadline;
-        self.state.wake_members(false);
+        self.state.set_deadline(deadline);
+        for member in self.state.members() {
+            member.unpark();
+        }
     }
 
     /// Sets the deadline to `timeout` from now.
@@ -344,8 +199,10 @@ impl CancelScope {
     /// assert!(scope.is_cancelled());
     /// ```
     pub fn cancel(&self) {
-        if !self.state.cancelled.swap(true, Ordering::AcqRel) {
-            self.state.wake_members(true);
+        if self.state.cancel() {
+            for member in self.state.members() {
+                member.wake_for_cancel();
+            }
         }
     }
 
@@ -357,7 +214,7 @@ impl CancelScope {
     /// True once a [`run`](CancelScope::run) of this scope has caught its
     /// cancellation (the body was cut short).
     pub fn cancelled_caught(&self) -> bool {
-        self.state.caught.load(Ordering::Acquire)
+        self.state.caught()
     }
 
     /// Runs `f` in the current task, inside this scope. Returns `Some` with
@@ -405,8 +262,8 @@ impl CancelScope {
         match result {
             Ok(value) => Some(value),
             Err(payload) => match payload.downcast_ref::<Cancelled>() {
-                Some(Cancelled { scope: Some(id) }) if *id == self.state.id => {
-                    self.state.caught.store(true, Ordering::Release);
+                Some(Cancelled { scope: Some(id) }) if *id == self.state.id() => {
+                    self.state.set_caught();
                     None
                 }
                 _ => panic::resume_unwind(payload),
@@ -469,48 +326,42 @@ impl CancelScope {
 impl std::fmt::Debug for CancelScope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CancelScope")
-            .field("id", &self.state.id)
+            .field("id", &self.state.id())
             .field("cancelled", &self.is_cancelled())
             .field("deadline", &self.deadline())
             .finish()
     }
 }
 
-/// Pushes a frame for `state` onto the current task's stack; popping it
-/// when the guard drops. `None` outside a task.
+/// Pushes a frame for `state` onto the current task's stack, removed when
+/// the guard drops. `None` outside a task.
 fn enter(state: &Arc<ScopeState>) -> Option<EnteredScope> {
-    with_current(|scheduler| {
-        let header = scheduler.current()?;
-        let unparker = Unparker::new(header.key, scheduler.remote());
-        let mut frames = header.scopes.borrow_mut();
-        frames.push(state.join(Some(unparker)));
-        header.scope_depth.set(frames.len());
-        Some(EnteredScope {
-            header: header as *const TaskHeader,
-        })
+    with_running(|scheduler, task| {
+        let frame = state.join(Unparker::new(task.key(), scheduler.remote()));
+        let id = frame.id();
+        task.push_frame(frame);
+        EnteredScope {
+            runtime: scheduler.id,
+            task: task.key(),
+            frame: id,
+        }
     })
-    .flatten()
 }
 
-/// Pops the frame pushed by [`enter`].
+/// Removes the frame pushed by [`enter`], from the task that pushed it.
 struct EnteredScope {
-    header: *const TaskHeader,
+    runtime: u64,
+    task: TaskKey,
+    frame: FrameId,
 }
 
 impl Drop for EnteredScope {
     fn drop(&mut self) {
-        // SAFETY: the guard lives on the stack of the task whose header this
-        // is, inside the `run`/`shield` call that created it; the task (and
-        // with it the header, kept alive by the scheduler's table) cannot
-        // finish while one of its own frames is still executing.
-        let header = unsafe { &*self.header };
-        let popped = {
-            let mut frames = header.scopes.borrow_mut();
-            let popped = frames.pop();
-            header.scope_depth.set(frames.len());
-            popped
-        };
-        drop(popped);
+        with_scheduler(|scheduler| {
+            if scheduler.id == self.runtime {
+                scheduler.with_task(self.task, |task| task.remove_frame(self.frame));
+            }
+        });
     }
 }
 

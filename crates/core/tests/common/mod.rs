@@ -69,7 +69,7 @@ impl Driver for FakeDriver {
         "fake"
     }
 
-    fn park(&mut self, timeout: Option<Duration>) {
+    fn park(&mut self, timeout: Option<Duration>, woken: &mut Vec<TaskKey>) {
         let next = TIMERS.with(|t| t.borrow().keys().next().copied());
         match (next, timeout) {
             (Some((deadline, _)), None) if deadline > now() => {
@@ -85,9 +85,7 @@ impl Driver for FakeDriver {
                 .map(|(_, key)| *key)
                 .collect()
         });
-        for key in due {
-            task::unpark_local(key);
-        }
+        woken.extend(due);
     }
 
     fn notifier(&self) -> Arc<dyn DriverNotifier> {

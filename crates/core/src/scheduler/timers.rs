@@ -1,4 +1,4 @@
-//! [`TimerQueue`]: the reactor's timers, ordered by deadline.
+//! [`TimerQueue`]: the scheduler's timers, ordered by deadline.
 //!
 //! Two structures share one slot table:
 //!
@@ -43,7 +43,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use fibrio_core::scheduler::TaskKey;
+use super::table::TaskKey;
 
 /// How many more tombstones than live entries the lane may hold before it
 /// is compacted.
@@ -61,23 +61,6 @@ impl TimerId {
     /// When the timer fires.
     pub fn deadline(&self) -> Instant {
         self.deadline
-    }
-
-    /// The id packed for [`DriverTimer`](fibrio_core::scheduler::DriverTimer).
-    pub(crate) fn to_driver_timer(self) -> fibrio_core::scheduler::DriverTimer {
-        fibrio_core::scheduler::DriverTimer {
-            deadline: self.deadline,
-            id: (u64::from(self.slot) << 32) | u64::from(self.generation),
-        }
-    }
-
-    /// The inverse of [`TimerId::to_driver_timer`].
-    pub(crate) fn from_driver_timer(timer: fibrio_core::scheduler::DriverTimer) -> TimerId {
-        TimerId {
-            deadline: timer.deadline,
-            slot: (timer.id >> 32) as u32,
-            generation: timer.id as u32,
-        }
     }
 }
 
@@ -111,8 +94,7 @@ struct Slot {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use fibrio_core::scheduler::TaskKey;
-/// use fibrio_reactor::timer::TimerQueue;
+/// use fibrio_core::scheduler::{TaskKey, TimerQueue};
 ///
 /// let mut timers = TimerQueue::new();
 /// let now = Instant::now();

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use fibrio_core::scheduler::TaskKey;
-use fibrio_reactor::timer::{TimerId, TimerQueue};
+
+use fibrio_core::scheduler::{TaskKey, TimerId, TimerQueue};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

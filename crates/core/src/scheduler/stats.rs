@@ -3,10 +3,22 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::TaskState;
+use super::state::TaskState;
 
 /// A snapshot of a task's statistics, from
 /// [`JoinHandle::stats`](crate::task::JoinHandle::stats).
+///
+/// # Precision
+///
+/// The timestamps come from the scheduler's clock reading of the turn in
+/// which the event happened, not from a clock read of their own (a clock
+/// read per spawn, start and end cost a quarter of a spawn's time). The
+/// scheduler reads the clock every time it looks at I/O: at least every
+/// `driver_interval` task runs (61 by default) and whenever it runs out of
+/// work. So each timestamp is at or before the event, by at most one
+/// turn: usually microseconds, but a task that runs long without parking
+/// delays the next reading by as long (the watchdog reports such tasks).
+/// Tasks that start and end in the same turn show a zero duration.
 ///
 /// # Examples
 ///

@@ -1,0 +1,187 @@
+//! The kernel's half of cancel scopes: the shared state of a scope
+//! ([`ScopeState`]) and the frames ([`Frame`]) a task stacks up while it
+//! runs inside scopes. The public [`CancelScope`](crate::task::CancelScope)
+//! is built on these; the model is described there.
+//!
+//! # Invariants
+//!
+//! * `ScopeState::cancelled` only goes from false to true. A deadline that
+//!   has passed counts as cancelled, whoever looks.
+//! * `ScopeState::members` holds an [`Unparker`] for every [`Frame`], in any
+//!   task, that refers to the scope right now, under the frame's member id;
+//!   a frame removes its entry when it is dropped (popped, or its task
+//!   finished). Whoever cancels a scope or moves its deadline wakes every
+//!   member, so that a parked member reaches its checkpoint (or re-arms its
+//!   wake-up for the new deadline).
+//! * A frame is identified by `(scope id, member id)`, unique for the life
+//!   of the process, so a frame is only ever removed by the guard that
+//!   pushed it (`TaskHeader::remove_frame`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use super::remote::Unparker;
+
+static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The shared state of a cancel scope and its clones.
+pub(crate) struct ScopeState {
+    id: u64,
+    shield: bool,
+    cancelled: AtomicBool,
+    caught: AtomicBool,
+    deadline: Mutex<Option<Instant>>,
+    members: Mutex<Members>,
+}
+
+#[derive(Default)]
+struct Members {
+    next: u64,
+    by_id: HashMap<u64, Unparker>,
+}
+
+impl ScopeState {
+    pub(crate) fn new(shield: bool, deadline: Option<Instant>) -> Arc<ScopeState> {
+        Arc::new(ScopeState {
+            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            shield,
+            cancelled: AtomicBool::new(false),
+            caught: AtomicBool::new(false),
+            deadline: Mutex::new(deadline),
+            members: Mutex::new(Members::default()),
+        })
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sets the deadline; the caller wakes the members.
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = deadline;
+    }
+
+    /// Marks the scope cancelled. True if it was not already.
+    pub(crate) fn cancel(&self) -> bool {
+        !self.cancelled.swap(true, Ordering::AcqRel)
+    }
+
+    /// True once cancelled or past its deadline. `now` is read from the
+    /// clock at most once per walk over a task's frames.
+    pub(crate) fn is_cancelled_at(&self, now: &mut Option<Instant>) -> bool {
+        if self.cancelled.load(Ordering::Acquire) {
+            return true;
+        }
+        match self.deadline() {
+            Some(deadline) => *now.get_or_insert_with(Instant::now) >= deadline,
+            None => false,
+        }
+    }
+
+    pub(crate) fn caught(&self) -> bool {
+        self.caught.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_caught(&self) {
+        self.caught.store(true, Ordering::Release);
+    }
+
+    /// A new frame for this scope, whose task `unparker` wakes.
+    pub(crate) fn join(self: &Arc<ScopeState>, unparker: Unparker) -> Frame {
+        let mut members = self.members.lock().unwrap_or_else(PoisonError::into_inner);
+        members.next += 1;
+        let member = members.next;
+        members.by_id.insert(member, unparker);
+        Frame {
+            scope: self.clone(),
+            member,
+        }
+    }
+
+    /// The tasks inside the scope now, to wake.
+    pub(crate) fn members(&self) -> Vec<Unparker> {
+        self.members
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_id
+            .values()
+            .cloned()
+            .collect()
+    }
+}
+
+/// One entry of a task's scope stack. Dropping it leaves the scope.
+pub(crate) struct Frame {
+    scope: Arc<ScopeState>,
+    member: u64,
+}
+
+/// Names one frame: its scope's id and its member id there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameId {
+    scope: u64,
+    member: u64,
+}
+
+impl Frame {
+    /// The same scope, joined by the task that `unparker` wakes: used to
+    /// hand a spawner's scopes to its child.
+    pub(crate) fn inherit(&self, unparker: Unparker) -> Frame {
+        self.scope.join(unparker)
+    }
+
+    pub(crate) fn id(&self) -> FrameId {
+        FrameId {
+            scope: self.scope.id,
+            member: self.member,
+        }
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        self.scope
+            .members
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_id
+            .remove(&self.member);
+    }
+}
+
+/// What the innermost-to-outermost walk over `frames` finds: the outermost
+/// visible cancelled scope, if any, and whether the walk reached the task
+/// itself (no shield in the way).
+pub(crate) fn visible_cancel(frames: &[Frame]) -> (Option<u64>, bool) {
+    let mut now = None;
+    let mut found = None;
+    for frame in frames.iter().rev() {
+        if frame.scope.is_cancelled_at(&mut now) {
+            found = Some(frame.scope.id);
+        }
+        if frame.scope.shield {
+            return (found, false);
+        }
+    }
+    (found, true)
+}
+
+/// The earliest deadline visible from the innermost of `frames`.
+pub(crate) fn visible_deadline(frames: &[Frame]) -> Option<Instant> {
+    let mut earliest: Option<Instant> = None;
+    for frame in frames.iter().rev() {
+        if let Some(deadline) = frame.scope.deadline() {
+            earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+        }
+        if frame.scope.shield {
+            break;
+        }
+    }
+    earliest
+}

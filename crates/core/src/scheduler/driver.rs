@@ -1,0 +1,80 @@
+//! [`Driver`]: what the scheduler parks in when no task is runnable, and
+//! [`DriverNotifier`], which wakes it from other threads.
+//!
+//! # Invariants
+//!
+//! * A driver wakes tasks only by handing their keys back to the scheduler
+//!   (the `woken` list of [`Driver::park`]); it never calls into the
+//!   scheduler while it parks. Timers are the scheduler's own: the
+//!   `timeout` it passes already stops at the next deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::table::TaskKey;
+
+/// Wakes a blocked [`Driver::park`] from any thread.
+pub trait DriverNotifier: Send + Sync {
+    /// Makes the driver's current or next `park` return early.
+    fn notify(&self);
+}
+
+/// What the scheduler parks in when no task is runnable: the reactor (I/O
+/// readiness), or a fake in tests. `fibrio-core` knows nothing of I/O. The
+/// scheduler owns the timers and passes a timeout that ends at the next
+/// deadline; the driver reports the tasks that outside events woke by
+/// pushing their keys onto `woken`.
+///
+/// # Examples
+///
+/// A driver with nothing to wait for, apart from notifications:
+///
+/// ```
+/// use std::sync::{Arc, Condvar, Mutex};
+/// use std::time::Duration;
+/// use fibrio_core::scheduler::{Driver, DriverNotifier, Scheduler, SchedulerConfig, TaskKey};
+///
+/// #[derive(Default)]
+/// struct Flag(Mutex<bool>, Condvar);
+/// impl DriverNotifier for Flag {
+///     fn notify(&self) {
+///         *self.0.lock().unwrap() = true;
+///         self.1.notify_one();
+///     }
+/// }
+/// struct Idle(Arc<Flag>);
+/// impl Driver for Idle {
+///     fn name(&self) -> &'static str { "idle" }
+///     fn park(&mut self, timeout: Option<Duration>, _woken: &mut Vec<TaskKey>) {
+///         let mut set = self.0 .0.lock().unwrap();
+///         if let Some(t) = timeout {
+///             set = self.0 .1.wait_timeout_while(set, t, |s| !*s).unwrap().0;
+///         } else {
+///             while !*set { set = self.0 .1.wait(set).unwrap(); }
+///         }
+///         *set = false;
+///     }
+///     fn notifier(&self) -> Arc<dyn DriverNotifier> { self.0.clone() }
+/// }
+///
+/// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(Idle(Arc::default())));
+/// let answer = scheduler.block_on(|| {
+///     let child = fibrio_core::task::spawn(|| 6 * 7);
+///     fibrio_core::task::sleep(Duration::from_millis(1)); // the scheduler's timer
+///     child.join().unwrap()
+/// });
+/// assert_eq!(answer.unwrap(), 42);
+/// ```
+pub trait Driver {
+    /// The driver's name, reported by the runtime (`"epoll"`, `"poll"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Waits for outside events for at most `timeout` (`None`: until one
+    /// happens; `Some(ZERO)`: just look), and pushes onto `woken` the keys
+    /// of the tasks they concern. Returns early when its [`DriverNotifier`]
+    /// is notified.
+    fn park(&mut self, timeout: Option<Duration>, woken: &mut Vec<TaskKey>);
+
+    /// A handle that wakes `park` from other threads.
+    fn notifier(&self) -> Arc<dyn DriverNotifier>;
+}

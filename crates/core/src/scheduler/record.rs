@@ -1,0 +1,627 @@
+//! The task record: [`TaskHeader`] (everything but the output), [`Task<T>`]
+//! (header plus output), and the type-erased view [`ErasedTask`] that the
+//! task table stores. The header's fields are private to this module; its
+//! legal transitions are its methods, and each method enforces the
+//! invariants below.
+//!
+//! # Invariants
+//!
+//! * `state` follows [`TaskState::can_become`]: `start` moves `Pending` to
+//!   `Running`, `finish` moves it to a terminal state, and nothing else
+//!   changes it.
+//! * `coroutine` is live from spawn until the task terminates, and is dropped
+//!   at most once, by `drop_coroutine`, when the scheduler finishes the task
+//!   (after it returned, or without running it when it was cancelled
+//!   first). Its stack goes back to the pool at that moment. The one
+//!   exception: a suspended task dropped while the thread's thread-locals
+//!   are being destroyed is leaked, never unwound (its frames may borrow a
+//!   destroyed thread-local).
+//! * Wake-ups: `parked` is true exactly while the task is suspended in
+//!   `park` waiting to be unparked; `queued` exactly while its key is in the
+//!   run queue. A task is never both. `notified` records an unpark that
+//!   arrived while the task was not parked; the next `begin_park` consumes
+//!   it and does not park. These three make wake-ups impossible to lose or
+//!   duplicate; only `unpark`, `begin_park`, `mark_queued` and
+//!   `take_queued` change them.
+//! * `cancel_requested` only ever goes from false to true (level-triggered
+//!   cancellation); so does `cancel_forced`, set only by a scheduler
+//!   shutting down, which cancels through shields.
+//! * `cancel_wake` is set when a cancellation (of the task or of a scope it
+//!   is in) is what woke it from `park`; `park` clears it and then checks
+//!   for cancellation. A task woken by anything else returns from `park`
+//!   normally, so a wait that completed is not undone by a cancellation
+//!   that came later in the same turn.
+//! * `scopes` is the task's stack of cancel-scope frames; the task itself
+//!   pushes and removes its frames while it runs (each removal names the
+//!   frame it removes), `spawn` fills a new task's stack with copies of its
+//!   spawner's frames, and `finish` drops it. `in_scope` mirrors
+//!   `!scopes.is_empty()`, so checkpoints outside any scope cost one load.
+//! * `join_waiter` and `more_waiters` list the tasks to wake when this one
+//!   finishes (its joiner, and tasks in `wait_any`), each at most once;
+//!   each waiter removes its own entry when it stops waiting, and `finish`
+//!   hands the rest to the scheduler.
+//! * `saved_fiber` holds the PHP-style fiber that was current inside this
+//!   task when it last switched out (null if none), stored as `Running`
+//!   meanwhile (`fiber::current::switch_current`); `resume` makes it current
+//!   again around every resume, and `drop_coroutine` around the drop of a
+//!   suspended coroutine, so that `fiber::suspend` in one task never sees
+//!   another task's fiber, and no other task can resume a fiber parked in
+//!   the middle of its run.
+//! * `context` holds the task's context variables whenever the task is not
+//!   running: the snapshot of its spawner's context until it first runs,
+//!   then whatever it left when it last switched out. `resume` exchanges it
+//!   with the thread's current context around every resume. `finish` drops
+//!   it.
+//! * `output` is written once, by the task's root frame (or by the
+//!   scheduler for a task cancelled before it ran), and taken once by
+//!   `JoinHandle::join`.
+//! * `stack_hint` is written by `spawn` (near the stack's top) and by
+//!   `suspend` (its own frame) and is only ever prefetched, never
+//!   dereferenced, so any value is harmless (`scheduler/prefetch.rs`).
+//! * `created_at`, `started_at` and `completed_at` are set once each, from
+//!   the scheduler's clock reading of the current turn (see `run.rs`).
+
+use std::cell::{Cell, Ref, RefCell, UnsafeCell};
+use std::mem::ManuallyDrop;
+use std::sync::Arc;
+use std::time::Instant;
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use fibrio_context::Context;
+
+use super::cancel::{self, Frame, FrameId};
+use super::error::JoinError;
+use super::state::TaskState;
+use super::stats::TaskStats;
+use super::table::TaskKey;
+use crate::fiber::current::{self as fiber_current, FiberHeader};
+use crate::stack::FiberStack;
+use crate::unwind::Cancelled;
+
+pub(crate) type TaskCoroutine = Coroutine<(), (), (), FiberStack>;
+
+/// What a task's checkpoint must unwind for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PendingCancel {
+    /// The task itself.
+    Task,
+    /// The scope with this id.
+    Scope(u64),
+}
+
+/// Everything the scheduler knows about a task, independent of its output
+/// type.
+pub(crate) struct TaskHeader {
+    key: TaskKey,
+    runtime: u64,
+    id: u64,
+    name: Option<Arc<str>>,
+    state: Cell<TaskState>,
+    coroutine: UnsafeCell<ManuallyDrop<TaskCoroutine>>,
+    coroutine_live: Cell<bool>,
+    yielder: Cell<*const Yielder<(), ()>>,
+    parked: Cell<bool>,
+    queued: Cell<bool>,
+    notified: Cell<bool>,
+    cancel_requested: Cell<bool>,
+    cancel_forced: Cell<bool>,
+    cancel_wake: Cell<bool>,
+    in_scope: Cell<bool>,
+    scopes: RefCell<Vec<Frame>>,
+    /// The first join waiter inline (the usual case: one joiner, no
+    /// allocation), the rest in `more_waiters`.
+    join_waiter: Cell<Option<TaskKey>>,
+    more_waiters: RefCell<Vec<TaskKey>>,
+    saved_fiber: Cell<*const FiberHeader>,
+    context: RefCell<Context>,
+    guard: (usize, usize),
+    stack_size: usize,
+    stack_hint: Cell<usize>,
+    created_at: Instant,
+    started_at: Cell<Option<Instant>>,
+    completed_at: Cell<Option<Instant>>,
+    switches: Cell<u64>,
+}
+
+/// The immutable facts a new header starts from.
+pub(crate) struct TaskIdentity {
+    pub(crate) key: TaskKey,
+    pub(crate) runtime: u64,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) created_at: Instant,
+}
+
+impl TaskHeader {
+    /// A `Pending` task that will run `coroutine`, queued, inside `scopes`.
+    pub(crate) fn new(
+        identity: TaskIdentity,
+        coroutine: TaskCoroutine,
+        context: Context,
+        scopes: Vec<Frame>,
+        guard: (usize, usize),
+        stack_size: usize,
+        stack_hint: usize,
+    ) -> TaskHeader {
+        TaskHeader {
+            key: identity.key,
+            runtime: identity.runtime,
+            id: identity.id,
+            name: identity.name,
+            state: Cell::new(TaskState::Pending),
+            coroutine: UnsafeCell::new(ManuallyDrop::new(coroutine)),
+            coroutine_live: Cell::new(true),
+            yielder: Cell::new(std::ptr::null()),
+            parked: Cell::new(false),
+            queued: Cell::new(true),
+            notified: Cell::new(false),
+            cancel_requested: Cell::new(false),
+            cancel_forced: Cell::new(false),
+            cancel_wake: Cell::new(false),
+            in_scope: Cell::new(!scopes.is_empty()),
+            scopes: RefCell::new(scopes),
+            join_waiter: Cell::new(None),
+            more_waiters: RefCell::new(Vec::new()),
+            saved_fiber: Cell::new(std::ptr::null()),
+            context: RefCell::new(context),
+            guard,
+            stack_size,
+            stack_hint: Cell::new(stack_hint),
+            created_at: identity.created_at,
+            started_at: Cell::new(None),
+            completed_at: Cell::new(None),
+            switches: Cell::new(0),
+        }
+    }
+
+    // ---- identity -------------------------------------------------------
+
+    #[inline]
+    pub(crate) fn key(&self) -> TaskKey {
+        self.key
+    }
+
+    /// The id of the scheduler that owns the task.
+    #[inline]
+    pub(crate) fn runtime(&self) -> u64 {
+        self.runtime
+    }
+
+    #[inline]
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
+    }
+
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        self.guard
+    }
+
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size
+    }
+
+    /// Where on its stack the task will touch memory first when resumed.
+    #[inline]
+    pub(crate) fn stack_hint(&self) -> usize {
+        self.stack_hint.get()
+    }
+
+    // ---- life -----------------------------------------------------------
+
+    #[inline]
+    pub(crate) fn state(&self) -> TaskState {
+        self.state.get()
+    }
+
+    #[inline]
+    pub(crate) fn is_terminal(&self) -> bool {
+        self.state.get().is_terminal()
+    }
+
+    fn set_state(&self, next: TaskState) {
+        debug_assert!(
+            self.state.get().can_become(next),
+            "illegal task transition {} -> {next}",
+            self.state.get()
+        );
+        self.state.set(next);
+    }
+
+    /// `Pending` -> `Running`, at `now`.
+    #[inline]
+    pub(crate) fn start(&self, now: Instant) {
+        self.set_state(TaskState::Running);
+        self.started_at.set(Some(now));
+    }
+
+    /// Moves the task to its terminal state `state` at `now`, frees its
+    /// stack, its context and its scope frames, and calls `wake` for each
+    /// task waiting for it to end.
+    pub(crate) fn finish(&self, state: TaskState, now: Instant, mut wake: impl FnMut(TaskKey)) {
+        self.set_state(state);
+        self.completed_at.set(Some(now));
+        self.drop_coroutine();
+        // The task's context variables go now, not when the last handle does.
+        drop(self.context.take());
+        // Leaving its scopes: their cancellations no longer concern it.
+        self.in_scope.set(false);
+        drop(self.scopes.take());
+        if let Some(waiter) = self.join_waiter.take() {
+            wake(waiter);
+        }
+        for waiter in self.more_waiters.take() {
+            wake(waiter);
+        }
+    }
+
+    /// Runs the task until it next suspends: makes its fiber and context
+    /// current meanwhile, and restores the scheduler's afterwards. True if
+    /// the task's root frame returned.
+    ///
+    /// # Safety
+    ///
+    /// The task is not terminal and is not running: only the scheduler loop
+    /// calls this, never a task on itself.
+    #[inline]
+    pub(crate) unsafe fn resume(&self) -> bool {
+        self.switches.set(self.switches.get() + 1);
+        // SAFETY: `saved_fiber` is null or what the switch below returned
+        // when this task last switched out, and the task has not finished.
+        let outer_fiber = unsafe { fiber_current::switch_current(self.saved_fiber.get()) };
+        self.context.borrow_mut().swap_with_current();
+        // SAFETY: the coroutine is live (the task is not terminal) and no
+        // other `&mut` to it exists because the task is not running (the
+        // caller's contract).
+        let coroutine = unsafe { &mut **self.coroutine.get() };
+        let result = coroutine.resume(());
+        // SAFETY: `outer_fiber` is what the switch above returned: null or
+        // the fiber the scheduler loop runs in, alive while the loop is.
+        self.saved_fiber
+            .set(unsafe { fiber_current::switch_current(outer_fiber) });
+        self.context.borrow_mut().swap_with_current();
+        matches!(result, CoroutineResult::Return(()))
+    }
+
+    /// Called by the task's root frame before any user code runs.
+    pub(crate) fn set_yielder(&self, yielder: &Yielder<(), ()>) {
+        self.yielder.set(yielder);
+    }
+
+    /// Switches from the running task (this one) back to the scheduler.
+    ///
+    /// # Safety
+    ///
+    /// This task is the one running on this thread (the caller found it as
+    /// the scheduler's running task).
+    #[inline]
+    pub(crate) unsafe fn suspend(&self) {
+        // SAFETY: the yielder was stored by the task's root frame before any
+        // user code ran, lives on the task's stack, and we are running on
+        // that task (the caller's contract).
+        let yielder = unsafe { &*self.yielder.get() };
+        let here = 0u8;
+        self.stack_hint
+            .set(std::hint::black_box(&here) as *const u8 as usize);
+        yielder.suspend(());
+    }
+
+    /// Drops the coroutine (and with it the closure, if it never ran), which
+    /// returns the stack to the pool. Later calls do nothing.
+    ///
+    /// Only `finish` (the coroutine has returned, or never started) and
+    /// `Drop` call this; a task never finishes itself, so the coroutine is
+    /// never running here.
+    fn drop_coroutine(&self) {
+        if !self.coroutine_live.replace(false) {
+            return;
+        }
+        // SAFETY: the coroutine is live (`coroutine_live` was true) and not
+        // running (see above), so no `&mut` to it is live.
+        let coroutine = unsafe { &mut *self.coroutine.get() };
+        if !coroutine.started() || coroutine.done() {
+            // Finished, or never ran: dropping it runs none of the task's
+            // code (at most the closure's captures' `Drop`s).
+            // SAFETY: `coroutine_live` was true, so this is the only drop.
+            unsafe { ManuallyDrop::drop(coroutine) }
+            return;
+        }
+        if fiber_current::must_leak_suspended_stacks() {
+            // Thread-locals are being destroyed, and the task's frames may
+            // borrow one that is gone: leak the stack unwound, as a fiber's
+            // (see `fiber`'s "Thread exit" docs). `coroutine_live` is false,
+            // so it is never dropped.
+            self.saved_fiber.set(std::ptr::null());
+            return;
+        }
+        // Dropping a suspended coroutine unwinds its stack, which runs the
+        // task's code; make the task's PHP-style fiber current meanwhile,
+        // as `resume` does, so that the fibers it unwinds see their own
+        // nesting (and this thread's current fiber is the same afterwards).
+        // SAFETY: `saved_fiber` is null or the fiber that was current when
+        // the task last switched out; its `Fiber` is borrowed on the task's
+        // stack, which has not been unwound yet.
+        let outer = unsafe { fiber_current::switch_current(self.saved_fiber.get()) };
+        let restore = RestoreFiber(outer);
+        // Fibers parked in the task pass the unwinding on to the task's
+        // stack instead of returning it as a panic (`Fiber::finish`).
+        let dropping = fiber_current::DroppingTask::enter();
+        // SAFETY: `coroutine_live` was true, so this is the only drop.
+        unsafe { ManuallyDrop::drop(coroutine) }
+        drop(dropping);
+        drop(restore);
+        self.saved_fiber.set(std::ptr::null());
+    }
+
+    // ---- wake-ups -------------------------------------------------------
+
+    /// Takes the task off the run queue's books, as the scheduler pops it.
+    #[inline]
+    pub(crate) fn take_queued(&self) {
+        self.queued.set(false);
+    }
+
+    /// Records that the task's key is being pushed onto the run queue (a
+    /// yield). Must not be parked or queued already.
+    #[inline]
+    pub(crate) fn mark_queued(&self) {
+        debug_assert!(!self.parked.get() && !self.queued.get());
+        self.queued.set(true);
+    }
+
+    /// Wakes the task. True if it was parked, in which case it is now
+    /// queued and the caller must push its key onto the run queue;
+    /// otherwise its next `begin_park` returns at once.
+    #[inline]
+    pub(crate) fn unpark(&self) -> bool {
+        if self.parked.replace(false) {
+            self.queued.set(true);
+            true
+        } else {
+            if !self.is_terminal() {
+                self.notified.set(true);
+            }
+            false
+        }
+    }
+
+    /// The running task is about to park: false if a wake-up token was
+    /// waiting (consumed; do not park), true if it is now parked.
+    #[inline]
+    pub(crate) fn begin_park(&self) -> bool {
+        if self.notified.replace(false) {
+            return false;
+        }
+        self.parked.set(true);
+        true
+    }
+
+    // ---- cancellation ---------------------------------------------------
+
+    /// Requests cancellation. Returns whether the task is parked (and so
+    /// must be woken to reach its checkpoint); false for a terminal task,
+    /// which is left alone.
+    pub(crate) fn request_cancel(&self) -> bool {
+        if self.is_terminal() {
+            return false;
+        }
+        self.cancel_requested.set(true);
+        self.parked.get()
+    }
+
+    /// Cancels through shields (a scheduler shutting down).
+    pub(crate) fn force_cancel(&self) {
+        self.cancel_forced.set(true);
+    }
+
+    /// If the task is parked, marks its coming wake-up as a cancellation's.
+    /// Returns whether it is parked.
+    pub(crate) fn mark_cancel_wake(&self) -> bool {
+        let parked = self.parked.get();
+        if parked {
+            self.cancel_wake.set(true);
+        }
+        parked
+    }
+
+    /// Whether a cancellation is what woke the task; clears the mark.
+    #[inline]
+    pub(crate) fn take_cancel_wake(&self) -> bool {
+        self.cancel_wake.replace(false)
+    }
+
+    /// What a checkpoint would unwind for now.
+    pub(crate) fn pending_cancel(&self) -> Option<PendingCancel> {
+        if self.cancel_forced.get() {
+            return Some(PendingCancel::Task);
+        }
+        if !self.in_scope.get() {
+            return self.cancel_requested.get().then_some(PendingCancel::Task);
+        }
+        let (scope, reached_task) = cancel::visible_cancel(&self.scopes.borrow());
+        if reached_task && self.cancel_requested.get() {
+            return Some(PendingCancel::Task);
+        }
+        scope.map(PendingCancel::Scope)
+    }
+
+    /// The checkpoint: unwinds the running task (this one) if it has been
+    /// cancelled, unless the thread is already unwinding.
+    #[inline]
+    pub(crate) fn checkpoint(&self) {
+        if !self.in_scope.get() && !self.cancel_requested.get() && !self.cancel_forced.get() {
+            return;
+        }
+        if let Some(pending) = self.pending_cancel() {
+            if !std::thread::panicking() {
+                Cancelled::unwind(match pending {
+                    PendingCancel::Task => None,
+                    PendingCancel::Scope(id) => Some(id),
+                });
+            }
+        }
+    }
+
+    // ---- scopes ---------------------------------------------------------
+
+    /// True if the task is inside at least one cancel scope.
+    #[inline]
+    pub(crate) fn in_scope(&self) -> bool {
+        self.in_scope.get()
+    }
+
+    /// The task's scope frames, innermost last.
+    pub(crate) fn frames(&self) -> Ref<'_, Vec<Frame>> {
+        self.scopes.borrow()
+    }
+
+    /// The earliest scope deadline visible from the innermost frame.
+    pub(crate) fn visible_deadline(&self) -> Option<Instant> {
+        if !self.in_scope.get() {
+            return None;
+        }
+        cancel::visible_deadline(&self.scopes.borrow())
+    }
+
+    pub(crate) fn push_frame(&self, frame: Frame) {
+        let mut frames = self.scopes.borrow_mut();
+        frames.push(frame);
+        self.in_scope.set(true);
+    }
+
+    /// Removes the frame `id`, wherever it is (normally on top), and drops
+    /// it. Does nothing if the task no longer has it (it finished).
+    pub(crate) fn remove_frame(&self, id: FrameId) {
+        let removed = {
+            let mut frames = self.scopes.borrow_mut();
+            let position = frames.iter().rposition(|frame| frame.id() == id);
+            let removed = position.map(|at| frames.remove(at));
+            self.in_scope.set(!frames.is_empty());
+            removed
+        };
+        drop(removed);
+    }
+
+    // ---- joining --------------------------------------------------------
+
+    pub(crate) fn add_join_waiter(&self, waiter: TaskKey) {
+        if self.join_waiter.get().is_none() {
+            self.join_waiter.set(Some(waiter));
+        } else {
+            self.more_waiters.borrow_mut().push(waiter);
+        }
+    }
+
+    pub(crate) fn remove_join_waiter(&self, waiter: TaskKey) {
+        if self.join_waiter.get() == Some(waiter) {
+            self.join_waiter.set(None);
+            return;
+        }
+        let mut waiters = self.more_waiters.borrow_mut();
+        if let Some(i) = waiters.iter().position(|k| *k == waiter) {
+            waiters.swap_remove(i);
+        }
+    }
+
+    // ---- statistics -----------------------------------------------------
+
+    pub(crate) fn stats(&self) -> TaskStats {
+        TaskStats {
+            id: self.id,
+            name: self.name.clone(),
+            state: self.state.get(),
+            created_at: self.created_at,
+            started_at: self.started_at.get(),
+            completed_at: self.completed_at.get(),
+            switches: self.switches.get(),
+        }
+    }
+}
+
+impl Drop for TaskHeader {
+    fn drop(&mut self) {
+        // Normally already done by `finish`. A task dropped while suspended
+        // (its scheduler unwound before finishing it) is unwound here.
+        self.drop_coroutine();
+    }
+}
+
+/// Makes its fiber current again when dropped, even by a panic out of a
+/// coroutine being unwound (`TaskHeader::drop_coroutine`).
+struct RestoreFiber(*const FiberHeader);
+
+impl Drop for RestoreFiber {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is what `switch_current` returned in
+        // `drop_coroutine`: null or the fiber this code runs in, alive for
+        // as long as this code runs.
+        unsafe { fiber_current::switch_current(self.0) };
+    }
+}
+
+/// A task with output type `T`.
+pub(crate) struct Task<T> {
+    pub(crate) header: TaskHeader,
+    output: UnsafeCell<Option<Result<T, JoinError>>>,
+}
+
+impl<T> Task<T> {
+    pub(crate) fn new(header: TaskHeader) -> Task<T> {
+        Task {
+            header,
+            output: UnsafeCell::new(None),
+        }
+    }
+
+    /// Stores the task's outcome. Called once, by the root frame or by the
+    /// scheduler for a task cancelled before it ran.
+    pub(crate) fn set_output(&self, output: Result<T, JoinError>) {
+        // SAFETY: the output is written once (module invariant), and read
+        // only by `take_output` after the task is terminal, so no reference
+        // into it is live now.
+        unsafe { *self.output.get() = Some(output) };
+    }
+
+    /// Takes the outcome of a terminal task: `None` before it ended, and
+    /// `Err(Cancelled)` once the outcome was taken.
+    pub(crate) fn take_output(&self) -> Option<Result<T, JoinError>> {
+        if !self.header.is_terminal() {
+            return None;
+        }
+        // SAFETY: the task is terminal, so the root frame can no longer
+        // write; no other reference into `output` exists.
+        Some(unsafe { (*self.output.get()).take() }.unwrap_or(Err(JoinError::Cancelled)))
+    }
+}
+
+/// The view of a task that the task table keeps, whatever its output type.
+pub(crate) trait ErasedTask {
+    fn header(&self) -> &TaskHeader;
+    /// Records `Cancelled` as the outcome of a task that never ran.
+    fn set_cancelled(&self);
+    /// The terminal state matching the stored outcome.
+    fn outcome_state(&self) -> TaskState;
+}
+
+impl<T> ErasedTask for Task<T> {
+    fn header(&self) -> &TaskHeader {
+        &self.header
+    }
+
+    fn set_cancelled(&self) {
+        self.set_output(Err(JoinError::Cancelled));
+    }
+
+    fn outcome_state(&self) -> TaskState {
+        // SAFETY: called by the scheduler right after the root frame wrote
+        // the output and before anyone can take it.
+        match unsafe { &*self.output.get() } {
+            Some(Ok(_)) => TaskState::Completed,
+            Some(Err(JoinError::Panicked(_))) => TaskState::Failed,
+            _ => TaskState::Cancelled,
+        }
+    }
+}
