@@ -1,4 +1,4 @@
-//! An async queue: the reference design's example 08, on
+//! An async queue: PHP AsyncIO's example 08, on
 //! `fibrio::channel`.
 //!
 //! 1. Three producers and two consumers share a `bounded(4)` channel.

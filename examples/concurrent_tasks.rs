@@ -1,4 +1,4 @@
-//! Concurrent tasks: the reference design's second quick start.
+//! Concurrent tasks: PHP AsyncIO's second quick start.
 //!
 //! Three tasks each "download" for one second (a `fibrio::sleep`, which
 //! parks the task while the others run). Run sequentially they would take

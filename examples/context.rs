@@ -1,8 +1,8 @@
-//! Context variables: the reference design's context example.
+//! Context variables: PHP AsyncIO's context example.
 //!
 //! The main task sets `request_id` and `user_id`, then starts ten child
 //! tasks; each child inherits a snapshot of that context and prints both
-//! values. Then it shows what the reference design got wrong:
+//! values. Then it shows what PHP AsyncIO got wrong:
 //!
 //! * a child's write stays in the child (the parent and the other children
 //!   never see it), and the parent's write after spawning does not reach

@@ -1,8 +1,8 @@
-//! Hello, fibrio: the reference design's first quick start.
+//! Hello, fibrio: PHP AsyncIO's first quick start.
 //!
 //! `fibrio::run` starts a runtime on this thread, runs `main` as a task,
 //! and returns its value. `fibrio::sleep` parks the task instead of the
-//! thread. Unlike the reference design's `run()`, this returns normally:
+//! thread. Unlike PHP AsyncIO's `run()`, this returns normally:
 //! the program goes on and prints the last line.
 //!
 //! Run it with:

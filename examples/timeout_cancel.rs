@@ -1,4 +1,4 @@
-//! Timeouts and cancellation: the reference design's example 03.
+//! Timeouts and cancellation: PHP AsyncIO's example 03.
 //!
 //! Five scenes, each checked with `assert!` so that running the program is
 //! a test:

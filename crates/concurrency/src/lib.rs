@@ -19,7 +19,8 @@
 //!   [`Barrier`](sync::Barrier), each with `statistics()`.
 //! * [`channel`]: multi-producer multi-consumer channels, [`bounded`](channel::bounded)
 //!   (including the rendezvous `bounded(0)`) and [`unbounded`](channel::unbounded):
-//!   the reference design's async queue.
+//!   the "async queue" of PHP AsyncIO, the PHP Fiber plus Workerman library
+//!   that fibrio was modelled on.
 //! * [`mod@retry`]: [`RetryPolicy`] and [`retry`](fn@retry), backoff with jitter that
 //!   honours cancellation.
 //!

@@ -15,8 +15,9 @@
 //! * `failures` gets one entry per child that *panicked* (cancellation is
 //!   not a failure), pushed by the child itself as it unwinds, before it
 //!   cancels the scope. So when two children fail in the same tick, both
-//!   are recorded: nothing is dropped, unlike the reference design, which
-//!   kept only the first.
+//!   are recorded: nothing is dropped, unlike the `TaskGroup` of PHP
+//!   AsyncIO (the PHP library fibrio was modelled on), which kept only the
+//!   first.
 //! * `scope` never returns (or unwinds) while a child is alive: if the
 //!   body or the wait is interrupted (a panic, or the caller's own
 //!   cancellation), it cancels the scope and waits for the children

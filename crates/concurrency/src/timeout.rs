@@ -8,8 +8,9 @@
 //! Invariants:
 //! * [`wait_for`] never returns while the task it gave up on is still
 //!   running: on expiry it cancels the task and waits (shielded) until the
-//!   task has ended, so the body really stopped. The reference design only
-//!   marked the task and let its body run on.
+//!   task has ended, so the body really stopped. PHP AsyncIO (the PHP
+//!   library fibrio was modelled on) only marked the task and let its body
+//!   run on.
 //! * If the *caller* is cancelled while it waits, the awaited task is
 //!   cancelled too (as in asyncio), and the caller's cancellation goes on.
 

@@ -1,5 +1,6 @@
-//! The string-keyed helpers, with parity to the reference design's six
-//! functions: [`set_context`] (and [`set_sendable_context`]),
+//! The string-keyed helpers, with parity to the six context functions of
+//! PHP AsyncIO (the PHP Fiber plus Workerman library that fibrio was
+//! modelled on): [`set_context`] (and [`set_sendable_context`]),
 //! [`get_context`], [`has_context`], [`delete_context`], [`all_context`],
 //! [`clear_context`]; and [`ContextValue`], the values `all_context`
 //! returns.
@@ -108,8 +109,9 @@ pub fn has_context(key: &str) -> bool {
 
 /// Removes the value this context set for `key`. If the key was inherited
 /// from the parent, the inherited value is visible again; an inherited key
-/// that this context never set is left alone (as in the reference design:
-/// a task cannot delete its parent's values). Returns true if this context
+/// that this context never set is left alone (as in PHP AsyncIO, the PHP
+/// library fibrio was modelled on: a task cannot delete its parent's
+/// values). Returns true if this context
 /// had set `key`.
 ///
 /// # Examples

@@ -10,7 +10,8 @@
 //! * Typed keys: [`ContextVar<T>`] with [`get`](ContextVar::get),
 //!   [`set`](ContextVar::set) (returning a [`Token`]),
 //!   [`reset`](ContextVar::reset) and [`scoped`](ContextVar::scoped).
-//! * String keys, with parity to the reference design's six functions:
+//! * String keys, with parity to the six context functions of PHP AsyncIO
+//!   (the PHP Fiber plus Workerman library that fibrio was modelled on):
 //!   [`set_context`], [`get_context`], [`has_context`], [`delete_context`],
 //!   [`all_context`], [`clear_context`] (plus [`set_sendable_context`]).
 //! * For the scheduler: [`Context::current_snapshot`] (O(1)) and
@@ -23,7 +24,7 @@
 //! This crate is a leaf: it knows nothing of fibers, tasks or I/O. The
 //! fibrio scheduler stores one [`Context`] per task and swaps it in and out
 //! around every task switch. See `docs/context.md` for the design, and why
-//! it differs from the reference design.
+//! it differs from PHP AsyncIO's live parent chain.
 //!
 //! # Invariants
 //!

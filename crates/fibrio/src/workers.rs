@@ -1,8 +1,9 @@
 //! Multi-worker mode: several share-nothing runtimes, one per thread, each
 //! running the same `main`. Listeners bound with
 //! [`TcpListener::bind_reuseport`](crate::net::TcpListener::bind_reuseport)
-//! let the kernel spread connections among them. This is the reference
-//! design's "multi-process mode", without processes.
+//! let the kernel spread connections among them. This is the
+//! "multi-process mode" of PHP AsyncIO (the PHP Fiber plus Workerman
+//! library that fibrio was modelled on), without processes.
 //!
 //! # Invariants
 //!

@@ -1,7 +1,7 @@
 //! Context variables with real tasks: a child starts with a snapshot of its
 //! parent's context taken at spawn time; no write ever reaches a parent or
 //! a sibling; `delete_context` reveals inherited values; `all_context(true)`
-//! merges every level (the reference design merged one); `spawn_blocking`
+//! merges every level (PHP AsyncIO merged one); `spawn_blocking`
 //! closures see the caller's sendable snapshot; outside tasks the context
 //! is per thread. A proptest runs random trees of spawns and writes and
 //! checks every observation against a simple model.

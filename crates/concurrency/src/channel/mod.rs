@@ -1,5 +1,6 @@
-//! Multi-producer multi-consumer channels: the "async queue" of the
-//! reference design.
+//! Multi-producer multi-consumer channels: the "async queue" of PHP
+//! AsyncIO, the PHP Fiber plus Workerman library that fibrio was modelled
+//! on.
 //!
 //! [`bounded(n)`](bounded) holds at most `n` queued messages (senders wait
 //! for room); `bounded(0)` is a rendezvous channel (each send waits for a

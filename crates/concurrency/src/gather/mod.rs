@@ -17,9 +17,9 @@
 //! * Nothing is lost: every input handle yields exactly one outcome. In a
 //!   [`GatherError`], `success_count() + failed_count()` equals the number
 //!   of handles, and every failure and success keeps its input index (the
-//!   reference design's `RETURN_PARTIAL` re-indexed the successes and threw
-//!   the failures away; here [`gather_partial`] returns them all, in
-//!   place).
+//!   `RETURN_PARTIAL` strategy of PHP AsyncIO, the PHP library fibrio was
+//!   modelled on, re-indexed the successes and threw the failures away;
+//!   here [`gather_partial`] returns them all, in place).
 //! * Tasks that ended before the call are gathered at once: every round
 //!   first takes the outcome of each task that has ended, and only then
 //!   waits with [`wait_any`](fibrio_core::task::wait_any) for one of the

@@ -16,8 +16,9 @@
 //!   ([`PollingBackend::edge_triggered`](polling_backend::PollingBackend::edge_triggered),
 //!   what [`BackendKind::Kqueue`] opens).
 //! * [`PollBackend`](poll_backend::PollBackend), our own portable `poll(2)`
-//!   (`ppoll` where available, for sub-millisecond timeouts): the "select"
-//!   loop of the reference design, which works everywhere. One-shot.
+//!   (`ppoll` where available, for sub-millisecond timeouts): what PHP
+//!   AsyncIO, the library fibrio was modelled on, calls its "select" loop;
+//!   it works everywhere. One-shot.
 //!
 //! [`BackendKind::Epoll`]: crate::BackendKind::Epoll
 //! [`BackendKind::Kqueue`]: crate::BackendKind::Kqueue
