@@ -17,7 +17,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, WaitState, Waiter};
 
 /// Why [`Semaphore::acquire`] or [`Semaphore::acquire_timeout`] failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -85,26 +85,20 @@ impl State {
     }
 }
 
-impl Waitable<()> for Mutex<State> {
-    type State = State;
-
-    fn state(&self) -> &Mutex<State> {
-        self
+impl WaitState<()> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<()> {
+        &mut self.waiters
     }
 
-    fn queue(st: &mut State) -> &mut WaitQueue<()> {
-        &mut st.waiters
-    }
-
-    fn closed(st: &State) -> bool {
-        st.closed
+    fn closed(&self) -> bool {
+        self.closed
     }
 
     /// A permit handed to a waiter that gives up goes to the next one.
-    fn abandon(&self, st: &mut State, _: (), left: Left<()>) {
-        st.abandoned += 1;
+    fn abandon(&mut self, _: (), left: Left<()>) {
+        self.abandoned += 1;
         if let Left::Handed(()) = left {
-            st.release();
+            self.release();
         }
     }
 }

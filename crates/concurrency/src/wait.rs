@@ -4,13 +4,17 @@
 //!
 //! A primitive keeps its state behind one `std::sync::Mutex`, the *state
 //! lock*, with a [`WaitQueue`] in it per kind of waiter, and says in a
-//! [`Waitable`] impl where that queue is and what a waiter that gives up
-//! leaves behind. A blocking call takes the state lock and either succeeds
-//! at once or queues a node with [`Waiter::enqueue`], in the same hold of
-//! the lock. [`Waiter::wait`] then parks until the waiter is *served*
-//! (popped from the queue by whoever releases what it waits for, usually
-//! with a permit, a message or a notification put into its node's slot) or
-//! gives up.
+//! [`WaitState`] impl on that state where that queue is, whether waiting
+//! has become pointless, and what a waiter that gives up leaves behind;
+//! one blanket impl makes the state lock, `Mutex<State>`, the [`Waitable`]
+//! that a [`Waiter`] works with. (A primitive whose state is not all under
+//! its state lock, as the task mutex's lock word is not, implements
+//! [`Waitable`] itself.) A blocking call takes the state lock and either
+//! succeeds at once or queues a node with [`Waiter::enqueue`], in the same
+//! hold of the lock. [`Waiter::wait`] then parks until the waiter is
+//! *served* (popped from the queue by whoever releases what it waits for,
+//! usually with a permit, a message or a notification put into its node's
+//! slot) or gives up.
 //!
 //! Invariants:
 //! * Lock order: the state lock, then a node's slot lock; no primitive
@@ -79,7 +83,8 @@ pub(crate) fn expired(deadline: Option<Instant>) -> bool {
 /// [`WaitQueue`] of waiters of kind `T`, `K`. `T` is what goes through a
 /// node's slot; `K` is the tag every node carries (the rwlock's
 /// read-or-write flag), or a marker type telling apart two queues of one
-/// state (the channel's senders and receivers).
+/// state (the channel's senders and receivers). A state lock
+/// `Mutex<State>` is `Waitable` when its `State` is a [`WaitState`].
 pub(crate) trait Waitable<T, K: Copy = ()> {
     /// What the state lock guards.
     type State;
@@ -103,6 +108,43 @@ pub(crate) trait Waitable<T, K: Copy = ()> {
     /// Not called for a waiter served without being handed anything (a
     /// sender whose message was taken: its send is done).
     fn abandon(&self, st: &mut Self::State, tag: K, left: Left<T>);
+}
+
+/// What a primitive whose state is all under its state lock implements,
+/// on that state, instead of [`Waitable`]: the same questions, asked of
+/// the state. The state lock, `Mutex<Self>`, is then the [`Waitable`].
+pub(crate) trait WaitState<T, K: Copy = ()> {
+    /// The queue (see [`Waitable::queue`]).
+    fn waiters(&mut self) -> &mut WaitQueue<T, K>;
+
+    /// Whether waiting has become pointless (see [`Waitable::closed`]).
+    fn closed(&self) -> bool {
+        false
+    }
+
+    /// A waiter tagged `tag` gives up, as `left` says (see
+    /// [`Waitable::abandon`]).
+    fn abandon(&mut self, tag: K, left: Left<T>);
+}
+
+impl<S: WaitState<T, K>, T, K: Copy> Waitable<T, K> for Mutex<S> {
+    type State = S;
+
+    fn state(&self) -> &Mutex<S> {
+        self
+    }
+
+    fn queue(st: &mut S) -> &mut WaitQueue<T, K> {
+        st.waiters()
+    }
+
+    fn closed(st: &S) -> bool {
+        st.closed()
+    }
+
+    fn abandon(&self, st: &mut S, tag: K, left: Left<T>) {
+        st.abandon(tag, left);
+    }
 }
 
 /// How a waiter that gives up stood, for [`Waitable::abandon`].

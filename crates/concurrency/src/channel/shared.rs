@@ -39,7 +39,7 @@ use std::time::Instant;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::ChannelStatistics;
-use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, WaitState, Waiter};
 
 #[derive(Debug)]
 pub(crate) struct State<T> {
@@ -166,50 +166,38 @@ impl<T> State<T> {
     }
 }
 
-impl<T> Waitable<T, Sending> for Mutex<State<T>> {
-    type State = State<T>;
-
-    fn state(&self) -> &Mutex<State<T>> {
-        self
+impl<T> WaitState<T, Sending> for State<T> {
+    fn waiters(&mut self) -> &mut WaitQueue<T, Sending> {
+        &mut self.send_waiters
     }
 
-    fn queue(st: &mut State<T>) -> &mut WaitQueue<T, Sending> {
-        &mut st.send_waiters
-    }
-
-    fn closed(st: &State<T>) -> bool {
-        st.receivers == 0
+    fn closed(&self) -> bool {
+        self.receivers == 0
     }
 
     /// A sender that leaves still queued was not sent: its message stays
     /// in its node (and drops with it, outside the lock, unless the caller
     /// takes it back). One whose message was taken has sent it.
-    fn abandon(&self, _: &mut State<T>, _: Sending, _: Left<T>) {}
+    fn abandon(&mut self, _: Sending, _: Left<T>) {}
 }
 
-impl<T> Waitable<T, Receiving> for Mutex<State<T>> {
-    type State = State<T>;
-
-    fn state(&self) -> &Mutex<State<T>> {
-        self
-    }
-
-    fn queue(st: &mut State<T>) -> &mut WaitQueue<T, Receiving> {
-        &mut st.recv_waiters
+impl<T> WaitState<T, Receiving> for State<T> {
+    fn waiters(&mut self) -> &mut WaitQueue<T, Receiving> {
+        &mut self.recv_waiters
     }
 
     /// Nothing queued either: a waiting receiver is handed messages
     /// directly, and the queue is empty while receivers wait.
-    fn closed(st: &State<T>) -> bool {
-        st.senders == 0 && st.handed == 0
+    fn closed(&self) -> bool {
+        self.senders == 0 && self.handed == 0
     }
 
     /// A message handed to a receiver that leaves goes to the next one, or
     /// back to the front of the queue.
-    fn abandon(&self, st: &mut State<T>, _: Receiving, left: Left<T>) {
+    fn abandon(&mut self, _: Receiving, left: Left<T>) {
         if let Left::Handed(msg) = left {
-            st.took_handed();
-            st.redeliver(msg);
+            self.took_handed();
+            self.redeliver(msg);
         }
     }
 }

@@ -15,7 +15,7 @@
 //!   generation is complete.
 
 use super::error::WaitError;
-use crate::wait::{lock, Left, WaitQueue, Waitable, Waiter};
+use crate::wait::{lock, Left, WaitQueue, WaitState, Waiter};
 
 /// A snapshot of a barrier's state and counters, from
 /// [`Barrier::statistics`].
@@ -80,23 +80,17 @@ struct State {
     abandoned: u64,
 }
 
-impl Waitable<()> for std::sync::Mutex<State> {
-    type State = State;
-
-    fn state(&self) -> &std::sync::Mutex<State> {
-        self
-    }
-
-    fn queue(st: &mut State) -> &mut WaitQueue<()> {
-        &mut st.waiters
+impl WaitState<()> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<()> {
+        &mut self.waiters
     }
 
     /// A waiter that leaves before its generation is released withdraws
     /// its arrival; one already released leaves nothing behind.
-    fn abandon(&self, st: &mut State, _: (), left: Left<()>) {
+    fn abandon(&mut self, _: (), left: Left<()>) {
         if let Left::Waiting = left {
-            st.arrived -= 1;
-            st.abandoned += 1;
+            self.arrived -= 1;
+            self.abandoned += 1;
         }
     }
 }

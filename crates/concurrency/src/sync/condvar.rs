@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use super::error::WaitError;
 use super::mutex::MutexGuard;
 use super::Wakeup;
-use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, WaitState, Waiter};
 
 /// A snapshot of a condition variable's counters, from
 /// [`Condvar::statistics`].
@@ -101,22 +101,16 @@ impl State {
     }
 }
 
-impl Waitable<Wakeup> for std::sync::Mutex<State> {
-    type State = State;
-
-    fn state(&self) -> &std::sync::Mutex<State> {
-        self
-    }
-
-    fn queue(st: &mut State) -> &mut WaitQueue<Wakeup> {
-        &mut st.waiters
+impl WaitState<Wakeup> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<Wakeup> {
+        &mut self.waiters
     }
 
     /// A `notify_one` handed to a waiter that leaves goes to the next one.
-    fn abandon(&self, st: &mut State, _: (), left: Left<Wakeup>) {
+    fn abandon(&mut self, _: (), left: Left<Wakeup>) {
         match left {
-            Left::Waiting => st.abandoned += 1,
-            Left::Handed(Wakeup::One) => st.notify_one(),
+            Left::Waiting => self.abandoned += 1,
+            Left::Handed(Wakeup::One) => self.notify_one(),
             Left::Handed(Wakeup::All) => {}
         }
     }

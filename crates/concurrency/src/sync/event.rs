@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
-use crate::wait::{lock, wait_for_signal, Left, WaitQueue, Waitable};
+use crate::wait::{lock, wait_for_signal, Left, WaitQueue, WaitState};
 
 /// A snapshot of an event's state and counters, from
 /// [`Event::statistics`].
@@ -234,19 +234,13 @@ impl Event {
     }
 }
 
-impl Waitable<()> for std::sync::Mutex<State> {
-    type State = State;
-
-    fn state(&self) -> &std::sync::Mutex<State> {
-        self
-    }
-
-    fn queue(st: &mut State) -> &mut WaitQueue<()> {
-        &mut st.waiters
+impl WaitState<()> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<()> {
+        &mut self.waiters
     }
 
     /// Nothing to pass on: the `set` wakes everyone.
-    fn abandon(&self, st: &mut State, _: (), _: Left<()>) {
-        st.abandoned += 1;
+    fn abandon(&mut self, _: (), _: Left<()>) {
+        self.abandoned += 1;
     }
 }

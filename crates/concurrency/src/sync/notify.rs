@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use super::error::WaitError;
 use super::Wakeup;
-use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, WaitState, Waiter};
 
 /// A snapshot of a [`Notify`]'s state and counters, from
 /// [`Notify::statistics`].
@@ -62,22 +62,16 @@ impl State {
     }
 }
 
-impl Waitable<Wakeup> for std::sync::Mutex<State> {
-    type State = State;
-
-    fn state(&self) -> &std::sync::Mutex<State> {
-        self
-    }
-
-    fn queue(st: &mut State) -> &mut WaitQueue<Wakeup> {
-        &mut st.waiters
+impl WaitState<Wakeup> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<Wakeup> {
+        &mut self.waiters
     }
 
     /// A `notify_one` handed to a waiter that leaves is sent again.
-    fn abandon(&self, st: &mut State, _: (), left: Left<Wakeup>) {
-        st.abandoned += 1;
+    fn abandon(&mut self, _: (), left: Left<Wakeup>) {
+        self.abandoned += 1;
         if let Left::Handed(Wakeup::One) = left {
-            st.notify_one();
+            self.notify_one();
         }
     }
 }

@@ -33,7 +33,7 @@ use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use super::error::{LockError, TryLockError};
-use crate::wait::{expired, lock, Left, Stop, WaitQueue, Waitable, Waiter};
+use crate::wait::{expired, lock, Left, Stop, WaitQueue, WaitState, Waiter};
 
 /// A snapshot of a reader-writer lock's state and counters, from
 /// [`RwLock::statistics`].
@@ -120,24 +120,18 @@ impl State {
     }
 }
 
-impl Waitable<(), bool> for std::sync::Mutex<State> {
-    type State = State;
-
-    fn state(&self) -> &std::sync::Mutex<State> {
-        self
-    }
-
-    fn queue(st: &mut State) -> &mut WaitQueue<(), bool> {
-        &mut st.waiters
+impl WaitState<(), bool> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<(), bool> {
+        &mut self.waiters
     }
 
     /// A departing writer may have held back readers; a lock handed to a
     /// waiter that gives up is released as a guard would.
-    fn abandon(&self, st: &mut State, write: bool, left: Left<()>) {
-        st.abandoned += 1;
+    fn abandon(&mut self, write: bool, left: Left<()>) {
+        self.abandoned += 1;
         match left {
-            Left::Waiting => st.grant(),
-            Left::Handed(()) => st.release(write),
+            Left::Waiting => self.grant(),
+            Left::Handed(()) => self.release(write),
         }
     }
 }

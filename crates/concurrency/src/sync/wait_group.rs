@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::WaitError;
-use crate::wait::{lock, wait_for_signal, Left, WaitQueue, Waitable};
+use crate::wait::{lock, wait_for_signal, Left, WaitQueue, WaitState};
 
 /// A snapshot of a wait group's state and counters, from
 /// [`WaitGroup::statistics`].
@@ -321,19 +321,13 @@ impl Drop for WaitGroupGuard {
     }
 }
 
-impl Waitable<()> for std::sync::Mutex<State> {
-    type State = State;
-
-    fn state(&self) -> &std::sync::Mutex<State> {
-        self
-    }
-
-    fn queue(st: &mut State) -> &mut WaitQueue<()> {
-        &mut st.waiters
+impl WaitState<()> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<()> {
+        &mut self.waiters
     }
 
     /// Nothing to pass on: the `done` that reaches zero wakes everyone.
-    fn abandon(&self, st: &mut State, _: (), _: Left<()>) {
-        st.abandoned += 1;
+    fn abandon(&mut self, _: (), _: Left<()>) {
+        self.abandoned += 1;
     }
 }
