@@ -46,9 +46,10 @@ compile_error!(
 #[cfg(not(unix))]
 compile_error!("fibrio currently supports Unix targets only (Linux, macOS, the BSDs).");
 
-// Layers, bottom up: each module uses only the ones declared before it.
-mod unwind;
-pub mod stack;
+// Layers, bottom up: unwind, stack, fiber, scheduler, task; each uses only
+// the ones before it (see the table above).
 pub mod fiber;
 pub mod scheduler;
+pub mod stack;
 pub mod task;
+mod unwind;

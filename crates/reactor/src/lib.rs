@@ -44,8 +44,8 @@ mod reactor;
 mod select;
 
 pub use blocking::{spawn_blocking, KEEP_ALIVE, MAX_BLOCKING_THREADS};
-pub use reactor::{registered_fds, Direction, EnterGuard, Reactor};
-pub use select::{open_backend, resolve_backend, BackendError, BackendKind, BACKEND_ENV};
 /// The scheduler's timers, re-exported: `sleep` and `park_until` live in
 /// `fibrio-core`, beside the timers they use.
 pub use fibrio_core::task::{park_until, pending_timers, sleep, sleep_until};
+pub use reactor::{registered_fds, Direction, EnterGuard, Reactor};
+pub use select::{open_backend, resolve_backend, BackendError, BackendKind, BACKEND_ENV};

@@ -166,4 +166,3 @@ pub enum SchedulerError {
     #[error("the main task was cancelled before it returned")]
     MainCancelled,
 }
-

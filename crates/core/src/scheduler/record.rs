@@ -23,8 +23,9 @@
 //!   it and does not park. These three make wake-ups impossible to lose or
 //!   duplicate; only `unpark`, `begin_park`, `mark_queued` and
 //!   `take_queued` change them.
-//! * `cancel_requested` only ever goes from false to true (level-triggered
-//!   cancellation); so does `cancel_forced`, set only by a scheduler
+//! * `cancel` holds three flags, so that a checkpoint with none set costs
+//!   one load: `REQUESTED` only ever goes from clear to set (level-triggered
+//!   cancellation); so does `FORCED`, set only by a scheduler
 //!   shutting down, which cancels through shields.
 //! * `cancel_wake` is set when a cancellation (of the task or of a scope it
 //!   is in) is what woke it from `park`; `park` clears it and then checks
@@ -34,7 +35,7 @@
 //! * `scopes` is the task's stack of cancel-scope frames; the task itself
 //!   pushes and removes its frames while it runs (each removal names the
 //!   frame it removes), `spawn` fills a new task's stack with copies of its
-//!   spawner's frames, and `finish` drops it. `in_scope` mirrors
+//!   spawner's frames, and `finish` drops it. The `IN_SCOPE` flag mirrors
 //!   `!scopes.is_empty()`, so checkpoints outside any scope cost one load.
 //! * `join_waiter` and `more_waiters` list the tasks to wake when this one
 //!   finishes (its joiner, and tasks in `wait_any`), each at most once;
@@ -80,6 +81,13 @@ use crate::unwind::Cancelled;
 
 pub(crate) type TaskCoroutine = Coroutine<(), (), (), FiberStack>;
 
+/// `TaskHeader::cancel`: the task's own cancellation was requested.
+const REQUESTED: u8 = 1;
+/// `TaskHeader::cancel`: a shutting-down scheduler cancels through shields.
+const FORCED: u8 = 2;
+/// `TaskHeader::cancel`: the task has scope frames to look at.
+const IN_SCOPE: u8 = 4;
+
 /// What a task's checkpoint must unwind for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PendingCancel {
@@ -103,10 +111,8 @@ pub(crate) struct TaskHeader {
     parked: Cell<bool>,
     queued: Cell<bool>,
     notified: Cell<bool>,
-    cancel_requested: Cell<bool>,
-    cancel_forced: Cell<bool>,
+    cancel: Cell<u8>,
     cancel_wake: Cell<bool>,
-    in_scope: Cell<bool>,
     scopes: RefCell<Vec<Frame>>,
     /// The first join waiter inline (the usual case: one joiner, no
     /// allocation), the rest in `more_waiters`.
@@ -155,10 +161,8 @@ impl TaskHeader {
             parked: Cell::new(false),
             queued: Cell::new(true),
             notified: Cell::new(false),
-            cancel_requested: Cell::new(false),
-            cancel_forced: Cell::new(false),
+            cancel: Cell::new(if scopes.is_empty() { 0 } else { IN_SCOPE }),
             cancel_wake: Cell::new(false),
-            in_scope: Cell::new(!scopes.is_empty()),
             scopes: RefCell::new(scopes),
             join_waiter: Cell::new(None),
             more_waiters: RefCell::new(Vec::new()),
@@ -248,7 +252,7 @@ impl TaskHeader {
         // The task's context variables go now, not when the last handle does.
         drop(self.context.take());
         // Leaving its scopes: their cancellations no longer concern it.
-        self.in_scope.set(false);
+        self.set_in_scope(false);
         drop(self.scopes.take());
         if let Some(waiter) = self.join_waiter.take() {
             wake(waiter);
@@ -408,13 +412,13 @@ impl TaskHeader {
         if self.is_terminal() {
             return false;
         }
-        self.cancel_requested.set(true);
+        self.cancel.set(self.cancel.get() | REQUESTED);
         self.parked.get()
     }
 
     /// Cancels through shields (a scheduler shutting down).
     pub(crate) fn force_cancel(&self) {
-        self.cancel_forced.set(true);
+        self.cancel.set(self.cancel.get() | FORCED);
     }
 
     /// If the task is parked, marks its coming wake-up as a cancellation's.
@@ -435,14 +439,15 @@ impl TaskHeader {
 
     /// What a checkpoint would unwind for now.
     pub(crate) fn pending_cancel(&self) -> Option<PendingCancel> {
-        if self.cancel_forced.get() {
+        let flags = self.cancel.get();
+        if flags & FORCED != 0 {
             return Some(PendingCancel::Task);
         }
-        if !self.in_scope.get() {
-            return self.cancel_requested.get().then_some(PendingCancel::Task);
+        if flags & IN_SCOPE == 0 {
+            return (flags & REQUESTED != 0).then_some(PendingCancel::Task);
         }
         let (scope, reached_task) = cancel::visible_cancel(&self.scopes.borrow());
-        if reached_task && self.cancel_requested.get() {
+        if reached_task && flags & REQUESTED != 0 {
             return Some(PendingCancel::Task);
         }
         scope.map(PendingCancel::Scope)
@@ -452,7 +457,7 @@ impl TaskHeader {
     /// cancelled, unless the thread is already unwinding.
     #[inline]
     pub(crate) fn checkpoint(&self) {
-        if !self.in_scope.get() && !self.cancel_requested.get() && !self.cancel_forced.get() {
+        if self.cancel.get() == 0 {
             return;
         }
         if let Some(pending) = self.pending_cancel() {
@@ -470,7 +475,13 @@ impl TaskHeader {
     /// True if the task is inside at least one cancel scope.
     #[inline]
     pub(crate) fn in_scope(&self) -> bool {
-        self.in_scope.get()
+        self.cancel.get() & IN_SCOPE != 0
+    }
+
+    fn set_in_scope(&self, in_scope: bool) {
+        let flags = self.cancel.get() & !IN_SCOPE;
+        self.cancel
+            .set(if in_scope { flags | IN_SCOPE } else { flags });
     }
 
     /// The task's scope frames, innermost last.
@@ -480,7 +491,7 @@ impl TaskHeader {
 
     /// The earliest scope deadline visible from the innermost frame.
     pub(crate) fn visible_deadline(&self) -> Option<Instant> {
-        if !self.in_scope.get() {
+        if !self.in_scope() {
             return None;
         }
         cancel::visible_deadline(&self.scopes.borrow())
@@ -489,7 +500,7 @@ impl TaskHeader {
     pub(crate) fn push_frame(&self, frame: Frame) {
         let mut frames = self.scopes.borrow_mut();
         frames.push(frame);
-        self.in_scope.set(true);
+        self.set_in_scope(true);
     }
 
     /// Removes the frame `id`, wherever it is (normally on top), and drops
@@ -499,7 +510,7 @@ impl TaskHeader {
             let mut frames = self.scopes.borrow_mut();
             let position = frames.iter().rposition(|frame| frame.id() == id);
             let removed = position.map(|at| frames.remove(at));
-            self.in_scope.set(!frames.is_empty());
+            self.set_in_scope(!frames.is_empty());
             removed
         };
         drop(removed);

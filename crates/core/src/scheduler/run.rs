@@ -19,6 +19,7 @@ use super::prefetch;
 use super::record::{ErasedTask, Task, TaskHeader, TaskIdentity};
 use super::remote::{Remote, RemoteMsg, Unparker};
 use super::run_queue::RunQueue;
+use super::state::TaskState;
 use super::table::{TaskKey, TaskTable};
 use super::timers::TimerQueue;
 use super::watchdog::Watchdog;
@@ -29,24 +30,31 @@ thread_local! {
     static SCHEDULER: Cell<*const SchedulerInner> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Calls `f` with the scheduler running on this thread, if any.
-#[inline]
-pub(crate) fn with_scheduler<R>(f: impl FnOnce(&SchedulerInner) -> R) -> Option<R> {
+/// The scheduler running on this thread, if any.
+#[inline(always)]
+fn scheduler_here<'a>() -> Option<&'a SchedulerInner> {
     let ptr = SCHEDULER.try_with(|s| s.get()).ok()?;
-    if ptr.is_null() {
-        return None;
-    }
     // SAFETY: a non-null SCHEDULER points at the `SchedulerInner` whose
     // `block_on` is running on this thread; `block_on` holds an `Rc` to it
-    // and clears the pointer before returning.
-    Some(f(unsafe { &*ptr }))
+    // and clears the pointer before returning, and every caller uses the
+    // reference only within the call it made it in (`with_scheduler`,
+    // `with_running`), which ends before that.
+    (!ptr.is_null()).then(|| unsafe { &*ptr })
+}
+
+/// Calls `f` with the scheduler running on this thread, if any.
+#[inline(always)]
+pub(crate) fn with_scheduler<R>(f: impl FnOnce(&SchedulerInner) -> R) -> Option<R> {
+    Some(f(scheduler_here()?))
 }
 
 /// Calls `f` with the scheduler running on this thread and its running
 /// task; `None` outside a task.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_running<R>(f: impl FnOnce(&SchedulerInner, &TaskHeader) -> R) -> Option<R> {
-    with_scheduler(|scheduler| scheduler.running().map(|task| f(scheduler, task))).flatten()
+    let scheduler = scheduler_here()?;
+    let task = scheduler.running()?;
+    Some(f(scheduler, task))
 }
 
 static NEXT_SCHEDULER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -246,9 +254,7 @@ impl SchedulerInner {
         *self.woken.borrow_mut() = woken;
         if next_deadline.is_some_and(|deadline| deadline <= now) {
             let mut due = std::mem::take(&mut *self.woken.borrow_mut());
-            self.timers
-                .borrow_mut()
-                .fire_due(now, |key| due.push(key));
+            self.timers.borrow_mut().fire_due(now, |key| due.push(key));
             for key in due.drain(..) {
                 self.unpark(key);
             }
@@ -276,16 +282,19 @@ impl SchedulerInner {
         };
         let header = task.header();
         header.take_queued();
-        if header.state().is_terminal() {
-            return;
-        }
-        if header.state() == super::state::TaskState::Pending {
-            if header.pending_cancel().is_some() {
-                task.set_cancelled();
-                self.finish(key, &*task);
-                return;
+        match header.state() {
+            TaskState::Running => {}
+            TaskState::Pending => {
+                if header.pending_cancel().is_some() {
+                    task.set_cancelled();
+                    self.finish(key, &*task);
+                    return;
+                }
+                header.start(self.now.get());
             }
-            header.start(self.now.get());
+            // Finished already (a stale queue entry cannot exist, but a
+            // terminal task is never resumed).
+            _ => return,
         }
         self.running.set(header);
         if let Some(watchdog) = &self.watchdog {
@@ -307,7 +316,9 @@ impl SchedulerInner {
     /// its state, frees its stack, wakes its joiners, forgets it.
     fn finish(&self, key: TaskKey, task: &dyn ErasedTask) {
         task.header()
-            .finish(task.outcome_state(), self.now.get(), |waiter| self.unpark(waiter));
+            .finish(task.outcome_state(), self.now.get(), |waiter| {
+                self.unpark(waiter)
+            });
         self.table.borrow_mut().remove(key);
     }
 
@@ -438,6 +449,7 @@ impl SchedulerInner {
 
     /// Parks the running task `header` until it is unparked or `deadline`
     /// passes. Returns whether `deadline`'s timer is what woke it.
+    #[inline(always)]
     fn park_running_task(
         &self,
         header: &TaskHeader,
@@ -447,6 +459,30 @@ impl SchedulerInner {
             return Err(ParkError::Unwinding);
         }
         header.checkpoint();
+        if deadline.is_some() || header.in_scope() {
+            return self.park_with_timer(header, deadline);
+        }
+        // The common park: no deadline, so no timer.
+        if header.begin_park() {
+            // SAFETY: `header` is the running task (the caller's contract).
+            unsafe { header.suspend() };
+            // Running again. Unwind if a cancellation is what woke us; any
+            // other wake-up returns normally, and the caller's next
+            // checkpoint sees a cancellation that arrived meanwhile.
+            if header.take_cancel_wake() {
+                header.checkpoint();
+            }
+        }
+        Ok(false)
+    }
+
+    /// `park_running_task` with a deadline of its own or of a scope around
+    /// the task: one timer, at the earlier of the two, removed on waking.
+    fn park_with_timer(
+        &self,
+        header: &TaskHeader,
+        deadline: Option<Instant>,
+    ) -> Result<bool, ParkError> {
         if deadline.is_some_and(|deadline| deadline <= self.now.get()) {
             return Ok(true);
         }
@@ -463,10 +499,8 @@ impl SchedulerInner {
         let timer = wake_at.map(|at| self.timers.borrow_mut().insert(at, header.key()));
         // SAFETY: `header` is the running task (the caller's contract).
         unsafe { header.suspend() };
-        // Running again. Unwind if a cancellation (or a scope's deadline) is
-        // what woke us; any other wake-up returns normally, and the
-        // caller's next checkpoint sees a cancellation that arrived
-        // meanwhile.
+        // Running again: as in `park_running_task`, a scope deadline that
+        // fired counts as a cancellation's wake-up.
         let mut woken_by_cancel = header.take_cancel_wake();
         let mut deadline_fired = false;
         if let Some(timer) = timer {
@@ -485,12 +519,22 @@ impl SchedulerInner {
 
 /// Parks the running task until it is unparked or `deadline` passes (see
 /// `task::park_until`). Returns whether the deadline is what woke it.
+#[inline(always)]
 pub(crate) fn park_running(deadline: Option<Instant>) -> Result<bool, ParkError> {
-    with_running(|scheduler, header| scheduler.park_running_task(header, deadline))
-        .unwrap_or(Err(ParkError::OutsideTask))
+    // No closure here: this is the hot path of every blocking call, and a
+    // closure around the switch was left out of line, costing a second
+    // frame that saves every callee-saved register.
+    let Some(scheduler) = scheduler_here() else {
+        return Err(ParkError::OutsideTask);
+    };
+    let Some(header) = scheduler.running() else {
+        return Err(ParkError::OutsideTask);
+    };
+    scheduler.park_running_task(header, deadline)
 }
 
 /// Lets the other runnable tasks run, then continues. False outside a task.
+#[inline]
 pub(crate) fn yield_running() -> bool {
     with_running(|scheduler, header| {
         if std::thread::panicking() {
@@ -558,34 +602,28 @@ impl Unparker {
     /// # });
     /// ```
     pub fn unpark(&self) {
-        let local = with_scheduler(|s| {
-            if s.id == self.remote.id {
-                s.unpark(self.key);
-                true
-            } else {
-                false
-            }
-        })
-        .unwrap_or(false);
-        if !local {
-            self.remote.send(RemoteMsg::Unpark(self.key));
-        }
+        self.deliver(SchedulerInner::unpark, RemoteMsg::Unpark);
     }
 
     /// Wakes the task if it is parked, as a cancellation does: its `park`
     /// then checks for cancellation. From any thread.
     pub(crate) fn wake_for_cancel(&self) {
-        let local = with_scheduler(|s| {
-            if s.id == self.remote.id {
-                s.wake_for_cancel(self.key);
-                true
-            } else {
-                false
+        self.deliver(SchedulerInner::wake_for_cancel, RemoteMsg::CancelWake);
+    }
+
+    /// Runs `local` on the task's scheduler when it is the one running on
+    /// this thread; otherwise sends `remote` through its inbox.
+    #[inline]
+    fn deliver(&self, local: fn(&SchedulerInner, TaskKey), remote: fn(TaskKey) -> RemoteMsg) {
+        let delivered = with_scheduler(|s| {
+            let here = s.id == self.remote.id;
+            if here {
+                local(s, self.key);
             }
-        })
-        .unwrap_or(false);
-        if !local {
-            self.remote.send(RemoteMsg::CancelWake(self.key));
+            here
+        });
+        if delivered != Some(true) {
+            self.remote.send(remote(self.key));
         }
     }
 }

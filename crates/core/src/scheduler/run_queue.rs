@@ -65,14 +65,11 @@ impl RunQueue {
         }
     }
 
-    /// The task that would run after the one just popped, if FIFO: a hint
-    /// for prefetching, never a promise.
+    /// The oldest queued task: the next to run under FIFO. Only a hint for
+    /// prefetching (a policy may choose another), never a promise.
     #[inline]
     pub(crate) fn peek(&self) -> Option<TaskKey> {
-        match self.policy {
-            None => self.keys.front().copied(),
-            Some(_) => None,
-        }
+        self.keys.front().copied()
     }
 
     pub(crate) fn clear(&mut self) {
@@ -119,7 +116,7 @@ mod tests {
         for key in keys(4) {
             queue.push(key);
         }
-        assert_eq!(queue.peek(), None);
+        assert_eq!(queue.peek(), Some(TaskKey::new(0, 0))); // only a hint
         assert_eq!(queue.pop(), Some(TaskKey::new(3, 0)));
         queue.push(TaskKey::new(9, 0));
         let order: Vec<_> = std::iter::from_fn(|| queue.pop()).collect();

@@ -76,7 +76,8 @@ static LOOKUPS: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
 pub(crate) fn register_overflow_lookup(lookup: OverflowLookup) {
     let wanted = lookup as usize;
     // The common case, on every fiber's creation: already registered.
-    if LOOKUPS[0].load(Ordering::Relaxed) == wanted || LOOKUPS[1].load(Ordering::Relaxed) == wanted {
+    if LOOKUPS[0].load(Ordering::Relaxed) == wanted || LOOKUPS[1].load(Ordering::Relaxed) == wanted
+    {
         return;
     }
     register_slow(wanted);
@@ -231,11 +232,17 @@ extern "C" fn handle_fault(signal: c_int, info: *mut siginfo_t, context: *mut c_
         // SAFETY: non-zero slots hold `OverflowLookup` pointers stored by
         // `register_overflow_lookup`; `fn` pointers and `usize` have the
         // same size on every target we build for.
-        let lookup: OverflowLookup = unsafe { std::mem::transmute::<usize, OverflowLookup>(lookup) };
+        let lookup: OverflowLookup =
+            unsafe { std::mem::transmute::<usize, OverflowLookup>(lookup) };
         // SAFETY: we are on the faulting thread, in a signal handler, as a
         // lookup's contract asks.
         if let Some(owner) = unsafe { lookup(addr) } {
-            report(owner.kind.as_bytes(), owner.name, owner.id, owner.stack_size);
+            report(
+                owner.kind.as_bytes(),
+                owner.name,
+                owner.id,
+                owner.stack_size,
+            );
         }
     }
     let index = if signal == libc::SIGSEGV { 0 } else { 1 };
