@@ -14,9 +14,11 @@
 //! `FIBRIO_TEST_CHILD=<role>`), since the failure is an abort; the child
 //! reports what happened in a `REPORT` line on stderr.
 
+mod common;
+
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,20 +29,7 @@ use fibrio_core::scheduler::{
 };
 use fibrio_core::task;
 
-const CHILD: &str = "FIBRIO_TEST_CHILD";
-
-/// Re-runs this binary with only `test` selected and `CHILD=role`.
-fn run_child(test: &str, role: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD, role)
-        .output()
-        .expect("failed to re-run the test binary")
-}
-
-fn role() -> Option<String> {
-    std::env::var(CHILD).ok()
-}
+use common::{role, run_child};
 
 /// A driver that panics when the scheduler would wait in it, so that
 /// `block_on` unwinds with its tasks still parked.

@@ -19,27 +19,16 @@
 //! thread_exit_with_a_real_read_is_clean --nocapture` with
 //! `FIBRIO_TEST_CHILD=uaf-touch`).
 
+mod common;
+
 use std::cell::RefCell;
 use std::io::Write;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use fibrio_core::fiber::{suspend, Fiber};
 
-const CHILD: &str = "FIBRIO_TEST_CHILD";
-
-/// Re-runs this binary with only `test` selected and `CHILD=role`.
-fn run_child(test: &str, role: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD, role)
-        .output()
-        .expect("failed to re-run the test binary")
-}
-
-fn role() -> Option<String> {
-    std::env::var(CHILD).ok()
-}
+use common::{role, run_child};
 
 /// `K`'s value has been dropped (its buffer freed).
 static K_DROPPED: AtomicBool = AtomicBool::new(false);

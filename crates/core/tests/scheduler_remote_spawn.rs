@@ -14,12 +14,17 @@ fn a_remote_spawn_over_max_tasks_reports_too_many_tasks() {
     let handle = scheduler.handle();
     let err = scheduler
         .block_on(move || {
-            let remote = std::thread::spawn(move || handle.spawn(|| 1)).join().unwrap();
+            let remote = std::thread::spawn(move || handle.spawn(|| 1))
+                .join()
+                .unwrap();
             remote.join().unwrap_err()
         })
         .unwrap();
     assert!(
-        matches!(err, JoinError::NotSpawned(SpawnError::TooManyTasks { limit: 1 })),
+        matches!(
+            err,
+            JoinError::NotSpawned(SpawnError::TooManyTasks { limit: 1 })
+        ),
         "{err:?}"
     );
 }

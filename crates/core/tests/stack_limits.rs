@@ -2,26 +2,14 @@
 //! (this test binary re-run with `FIBRIO_TEST_CHILD` set), because one
 //! aborts the process and the other lowers a process-wide limit.
 
+mod common;
+
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
 
 use fibrio_core::fiber::{Builder, Fiber};
 use fibrio_core::stack::StackError;
 
-const CHILD: &str = "FIBRIO_TEST_CHILD";
-
-/// Re-runs this binary with only `test` selected and `CHILD=role`.
-fn run_child(test: &str, role: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD, role)
-        .output()
-        .expect("failed to re-run the test binary")
-}
-
-fn role() -> Option<String> {
-    std::env::var(CHILD).ok()
-}
+use common::{role, run_child};
 
 /// Recurses until the stack runs out (the bound is never reached).
 #[inline(never)]

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-
 use fibrio_core::scheduler::{TaskKey, TimerId, TimerQueue};
 use proptest::prelude::*;
 

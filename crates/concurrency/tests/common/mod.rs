@@ -4,31 +4,11 @@
 
 #![allow(dead_code)]
 
-use std::sync::Once;
-
 use fibrio::task::JoinError;
 
-/// Silences the panic hook for the panics the tests plan (messages starting
-/// with "planned"); any other panic is printed as usual.
-///
-/// The hook is installed once per test binary and never swapped back, so
-/// tests running in parallel on other threads keep their panic messages.
-pub fn quiet_planned_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            if !message.is_some_and(|m| m.starts_with("planned")) {
-                previous(info);
-            }
-        }));
-    });
-}
+/// The panic hook the test binaries share (not every binary calls it).
+#[allow(unused_imports)]
+pub use fibrio_core::task::test_support::quiet_planned_panics;
 
 /// Yields `n` times.
 pub fn yield_n(n: usize) {

@@ -50,6 +50,32 @@ pub use crate::unwind::is_cancellation;
 /// Helpers for examples and tests that need a runtime without I/O.
 #[doc(hidden)]
 pub mod test_support {
+    /// Installs, once per process, a panic hook that hides the panics the
+    /// tests plan: those whose message starts with "planned", and the panic
+    /// of `fibrio::run` called inside a running runtime ("... inside a
+    /// running one ..."), which tests provoke on purpose. Any other panic is
+    /// passed to the hook installed before. The hook is never swapped back,
+    /// so tests running in parallel keep their panic messages.
+    pub fn quiet_planned_panics() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                let payload = info.payload();
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+                let planned = message.is_some_and(|m| {
+                    m.starts_with("planned") || m.contains("inside a running one")
+                });
+                if !planned {
+                    previous(info);
+                }
+            }));
+        });
+    }
+
     use crate::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
 
     /// Runs `f` as the main task of a scheduler on a [`NotifyDriver`].

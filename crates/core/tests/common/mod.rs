@@ -106,24 +106,24 @@ pub fn block_on<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
         .expect("scheduler failed")
 }
 
-/// Silences the panic hook for the panics the tests plan (messages starting
-/// with "planned"); any other panic is printed as usual.
-///
-/// The hook is installed once per test binary and never swapped back, so
-/// tests running in parallel on other threads keep their panic messages.
-pub fn quiet_planned_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
-            if !message.is_some_and(|m| m.starts_with("planned")) {
-                previous(info);
-            }
-        }));
-    });
+/// The panic hook the test binaries share (not every binary calls it).
+#[allow(unused_imports)]
+pub use fibrio_core::task::test_support::quiet_planned_panics;
+
+/// The variable that tells a re-run test binary which role to play.
+pub const CHILD: &str = "FIBRIO_TEST_CHILD";
+
+/// Re-runs this test binary with only `test` selected and `CHILD=role`:
+/// for tests whose failure would abort, hang or corrupt the process.
+pub fn run_child(test: &str, role: &str) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD, role)
+        .output()
+        .expect("failed to re-run the test binary")
+}
+
+/// The role this process plays, if it is such a re-run.
+pub fn role() -> Option<String> {
+    std::env::var(CHILD).ok()
 }
