@@ -5,32 +5,86 @@
 default:
     @just --list
 
-# The whole test suite (the README's command).
+# The benchmarks are a workspace of their own (benches/Cargo.toml, excluded from the
+# root one), so that `cargo test --workspace` does not build their peers (tokio, may,
+# hyper) and criterion. Their recipes name its manifest; they build in benches/target.
+benches := "--manifest-path benches/Cargo.toml"
+
+# The whole test suite (the README's command); the benchmarks are not part of it.
 test:
     cargo test --workspace
 
-# rustfmt and clippy, as CI runs them.
+# rustfmt and clippy, as CI runs them, on the root workspace and the benchmarks'.
 lint:
     cargo fmt --all --check
+    cargo fmt {{benches}} --check
     cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy {{benches}} --all-targets -- -D warnings
 
+# Arguments go on to cargo bench (`just bench -- --quick` to criterion).
 # All criterion benchmarks, fibrio beside its peers in one run.
-bench:
-    cargo bench -p fibrio-benches
+bench *args:
+    cargo bench {{benches}} {{args}}
 
 # Only the fiber benchmarks (switch, create-run-drop) against raw corosensei.
-bench-fiber:
-    cargo bench -p fibrio-benches --bench fiber
+bench-fiber *args:
+    cargo bench {{benches}} --bench fiber {{args}}
 
 # The switch ratio to raw corosensei from 31 alternating runs (median, quartiles,
 # fastest runs); steadier than criterion's two separate estimates on a shared machine.
 bench-switch:
-    FIBRIO_SWITCH_PAIRED=1 cargo bench -p fibrio-benches --bench fiber
+    FIBRIO_SWITCH_PAIRED=1 cargo bench {{benches}} --bench fiber
+
+# Built first, then run on CPU `cpu` alone (`just bench-runtime-paired ""` leaves
+# it unpinned). Median, quartiles and median runs from 21 alternating runs each.
+# The ratios fibrio / tokio (current_thread) of spawn + join, Notify ping-pong, sleep_10k.
+bench-runtime-paired cpu="1":
+    cargo bench {{benches}} --bench runtime --no-run
+    FIBRIO_RUNTIME_PAIRED=1 {{ if cpu == "" { "" } else { "taskset -c " + cpu } }} cargo bench {{benches}} --bench runtime
 
 # HTTP and echo load: fibrio, may_minihttp/may and tokio(+hyper) servers
 # under wrk and echo_client on loopback, one after another (benches/bench-http.sh).
 bench-http:
     bash benches/bench-http.sh
+
+# Not part of CI: it takes a few minutes. Installs valgrind if it is missing (as root).
+# Any memcheck error fails the run, and so does a definitely lost block (possibly lost
+# ones and memory still reachable at exit are shown, not counted). Nothing is
+# suppressed: corosensei registers its stacks with valgrind, so switching stacks raises
+# no false reports. Proptests run PROPTEST_CASES cases (8 unless set). Unit and
+# integration tests, not doctests; the tests in `valgrind_skip` are skipped.
+# The core and concurrency test binaries under valgrind's memcheck.
+valgrind:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v valgrind >/dev/null; then
+        if [ "$(id -u)" -ne 0 ]; then
+            echo "valgrind is missing: apt-get install valgrind" >&2
+            exit 1
+        fi
+        apt-get install -y valgrind || { apt-get update && apt-get install -y valgrind; }
+    fi
+    export PROPTEST_CASES=${PROPTEST_CASES:-8}
+    # Cargo starts every test binary through the target's runner.
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    runner=CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUNNER
+    export "$runner=valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite"
+    skips=()
+    for name in {{valgrind_skip}}; do skips+=(--skip "$name"); done
+    log=$(mktemp /tmp/fibrio-valgrind.XXXXXX)
+    status=0
+    cargo test -p fibrio-core -p fibrio-concurrency --lib --tests --no-fail-fast \
+        -- "${skips[@]}" 2>&1 | tee "$log" || status=$?
+    binaries=$(grep -c 'ERROR SUMMARY' "$log" || true)
+    errors=$(awk '/ERROR SUMMARY/ { n += $4 } END { print n + 0 }' "$log")
+    failed=$(grep -c '^test .* FAILED$' "$log" || true)
+    echo "valgrind: $errors memcheck errors in $binaries test binaries; $failed tests failed (log: $log)"
+    exit "$status"
+
+# Tests that `just valgrind` skips: each needs a task to get somewhere within a few
+# milliseconds of another (a 10 ms timeout, two timers in one reactor turn), which
+# valgrind's 20-50x slowdown breaks; they fail on their timing, not on memory.
+valgrind_skip := "a_timed_out_sender_leaves_the_queue_and_the_next_one_keeps_its_turn condvar_wait_timeout_times_out_then_relocks_the_mutex two_children_failing_together_are_both_reported"
 
 # Exactly what CI runs.
 ci:

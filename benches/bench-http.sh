@@ -27,7 +27,8 @@
 #   ECHO_TIMEOUT=120   seconds before an echo run is cut off
 #   HTTP_PORT=18080    ECHO_PORT=17000 (on 127.0.0.1 only)
 #   WORKER_COUNTS="1 2"
-#   CARGO_TARGET_DIR   where cargo builds (default: the workspace's target/)
+#   CARGO_TARGET_DIR   where cargo builds, for both workspaces (default: the
+#                      root workspace's target/)
 #   BENCH_OUT          where the raw logs go (default: a fresh /tmp dir)
 set -euo pipefail
 
@@ -81,7 +82,9 @@ fi
 log "building the servers and the echo client in release ($CARGO_TARGET_DIR)"
 cargo build --release -p fibrio-examples \
     --example http_server --example echo_server --example echo_client
-cargo build --release -p fibrio-benches \
+# The peers come from the benchmarks' own workspace (benches/Cargo.toml); the
+# exported CARGO_TARGET_DIR puts them beside fibrio's examples in $BIN.
+cargo build --release --manifest-path benches/Cargo.toml \
     --example may_http --example hyper_http --example may_echo --example tokio_echo
 
 # --- server lifecycle ----------------------------------------------------------

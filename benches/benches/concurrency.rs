@@ -27,8 +27,9 @@
 //! (`iter_custom`), timed with `Instant` from inside, so building and
 //! tearing down runtimes is never measured.
 //!
-//! Run with `cargo bench -p fibrio-benches --bench concurrency` (add
-//! `-- --warm-up-time 1 --measurement-time 3` for a quick run). Report the
+//! Run from the repository root with `cargo bench --manifest-path
+//! benches/Cargo.toml --bench concurrency` (add `-- --warm-up-time 1
+//! --measurement-time 3` for a quick run). Report the
 //! ratios fibrio / tokio and fibrio / may from one run.
 
 use std::hint::black_box;

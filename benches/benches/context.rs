@@ -12,8 +12,9 @@
 //! (`iter_custom`), timed with `Instant` from inside, so building the
 //! runtime and setting the variables is never measured.
 //!
-//! Run with `cargo bench -p fibrio-benches --bench context` (add
-//! `-- --warm-up-time 1 --measurement-time 3` for a quick run). Report the
+//! Run from the repository root with `cargo bench --manifest-path
+//! benches/Cargo.toml --bench context` (add `-- --warm-up-time 1
+//! --measurement-time 3` for a quick run). Report the
 //! ratio vars_100 / vars_0.
 
 use std::hint::black_box;

@@ -5,7 +5,8 @@
 //! * `fiber_create_run_drop`: make a fiber on a pooled stack, run it to
 //!   completion, drop it.
 //!
-//! Run with `cargo bench -p fibrio-benches --bench fiber` (or `just bench`).
+//! Run from the repository root with `cargo bench --manifest-path
+//! benches/Cargo.toml --bench fiber` (or `just bench-fiber`).
 //! Report the ratio fibrio / corosensei; the targets are a switch within
 //! 1.3x of raw corosensei and create-run-drop under 100 ns.
 //!
@@ -13,12 +14,13 @@
 //!
 //! Criterion times fibrio and corosensei one after the other, seconds
 //! apart; on a shared machine the load changes in between, and the ratio of
-//! the two estimates moves by ±15%. `FIBRIO_SWITCH_PAIRED=1 cargo bench -p
-//! fibrio-benches --bench fiber` does not run criterion: it alternates the
-//! two loops, 3 million round trips each, 31 times, and prints the median
-//! of the 31 ratios (each from two runs a few milliseconds apart) with its
-//! quartiles, and the ratio of the two fastest runs, then exits. Pin it to
-//! one CPU (`taskset -c 1`) for the steadiest figures.
+//! the two estimates moves by ±15%. `FIBRIO_SWITCH_PAIRED=1 cargo bench
+//! --manifest-path benches/Cargo.toml --bench fiber` (`just bench-switch`)
+//! does not run criterion: it alternates the two loops, 3 million round
+//! trips each, 31 times, and prints the median of the 31 ratios (each
+//! from two runs a few milliseconds apart) with its quartiles, and the
+//! ratio of the two fastest runs, then exits. Pin it to one CPU
+//! (`taskset -c 1`) for the steadiest figures.
 
 use std::hint::black_box;
 use std::time::Instant;

@@ -1,5 +1,5 @@
 //! Timer queue benchmarks at a million timers: fibrio's
-//! `fibrio_reactor::timer::TimerQueue` (an indexed binary heap on
+//! `fibrio_core::scheduler::TimerQueue` (an indexed binary heap on
 //! `(deadline, sequence)`: cancelling removes at once, plus an O(1) lane for
 //! timers set in deadline order) beside a
 //! `std::collections::BinaryHeap` with lazy deletion (cancelling records the
@@ -21,8 +21,8 @@
 //!   order (as repeated sleeps or timeouts of one length set them), which
 //!   `TimerQueue` keeps in its O(1) lane instead of its heap.
 //!
-//! Run with `cargo bench -p fibrio-benches --bench timers`. Criterion
-//! reports time per whole batch and throughput in timers per second.
+//! Run from the repository root with `cargo bench --manifest-path
+//! benches/Cargo.toml --bench timers`. Criterion reports time per whole batch and throughput in timers per second.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
@@ -33,8 +33,7 @@ use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
 };
-use fibrio_core::scheduler::TaskKey;
-use fibrio_reactor::timer::{TimerId, TimerQueue};
+use fibrio_core::scheduler::{TaskKey, TimerId, TimerQueue};
 
 /// Timers per batch.
 const N: usize = 1_000_000;

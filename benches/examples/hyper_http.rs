@@ -11,7 +11,7 @@
 //! Run it with:
 //!
 //! ```text
-//! cargo run --release -p fibrio-benches --example hyper_http -- --addr 127.0.0.1:8080 --workers 1
+//! cargo run --release --manifest-path benches/Cargo.toml --example hyper_http -- --addr 127.0.0.1:8080 --workers 1
 //! wrk -t2 -c256 -d10s http://127.0.0.1:8080/
 //! ```
 //!

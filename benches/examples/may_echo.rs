@@ -5,7 +5,7 @@
 //! Run it with:
 //!
 //! ```text
-//! cargo run --release -p fibrio-benches --example may_echo -- --addr 127.0.0.1:7000 --workers 1
+//! cargo run --release --manifest-path benches/Cargo.toml --example may_echo -- --addr 127.0.0.1:7000 --workers 1
 //! cargo run --release -p fibrio-examples --example echo_client -- --addr 127.0.0.1:7000 \
 //!     --connections 100 --messages 1000 --size 64
 //! ```

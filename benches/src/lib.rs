@@ -1,1 +1,2 @@
-//! Benchmarks live in `benches/`; run them with `cargo bench -p fibrio-benches`.
+//! Benchmarks live in `benches/`; run them from the repository root
+//! with `cargo bench --manifest-path benches/Cargo.toml` (`just bench`).

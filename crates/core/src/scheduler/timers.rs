@@ -14,7 +14,7 @@
 //! Popping compares the two fronts. Timers with equal deadlines fire in the
 //! order they were set, whichever structure holds them, because the
 //! sequence number breaks ties. The `timers` benchmark
-//! (`cargo bench -p fibrio-benches --bench timers`) measured the heap at a
+//! (`cargo bench --manifest-path benches/Cargo.toml --bench timers`) measured the heap at a
 //! million timers against a `BTreeMap` and a lazily-deleted heap, and the
 //! lane on in-order deadlines; see `docs/performance.md`.
 //!
