@@ -73,8 +73,8 @@ pub use fibrio_core::task::{
 };
 pub use fibrio_core::{fiber, stack};
 pub use fibrio_reactor::{io, net, sleep, sleep_until, spawn_blocking, BackendKind as Backend};
-pub use runtime::{run, Builder, Runtime, RuntimeError, WorkersBuilder};
-pub use workers::{worker_index, WorkerError, Workers};
+pub use runtime::{run, Builder, Runtime, RuntimeError};
+pub use workers::{worker_index, WorkerError, Workers, WorkersBuilder};
 
 /// Tasks: spawning with options, cancellation checkpoints and scopes,
 /// park/unpark, waiting for any of several tasks.

@@ -165,20 +165,6 @@ impl Builder {
         self
     }
 
-    /// Starts `count` share-nothing workers, each a runtime on its own
-    /// thread running `main`, and returns at once (`0` means one per CPU).
-    /// See [`WorkersBuilder::run`] to wait for them.
-    ///
-    /// # Examples
-    ///
-    /// See [`Workers::handle`](crate::Workers::handle).
-    pub fn workers(self, count: usize) -> WorkersBuilder {
-        WorkersBuilder {
-            builder: self,
-            count,
-        }
-    }
-
     /// Opens the backend and makes the runtime.
     ///
     /// # Errors
@@ -192,42 +178,6 @@ impl Builder {
             config: self.config,
             stack_pool: self.stack_pool,
         })
-    }
-}
-
-/// A [`Builder`] with a worker count: see [`Builder::workers`].
-#[derive(Debug, Clone)]
-pub struct WorkersBuilder {
-    builder: Builder,
-    count: usize,
-}
-
-impl WorkersBuilder {
-    /// Starts the workers, each running `main`, and returns at once.
-    pub fn start<T, F>(self, main: F) -> crate::Workers<T>
-    where
-        T: Send + 'static,
-        F: Fn() -> T + Send + Sync + 'static,
-    {
-        crate::workers::start(self.builder, self.count, main)
-    }
-
-    /// Starts the workers and waits for all of them: one outcome per worker,
-    /// in worker order (its value, its panic, or why it could not start).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let outcomes = fibrio::Runtime::builder().workers(3).run(|| "served");
-    /// assert_eq!(outcomes.len(), 3);
-    /// assert!(outcomes.iter().all(|o| matches!(o, Ok("served"))));
-    /// ```
-    pub fn run<T, F>(self, main: F) -> Vec<Result<T, crate::WorkerError>>
-    where
-        T: Send + 'static,
-        F: Fn() -> T + Send + Sync + 'static,
-    {
-        self.start(main).join()
     }
 }
 

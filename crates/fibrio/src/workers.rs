@@ -22,6 +22,60 @@ use fibrio_core::fiber::Payload;
 use crate::runtime::{Builder, RuntimeError};
 use crate::Handle;
 
+/// Multi-worker mode is built on [`Builder`] from here, above the
+/// runtime module, which knows nothing of workers.
+impl Builder {
+    /// Starts `count` share-nothing workers, each a runtime on its own
+    /// thread running `main`, and returns at once (`0` means one per CPU).
+    /// See [`WorkersBuilder::run`] to wait for them.
+    ///
+    /// # Examples
+    ///
+    /// See [`Workers::handle`](crate::Workers::handle).
+    pub fn workers(self, count: usize) -> WorkersBuilder {
+        WorkersBuilder {
+            builder: self,
+            count,
+        }
+    }
+}
+
+/// A [`Builder`] with a worker count: see [`Builder::workers`].
+#[derive(Debug, Clone)]
+pub struct WorkersBuilder {
+    builder: Builder,
+    count: usize,
+}
+
+impl WorkersBuilder {
+    /// Starts the workers, each running `main`, and returns at once.
+    pub fn start<T, F>(self, main: F) -> Workers<T>
+    where
+        T: Send + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        start(self.builder, self.count, main)
+    }
+
+    /// Starts the workers and waits for all of them: one outcome per worker,
+    /// in worker order (its value, its panic, or why it could not start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let outcomes = fibrio::Runtime::builder().workers(3).run(|| "served");
+    /// assert_eq!(outcomes.len(), 3);
+    /// assert!(outcomes.iter().all(|o| matches!(o, Ok("served"))));
+    /// ```
+    pub fn run<T, F>(self, main: F) -> Vec<Result<T, WorkerError>>
+    where
+        T: Send + 'static,
+        F: Fn() -> T + Send + Sync + 'static,
+    {
+        self.start(main).join()
+    }
+}
+
 std::thread_local! {
     static WORKER_INDEX: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
 }

@@ -66,7 +66,7 @@ const TASK_ID_BLOCK: u64 = 1024;
 pub(crate) struct SchedulerInner {
     pub(crate) id: u64,
     config: SchedulerConfig,
-    table: RefCell<TaskTable>,
+    table: RefCell<TaskTable<dyn ErasedTask>>,
     run_queue: RefCell<RunQueue>,
     running: Cell<*const TaskHeader>,
     timers: RefCell<TimerQueue>,

@@ -10,8 +10,6 @@
 
 use std::rc::Rc;
 
-use super::record::ErasedTask;
-
 /// Identifies a task within its scheduler: a slot index plus the slot's
 /// generation. It is `Copy` and `Send`, so timers, poll registrations and
 /// other threads can hold it; a stale key is harmless.
@@ -46,19 +44,21 @@ impl TaskKey {
     }
 }
 
-struct Slot {
+struct Slot<T: ?Sized> {
     generation: u32,
-    task: Option<Rc<dyn ErasedTask>>,
+    task: Option<Rc<T>>,
 }
 
-pub(crate) struct TaskTable {
-    slots: Vec<Slot>,
+/// The tasks, as `Rc<T>` (the scheduler stores `dyn ErasedTask`; the table
+/// needs to know nothing of tasks but that they are shared).
+pub(crate) struct TaskTable<T: ?Sized> {
+    slots: Vec<Slot<T>>,
     free: Vec<u32>,
     len: usize,
 }
 
-impl TaskTable {
-    pub(crate) fn new() -> TaskTable {
+impl<T: ?Sized> TaskTable<T> {
+    pub(crate) fn new() -> TaskTable<T> {
         TaskTable {
             slots: Vec::new(),
             free: Vec::new(),
@@ -81,7 +81,7 @@ impl TaskTable {
     }
 
     /// Stores `task` under `next_key()`.
-    pub(crate) fn insert(&mut self, task: Rc<dyn ErasedTask>) -> TaskKey {
+    pub(crate) fn insert(&mut self, task: Rc<T>) -> TaskKey {
         let key = self.next_key();
         match self.free.pop() {
             Some(index) => self.slots[index as usize].task = Some(task),
@@ -94,7 +94,7 @@ impl TaskTable {
         key
     }
 
-    pub(crate) fn get(&self, key: TaskKey) -> Option<&Rc<dyn ErasedTask>> {
+    pub(crate) fn get(&self, key: TaskKey) -> Option<&Rc<T>> {
         let slot = self.slots.get(key.index as usize)?;
         if slot.generation != key.generation {
             return None;
@@ -102,7 +102,7 @@ impl TaskTable {
         slot.task.as_ref()
     }
 
-    pub(crate) fn remove(&mut self, key: TaskKey) -> Option<Rc<dyn ErasedTask>> {
+    pub(crate) fn remove(&mut self, key: TaskKey) -> Option<Rc<T>> {
         let slot = self.slots.get_mut(key.index as usize)?;
         if slot.generation != key.generation {
             return None;
