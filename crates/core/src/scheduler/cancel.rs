@@ -5,8 +5,12 @@
 //!
 //! # Invariants
 //!
-//! * `ScopeState::cancelled` only goes from false to true. A deadline that
-//!   has passed counts as cancelled, whoever looks.
+//! * `ScopeState::cancelled` only goes from false to true: cancellation is
+//!   a latch. A deadline that has passed cancels the scope for good: the
+//!   first look that sees it passed (a checkpoint, `is_cancelled`, or a
+//!   `set_deadline` replacing it) sets `cancelled`, so moving the deadline
+//!   later, or removing it, never un-cancels the scope, and no member can
+//!   be cancelled while another carries on.
 //! * `ScopeState::members` holds an [`Unparker`] for every [`Frame`], in any
 //!   task, that refers to the scope right now, under the frame's member id;
 //!   a frame removes its entry when it is dropped (popped, or its task
@@ -62,9 +66,18 @@ impl ScopeState {
         *self.deadline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sets the deadline; the caller wakes the members.
-    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
-        *self.deadline.lock().unwrap_or_else(PoisonError::into_inner) = deadline;
+    /// Sets the deadline; the caller wakes the members. A deadline it
+    /// replaces that had passed cancels the scope first (the latch). Returns
+    /// whether the scope is cancelled now.
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) -> bool {
+        let mut current = self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if current.is_some_and(|old| now >= old) {
+            self.cancelled.store(true, Ordering::Release);
+        }
+        *current = deadline;
+        drop(current);
+        self.is_cancelled_at(&mut Some(now))
     }
 
     /// Marks the scope cancelled. True if it was not already.
@@ -72,15 +85,20 @@ impl ScopeState {
         !self.cancelled.swap(true, Ordering::AcqRel)
     }
 
-    /// True once cancelled or past its deadline. `now` is read from the
-    /// clock at most once per walk over a task's frames.
+    /// True once cancelled or past its deadline (which latches the
+    /// cancellation). `now` is read from the clock at most once per walk
+    /// over a task's frames.
     pub(crate) fn is_cancelled_at(&self, now: &mut Option<Instant>) -> bool {
         if self.cancelled.load(Ordering::Acquire) {
             return true;
         }
         match self.deadline() {
-            Some(deadline) => *now.get_or_insert_with(Instant::now) >= deadline,
-            None => false,
+            Some(deadline) if *now.get_or_insert_with(Instant::now) >= deadline => {
+                // The latch: once seen passed, cancelled for good.
+                self.cancelled.store(true, Ordering::Release);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -149,22 +149,32 @@ impl CancelScope {
     /// Sets (or with `None`, removes) the deadline, also while code runs
     /// inside the scope: parked members wake up and re-arm for the new one.
     ///
+    /// A deadline that has passed has already cancelled the scope, and
+    /// cancellation is permanent (trio's rule): moving the deadline later
+    /// or removing it afterwards does not un-cancel the scope.
+    ///
     /// # Examples
     ///
     /// ```
-    /// use std::time::Instant;
+    /// use std::time::{Duration, Instant};
     /// use fibrio_core::task::CancelScope;
     ///
     /// let scope = CancelScope::new();
+    /// scope.set_deadline(Some(Instant::now() + Duration::from_secs(60)));
+    /// assert!(!scope.is_cancelled());
     /// scope.set_deadline(Some(Instant::now()));
     /// assert!(scope.is_cancelled());
-    /// scope.set_deadline(None);
-    /// assert!(!scope.is_cancelled());
+    /// scope.set_deadline(None); // too late: the deadline has passed
+    /// assert!(scope.is_cancelled());
     /// ```
     pub fn set_deadline(&self, deadline: Option<Instant>) {
-        self.state.set_deadline(deadline);
+        let cancelled = self.state.set_deadline(deadline);
         for member in self.state.members() {
-            member.unpark();
+            if cancelled {
+                member.wake_for_cancel();
+            } else {
+                member.unpark();
+            }
         }
     }
 
@@ -206,7 +216,9 @@ impl CancelScope {
         }
     }
 
-    /// True once the scope is cancelled or its deadline has passed.
+    /// True once the scope is cancelled or its deadline has passed. Stays
+    /// true: a scope is never un-cancelled (see
+    /// [`set_deadline`](CancelScope::set_deadline)).
     pub fn is_cancelled(&self) -> bool {
         self.state.is_cancelled_at(&mut None)
     }
