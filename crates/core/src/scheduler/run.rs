@@ -36,9 +36,12 @@ fn scheduler_here<'a>() -> Option<&'a SchedulerInner> {
     let ptr = SCHEDULER.try_with(|s| s.get()).ok()?;
     // SAFETY: a non-null SCHEDULER points at the `SchedulerInner` whose
     // `block_on` is running on this thread; `block_on` holds an `Rc` to it
-    // and clears the pointer before returning, and every caller uses the
-    // reference only within the call it made it in (`with_scheduler`,
-    // `with_running`), which ends before that.
+    // and clears the pointer before returning. Every caller
+    // (`with_scheduler`, `with_running`, `park_running`) uses the reference
+    // only within its own call, which a task makes while `block_on` runs
+    // it: a task parked in `park_running` resumes only inside the same
+    // `block_on`, and if its scheduler is dropped instead, its stack is
+    // unwound without using the reference again.
     (!ptr.is_null()).then(|| unsafe { &*ptr })
 }
 
