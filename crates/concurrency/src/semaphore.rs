@@ -107,6 +107,19 @@ impl WaitState<()> for State {
 /// the same semaphore (it is reference-counted), so tasks can share it.
 /// `Send + Sync`: usable from any thread.
 ///
+/// Fairness (no barging): a permit released (dropped, or added with
+/// [`add_permits`](Semaphore::add_permits)) while tasks wait is handed
+/// straight to the longest-waiting one, before it even runs, and is never
+/// counted as available. So a newcomer, the releasing task acquiring again
+/// at once included, queues behind the waiters, and
+/// [`try_acquire`](Semaphore::try_acquire) fails while anyone waits. A
+/// permit handed to a waiter that then leaves (cancelled, timed out) goes
+/// on to the next waiter, or back to the count. This is tokio's rule; it
+/// differs from asyncio's in one case: once no waiter is queued, a free
+/// permit goes to whoever asks, even if waiters handed a permit earlier
+/// have not run yet (asyncio makes that acquire queue). An uncontended
+/// acquire is a cancellation checkpoint but does not yield to other tasks.
+///
 /// # Examples
 ///
 /// ```

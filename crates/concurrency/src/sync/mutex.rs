@@ -224,10 +224,16 @@ impl Waitable<()> for RawMutex {
 /// A mutual-exclusion lock for tasks: [`lock`](Mutex::lock) parks the
 /// calling task (not the thread) until the lock is free.
 ///
-/// Waiters are served in FIFO order: an unlock hands the lock straight to
-/// the longest-waiting task, and a newcomer cannot take it while anyone is
-/// queued. Uncontended, locking and unlocking cost a few atomic operations
-/// and touch no queue.
+/// Fairness (no barging): waiters are served in FIFO order. An unlock with
+/// waiters queued hands the lock straight to the longest-waiting task
+/// (which owns it before it even runs), so a newcomer, the unlocking task
+/// locking again at once included, queues behind the waiters, and
+/// [`try_lock`](Mutex::try_lock) fails while anyone is queued or the lock
+/// is handed to a waiter that has not run yet. A waiter handed the lock
+/// that then leaves (cancelled, timed out) passes it on to the next waiter,
+/// or frees it. Uncontended, locking and unlocking cost a few atomic
+/// operations and touch no queue; an uncontended `lock` is a cancellation
+/// checkpoint but does not yield to other tasks.
 ///
 /// Unlike `std::sync::Mutex` there is no poisoning: cancelling a task
 /// unwinds through whatever guards it holds, routinely, so a guard dropped

@@ -139,12 +139,19 @@ impl WaitState<(), bool> for State {
 /// A reader-writer lock for tasks: many readers or one writer at a time,
 /// and waiting parks the calling task (not the thread).
 ///
-/// It is fair: waiters are served in FIFO order, and a queued writer
-/// blocks readers that come after it (so a stream of readers cannot starve
-/// a writer). A release hands the lock to the front of the queue: every
-/// reader up to the next writer together, or the writer alone. As a
+/// It is fair (no barging): waiters are served in FIFO order, and a queued
+/// writer blocks readers that come after it (so a stream of readers cannot
+/// starve a writer). A release hands the lock to the front of the queue,
+/// before those waiters run: every reader up to the next writer together,
+/// or the writer alone. A newcomer, the releasing task locking again at
+/// once included, takes the lock at once only when nobody is queued, and
+/// otherwise queues behind; [`try_read`](RwLock::try_read) and
+/// [`try_write`](RwLock::try_write) fail while anyone is queued or a
+/// handed-over write lock is held. A waiter handed the lock that then
+/// leaves (cancelled, timed out) releases it, passing it on. As a
 /// consequence, a task that takes a read lock while already holding one
-/// deadlocks if a writer queued in between.
+/// deadlocks if a writer queued in between. An uncontended acquire is a
+/// cancellation checkpoint but does not yield to other tasks.
 ///
 /// There is no poisoning, for the reason given on
 /// [`Mutex`](super::Mutex). `Send + Sync` under the same bounds as
