@@ -7,7 +7,14 @@
 //!
 //! * No loser outlives the call: once a winner is known, every other task
 //!   is cancelled and waited for before the call returns. A loser that
-//!   ended with a value anyway has that value dropped.
+//!   ended with a value anyway has that value dropped, and one that ended
+//!   cancelled is dropped silently.
+//! * A loser's failure is never swallowed: a loser that the call cancelled
+//!   and that then *failed* instead of ending cancelled (it caught the
+//!   cancellation and panicked, say) makes the call return
+//!   [`SelectError::LoserFailed`] / [`RaceError::LoserFailed`], which keep
+//!   the winner (boxed) and every such failure, as trio reports an
+//!   exception raised by a task it was cancelling.
 //! * Tasks that ended before the call count at once; among tasks found
 //!   ended together, the lowest input index wins, so an input whose tasks
 //!   have all ended gives a deterministic winner.
@@ -39,6 +46,7 @@
 //! });
 //! ```
 
+use std::any::Any;
 use std::fmt;
 
 use fibrio_core::task::{checkpoint, JoinError, JoinHandle};
@@ -66,6 +74,58 @@ pub enum SelectError {
     /// was cancelled.
     #[error("select() could not wait for its tasks, and cancelled them: {0}")]
     Wait(JoinError),
+    /// A task won, but at least one loser that `select` cancelled failed
+    /// while being cancelled (it panicked instead of ending cancelled).
+    /// Its failure is reported here rather than dropped. The winner's
+    /// outcome is kept, boxed: get it back with
+    /// [`into_winner`](SelectError::into_winner). Every task has ended.
+    #[error(
+        "select() had a winner (input {winner}), but {} cancelled loser(s) failed while being cancelled:{}",
+        .failures.len(),
+        failure_lines(.failures)
+    )]
+    LoserFailed {
+        /// The winner's input index.
+        winner: usize,
+        /// The winner's outcome, a `Result<T, JoinError>` behind `dyn Any`.
+        outcome: Box<dyn Any>,
+        /// Each loser that failed while being cancelled, by input index.
+        failures: Vec<GatherFailure>,
+    },
+}
+
+impl SelectError {
+    /// The losers that failed while being cancelled
+    /// ([`SelectError::LoserFailed`]); empty for the other variants.
+    pub fn failures(&self) -> &[GatherFailure] {
+        match self {
+            SelectError::LoserFailed { failures, .. } => failures,
+            _ => &[],
+        }
+    }
+
+    /// The winner's input index and outcome, for
+    /// [`SelectError::LoserFailed`]; `None` for the other variants, or if
+    /// `T` is not the tasks' value type.
+    pub fn into_winner<T: 'static>(self) -> Option<(usize, Result<T, JoinError>)> {
+        match self {
+            SelectError::LoserFailed {
+                winner, outcome, ..
+            } => outcome
+                .downcast::<Result<T, JoinError>>()
+                .ok()
+                .map(|outcome| (winner, *outcome)),
+            _ => None,
+        }
+    }
+}
+
+/// One indented line per failure, each starting with a newline.
+fn failure_lines(failures: &[GatherFailure]) -> String {
+    failures
+        .iter()
+        .map(|failure| format!("\n  [{}] {failure}", failure.index()))
+        .collect()
 }
 
 /// Waits for the first of `handles` to end, cancels the others and waits
@@ -75,12 +135,18 @@ pub enum SelectError {
 /// # Errors
 ///
 /// [`SelectError::Empty`] for an empty input; [`SelectError::Wait`] if no
-/// task had ended and the caller cannot wait.
+/// task had ended and the caller cannot wait;
+/// [`SelectError::LoserFailed`] if a loser that `select` cancelled failed
+/// while being cancelled (panicked instead of ending cancelled): the panic
+/// is reported, with the winner kept.
 ///
 /// # Cancellation
 ///
 /// A checkpoint. If the calling task is cancelled while it waits, it
-/// cancels every task before unwinding.
+/// cancels every task before unwinding. Once a winner is known, the losers
+/// are cancelled and waited for: those ending cancelled, or with a value,
+/// are dropped; those ending with a failure are reported
+/// ([`SelectError::LoserFailed`]), never silently dropped.
 ///
 /// # Examples
 ///
@@ -116,8 +182,16 @@ pub fn select<T: 'static>(
         }
         None => return Err(SelectError::Empty),
     };
-    finish_losers(engine);
-    Ok(winner)
+    let failures = finish_losers(engine);
+    if failures.is_empty() {
+        Ok(winner)
+    } else {
+        Err(SelectError::LoserFailed {
+            winner: winner.0,
+            outcome: Box::new(winner.1),
+            failures,
+        })
+    }
 }
 
 /// Why [`race`] found no winner.
@@ -147,6 +221,19 @@ pub enum RaceError {
     /// could not be waited for (the caller was outside a task or unwinding)
     /// are among them, with [`FailureKind::Other`](crate::gather::FailureKind::Other).
     AllFailed(Vec<GatherFailure>),
+    /// A task won, but at least one loser that `race` cancelled failed
+    /// while being cancelled (it panicked instead of ending cancelled).
+    /// Its failure is reported here rather than dropped. The winner's
+    /// value is kept, boxed: get it back with
+    /// [`into_winner`](RaceError::into_winner). Every task has ended.
+    LoserFailed {
+        /// The winner's input index.
+        winner: usize,
+        /// The winner's value, a `T` behind `dyn Any`.
+        value: Box<dyn Any>,
+        /// Each loser that failed while being cancelled, by input index.
+        failures: Vec<GatherFailure>,
+    },
 }
 
 impl RaceError {
@@ -154,7 +241,19 @@ impl RaceError {
     pub fn failures(&self) -> &[GatherFailure] {
         match self {
             RaceError::Empty => &[],
-            RaceError::AllFailed(failures) => failures,
+            RaceError::AllFailed(failures) | RaceError::LoserFailed { failures, .. } => failures,
+        }
+    }
+
+    /// The winner's input index and value, for [`RaceError::LoserFailed`];
+    /// `None` for the other variants, or if `T` is not the tasks' value
+    /// type.
+    pub fn into_winner<T: 'static>(self) -> Option<(usize, T)> {
+        match self {
+            RaceError::LoserFailed { winner, value, .. } => {
+                value.downcast::<T>().ok().map(|value| (winner, *value))
+            }
+            _ => None,
         }
     }
 }
@@ -169,11 +268,16 @@ impl fmt::Display for RaceError {
                 let n = failures.len();
                 let noun = if n == 1 { "task" } else { "tasks" };
                 f.write_fmt(format_args!("all {n} racing {noun} failed:"))?;
-                for failure in failures {
-                    write!(f, "\n  [{}] {failure}", failure.index())?;
-                }
-                Ok(())
+                f.write_str(&failure_lines(failures))
             }
+            RaceError::LoserFailed {
+                winner, failures, ..
+            } => write!(
+                f,
+                "race() had a winner (input {winner}), but {} cancelled loser(s) failed while being cancelled:{}",
+                failures.len(),
+                failure_lines(failures)
+            ),
         }
     }
 }
@@ -187,12 +291,18 @@ impl std::error::Error for RaceError {}
 /// # Errors
 ///
 /// [`RaceError::Empty`] for an empty input; [`RaceError::AllFailed`], with
-/// every failure, if no task returned a value.
+/// every failure, if no task returned a value;
+/// [`RaceError::LoserFailed`] if a task won but a loser that `race`
+/// cancelled failed while being cancelled (panicked instead of ending
+/// cancelled): the panic is reported, with the winner's value kept.
 ///
 /// # Cancellation
 ///
 /// A checkpoint. If the calling task is cancelled while it waits, it
-/// cancels every task before unwinding.
+/// cancels every task before unwinding. Once a task has won, the losers
+/// are cancelled and waited for: those ending cancelled, or with a value,
+/// are dropped; those ending with a failure are reported
+/// ([`RaceError::LoserFailed`]), never silently dropped.
 ///
 /// # Examples
 ///
@@ -221,8 +331,15 @@ pub fn race<T: 'static>(handles: Vec<JoinHandle<T>>) -> Result<(usize, T), RaceE
     while let Some(next) = engine.next() {
         match next {
             Ok((index, Ok(value))) => {
-                finish_losers(engine);
-                return Ok((index, value));
+                let failures = finish_losers(engine);
+                if failures.is_empty() {
+                    return Ok((index, value));
+                }
+                return Err(RaceError::LoserFailed {
+                    winner: index,
+                    value: Box::new(value),
+                    failures,
+                });
             }
             Ok((index, Err(error))) => {
                 failures.push(GatherFailure::new(index, engine.task(index), error, false));
@@ -240,13 +357,25 @@ pub fn race<T: 'static>(handles: Vec<JoinHandle<T>>) -> Result<(usize, T), RaceE
 }
 
 /// Cancels every task whose outcome was not taken and waits for them all
-/// to end, dropping their outcomes. If the caller cannot wait, the tasks
-/// stay cancelled and end on their own.
-fn finish_losers<C: crate::gather::Child>(mut engine: Engine<C>) {
+/// to end, dropping their values and cancellations. Returns, by input
+/// index, the failure of each task it cancelled that ended failing rather
+/// than cancelled (a panic raised while being cancelled), so that the
+/// caller reports it. If the caller cannot wait, the tasks stay cancelled
+/// and end on their own.
+fn finish_losers<C: crate::gather::Child>(mut engine: Engine<C>) -> Vec<GatherFailure> {
     engine.cancel_rest();
+    let mut failures = Vec::new();
     while let Some(next) = engine.next() {
-        if next.is_err() {
-            engine.abandon();
+        match next {
+            Ok((index, Err(error))) if !error.is_cancelled() && engine.cancelled_by_us(index) => {
+                failures.push(GatherFailure::new(index, engine.task(index), error, true));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                engine.abandon();
+            }
         }
     }
+    failures.sort_unstable_by_key(GatherFailure::index);
+    failures
 }

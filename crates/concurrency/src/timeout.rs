@@ -13,6 +13,11 @@
 //!   run on.
 //! * If the *caller* is cancelled while it waits, the awaited task is
 //!   cancelled too (as in asyncio), and the caller's cancellation goes on.
+//! * A timeout never hides a failure: if the task, once cancelled for the
+//!   timeout, ends by panicking (it caught the cancellation and then
+//!   panicked, say) rather than ending cancelled, that panic is reported
+//!   ([`WaitForError::FailedWhileCancelled`]), not [`WaitForError::Elapsed`]
+//!   (asyncio's `wait_for` re-raises such an exception too).
 
 use std::time::Duration;
 
@@ -21,19 +26,48 @@ use fibrio_core::task::{fail_after, CancelScope, Elapsed, JoinError, JoinHandle}
 /// Why [`wait_for`] returned no value.
 #[derive(Debug, thiserror::Error)]
 pub enum WaitForError {
-    /// The timeout passed first. The task was cancelled, and had ended by
-    /// the time `wait_for` returned.
+    /// The timeout passed first. The task was cancelled, and ended
+    /// cancelled by the time `wait_for` returned.
     #[error("{0}; the task was cancelled")]
     Elapsed(Elapsed),
     /// The task ended without a value, before the timeout.
     #[error("the task failed before the timeout: {0}")]
     Failed(JoinError),
+    /// The timeout passed and the task was cancelled, but it did not end
+    /// cancelled: it failed on its way out (typically it caught the
+    /// cancellation and then panicked, giving
+    /// [`JoinError::Panicked`]). This is the task's failure, reported
+    /// rather than hidden behind the timeout; `error` holds it, payload and
+    /// all. [`is_elapsed`](WaitForError::is_elapsed) is false for it.
+    #[error(
+        "the timeout of {:?} passed, and the task failed while being cancelled: {error}",
+        .elapsed.timeout()
+    )]
+    FailedWhileCancelled {
+        /// The timeout that passed.
+        elapsed: Elapsed,
+        /// How the task ended (not [`JoinError::Cancelled`]).
+        error: JoinError,
+    },
 }
 
 impl WaitForError {
-    /// True if the timeout passed.
+    /// True if the timeout passed and the task ended cancelled
+    /// ([`WaitForError::Elapsed`]); false when the task failed, even while
+    /// being cancelled for the timeout.
     pub fn is_elapsed(&self) -> bool {
         matches!(self, WaitForError::Elapsed(_))
+    }
+
+    /// The task's own failure, if it failed (before the timeout, or while
+    /// being cancelled for it); `None` for [`WaitForError::Elapsed`].
+    pub fn task_error(&self) -> Option<&JoinError> {
+        match self {
+            WaitForError::Elapsed(_) => None,
+            WaitForError::Failed(error) | WaitForError::FailedWhileCancelled { error, .. } => {
+                Some(error)
+            }
+        }
     }
 }
 
@@ -44,14 +78,23 @@ impl WaitForError {
 ///
 /// # Errors
 ///
-/// [`WaitForError::Elapsed`] if the timeout passed first;
+/// [`WaitForError::Elapsed`] if the timeout passed first and the task,
+/// cancelled, ended cancelled;
+/// [`WaitForError::FailedWhileCancelled`] if the timeout passed but the
+/// cancelled task ended by failing instead (it panicked while being
+/// cancelled: the panic is reported, not turned into a timeout);
 /// [`WaitForError::Failed`] if the task panicked or was cancelled by
-/// someone else, or the caller cannot wait (outside a task, unwinding).
+/// someone else before the timeout, or the caller cannot wait (outside a
+/// task, unwinding).
 ///
 /// # Cancellation
 ///
 /// A checkpoint. If the calling task is cancelled while it waits, the
-/// awaited task is cancelled too, and the caller unwinds.
+/// awaited task is cancelled too, and the caller unwinds. On the timeout,
+/// the task is cancelled and waited for; what it ends with decides the
+/// result: a value is kept (it finished right at the deadline), a
+/// cancellation gives [`WaitForError::Elapsed`], and any failure (a panic
+/// raised while being cancelled) gives [`WaitForError::FailedWhileCancelled`].
 ///
 /// # Examples
 ///
@@ -93,7 +136,13 @@ pub fn wait_for<T: 'static>(handle: JoinHandle<T>, timeout: Duration) -> Result<
             match handle.join() {
                 // It finished on its own right at the deadline: keep the value.
                 Ok(value) => Ok(value),
-                Err(_) => Err(WaitForError::Elapsed(Elapsed::new(timeout))),
+                Err(JoinError::Cancelled) => Err(WaitForError::Elapsed(Elapsed::new(timeout))),
+                // It failed on its way out (caught the cancellation and
+                // panicked, say): that failure is its outcome, not a timeout.
+                Err(error) => Err(WaitForError::FailedWhileCancelled {
+                    elapsed: Elapsed::new(timeout),
+                    error,
+                }),
             }
         }
     }

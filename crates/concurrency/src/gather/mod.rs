@@ -27,7 +27,11 @@
 //! * A task that fail-fast cancelled and that then ended cancelled is
 //!   reported as [`FailureKind::CancelledByGather`], distinct from a task
 //!   that failed on its own. A task that ended with a value before the
-//!   cancellation reached it still counts as a success.
+//!   cancellation reached it still counts as a success. A task that
+//!   fail-fast cancelled and that then *failed* instead of ending cancelled
+//!   (it caught the cancellation and panicked, say) keeps its own failure:
+//!   it is reported as [`FailureKind::Panicked`], with its payload, never
+//!   turned into [`FailureKind::CancelledByGather`] nor dropped.
 //!
 //! # Cancellation
 //!
@@ -111,13 +115,17 @@ pub enum GatherStrategy {
 ///
 /// A [`GatherError`] with every failure (the first one, those that failed
 /// meanwhile, and the tasks it cancelled) and every value obtained, each
-/// with its input index.
+/// with its input index. A task it cancelled that then panicked while
+/// being cancelled is reported with that panic ([`FailureKind::Panicked`]),
+/// not as [`FailureKind::CancelledByGather`].
 ///
 /// # Cancellation
 ///
 /// A checkpoint. If the calling task is cancelled while it waits, it
 /// cancels every task not yet ended before unwinding (see the
-/// [module documentation](self)).
+/// [module documentation](self)). On the first failure it cancels the
+/// other tasks and waits for them; each one's real outcome is kept (a
+/// value, the cancellation, or a panic raised while being cancelled).
 ///
 /// # Examples
 ///
@@ -147,7 +155,9 @@ pub fn gather<T: 'static>(handles: Vec<JoinHandle<T>>) -> Result<Vec<T>, GatherE
 /// A [`GatherError`] if any task failed: with
 /// [`WaitAll`](GatherStrategy::WaitAll) it holds every task's outcome;
 /// with [`FailFast`](GatherStrategy::FailFast) likewise, the tasks it
-/// cancelled counting as failures.
+/// cancelled counting as failures ([`FailureKind::CancelledByGather`] if
+/// they ended cancelled, [`FailureKind::Panicked`] if they panicked while
+/// being cancelled: such a panic is reported, never hidden).
 ///
 /// # Cancellation
 ///
