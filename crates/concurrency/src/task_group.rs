@@ -21,7 +21,12 @@
 //! * `scope` never returns (or unwinds) while a child is alive: if the
 //!   body or the wait is interrupted (a panic, or the caller's own
 //!   cancellation), it cancels the scope and waits for the children
-//!   *shielded*, then resumes the interruption.
+//!   *shielded* before going on.
+//! * Every failure is reported, the body's included, as asyncio's
+//!   `ExceptionGroup` and trio's `MultiError` do: a panic in the body is
+//!   not resumed but returned as [`TaskGroupError::BodyPanicked`], with its
+//!   original payload next to every child's failure. Only a cancellation
+//!   of the caller (never an error) goes on unwinding, as before.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -78,16 +83,59 @@ pub enum TaskGroupError {
     Failed(Vec<ChildFailure>),
     /// [`TaskGroup::cancel`] cut the body short, and no child failed.
     Cancelled,
+    /// The body panicked; the children were cancelled and waited for.
+    /// The body's panic is here, and so is every child's (children that
+    /// failed before the body panicked, or while they were being
+    /// cancelled), in the order they happened.
+    BodyPanicked {
+        /// The body's panic message (or a description of a payload that is
+        /// not text).
+        message: String,
+        /// The body's original panic payload; pass it to
+        /// [`std::panic::resume_unwind`] to go on unwinding.
+        payload: Box<dyn Any + Send>,
+        /// Every child's failure, possibly none.
+        failures: Vec<ChildFailure>,
+    },
 }
 
 impl TaskGroupError {
-    /// The children's failures (empty for `Cancelled`).
+    /// The children's failures (empty for `Cancelled`; for `BodyPanicked`,
+    /// the children's only: see [`TaskGroupError::body_panic`]).
     pub fn failures(&self) -> &[ChildFailure] {
         match self {
             TaskGroupError::Failed(failures) => failures,
+            TaskGroupError::BodyPanicked { failures, .. } => failures,
             TaskGroupError::Cancelled => &[],
         }
     }
+
+    /// The body's panic payload, if the body panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::TaskGroup;
+    ///
+    /// fibrio::run(|| {
+    ///     # std::panic::set_hook(Box::new(|_| {}));
+    ///     let err = TaskGroup::scope(|_| panic!("bad input")).unwrap_err();
+    ///     assert_eq!(err.body_panic().unwrap().downcast_ref(), Some(&"bad input"));
+    /// });
+    /// ```
+    pub fn body_panic(&self) -> Option<&(dyn Any + Send)> {
+        match self {
+            TaskGroupError::BodyPanicked { payload, .. } => Some(&**payload),
+            _ => None,
+        }
+    }
+}
+
+fn write_failures(f: &mut fmt::Formatter<'_>, failures: &[ChildFailure]) -> fmt::Result {
+    for failure in failures {
+        write!(f, "\n  {failure}")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for TaskGroupError {
@@ -100,10 +148,23 @@ impl fmt::Display for TaskGroupError {
                     "{n} task{} of the group failed, so the rest were cancelled:",
                     if n == 1 { "" } else { "s" }
                 )?;
-                for failure in failures {
-                    write!(f, "\n  {failure}")?;
+                write_failures(f, failures)
+            }
+            TaskGroupError::BodyPanicked {
+                message, failures, ..
+            } => {
+                write!(f, "the body of the task group panicked: {message}")?;
+                match failures.len() {
+                    0 => Ok(()),
+                    n => {
+                        write!(
+                            f,
+                            "\nand {n} task{} of the group failed:",
+                            if n == 1 { "" } else { "s" }
+                        )?;
+                        write_failures(f, failures)
+                    }
                 }
-                Ok(())
             }
             TaskGroupError::Cancelled => f.write_str(
                 "the task group was cancelled with TaskGroup::cancel before its body finished",
@@ -147,18 +208,24 @@ impl TaskGroup {
     /// through it has ended, and returns the body's value.
     ///
     /// The first child to panic cancels the body and its siblings; `scope`
-    /// then waits for all of them and reports every failure.
+    /// then waits for all of them and reports every failure. A panic in the
+    /// body cancels the children likewise, and is reported with theirs.
     ///
     /// # Errors
     ///
-    /// [`TaskGroupError::Failed`] with every child's panic, or
-    /// [`TaskGroupError::Cancelled`] if [`TaskGroup::cancel`] cut the body
-    /// short.
+    /// * [`TaskGroupError::BodyPanicked`] if the body panicked: its payload,
+    ///   and every child's panic (if any).
+    /// * [`TaskGroupError::Failed`] with every child's panic, if the body
+    ///   did not panic.
+    /// * [`TaskGroupError::Cancelled`] if [`TaskGroup::cancel`] cut the
+    ///   body short and nothing panicked.
     ///
     /// # Panics
     ///
-    /// A panic in the body cancels the children, waits for them, and then
-    /// continues unwinding.
+    /// Never because of the body or a child: their panics are caught and
+    /// returned in the error (so do not discard it with `let _ =`, or an
+    /// `assert!` failing in the body goes unnoticed). Only the caller's own
+    /// cancellation unwinds out of `scope` (see below).
     ///
     /// # Cancellation
     ///
@@ -189,22 +256,31 @@ impl TaskGroup {
             failures: Rc::new(RefCell::new(Vec::new())),
         };
         let ran = panic::catch_unwind(AssertUnwindSafe(|| group.scope.run(|| body(&group))));
-        let outcome = match ran {
-            Ok(value) => match panic::catch_unwind(AssertUnwindSafe(|| group.wait_children())) {
-                Ok(()) => Ok(value),
-                Err(payload) => Err(payload),
-            },
-            Err(payload) => Err(payload),
-        };
-        let value = match outcome {
-            Ok(value) => value,
+        let value = match ran {
+            Ok(value) => {
+                if let Err(payload) =
+                    panic::catch_unwind(AssertUnwindSafe(|| group.wait_children()))
+                {
+                    // The caller was cancelled while waiting.
+                    group.cancel_and_wait();
+                    panic::resume_unwind(payload);
+                }
+                value
+            }
             Err(payload) => {
-                group.scope.cancel();
-                CancelScope::shield(|| group.wait_children());
-                panic::resume_unwind(payload);
+                group.cancel_and_wait();
+                if is_cancellation(&*payload) {
+                    // The caller's cancellation is not a failure: it goes on.
+                    panic::resume_unwind(payload);
+                }
+                return Err(TaskGroupError::BodyPanicked {
+                    message: payload_message(&payload).to_string(),
+                    payload,
+                    failures: group.take_failures(),
+                });
             }
         };
-        let failures = std::mem::take(&mut *group.failures.borrow_mut());
+        let failures = group.take_failures();
         if !failures.is_empty() {
             return Err(TaskGroupError::Failed(failures));
         }
@@ -289,8 +365,12 @@ impl TaskGroup {
         Ok(handle)
     }
 
-    /// Cancels the body and every child. [`TaskGroup::scope`] then returns
-    /// [`TaskGroupError::Cancelled`] (unless a child had failed).
+    /// Cancels the body and every child. The children unwind at their next
+    /// checkpoint. The body does too, and [`TaskGroup::scope`] then returns
+    /// [`TaskGroupError::Cancelled`] (unless a child had failed or the body
+    /// panicked). A body that returns without reaching a checkpoint after
+    /// `cancel` keeps its value, as a [`CancelScope`](fibrio_core::task::CancelScope)'s
+    /// body does: an operation that completed is not undone (trio's rule).
     ///
     /// # Examples
     ///
@@ -304,6 +384,15 @@ impl TaskGroup {
     ///         fibrio::yield_now(); // the body stops here
     ///     });
     ///     assert!(matches!(got, Err(TaskGroupError::Cancelled)));
+    ///
+    ///     // No checkpoint after `cancel`: the body's value stands, and the
+    ///     // children are still cancelled and waited for.
+    ///     let got = TaskGroup::scope(|g| {
+    ///         g.spawn(|| loop { fibrio::yield_now() });
+    ///         g.cancel();
+    ///         7
+    ///     });
+    ///     assert_eq!(got.unwrap(), 7);
     /// });
     /// ```
     pub fn cancel(&self) {
@@ -327,6 +416,18 @@ impl TaskGroup {
             .iter()
             .filter(|c| !c.is_finished())
             .count()
+    }
+
+    /// Cancels every child and waits for them, shielded from the caller's
+    /// cancellation.
+    fn cancel_and_wait(&self) {
+        self.scope.cancel();
+        CancelScope::shield(|| self.wait_children());
+    }
+
+    /// The children's failures so far, in the order they happened.
+    fn take_failures(&self) -> Vec<ChildFailure> {
+        std::mem::take(&mut *self.failures.borrow_mut())
     }
 
     /// Parks until every child has ended.

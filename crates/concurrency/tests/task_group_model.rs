@@ -85,6 +85,7 @@ proptest! {
                 Ok(()) => Ok(()),
                 Err(TaskGroupError::Cancelled) => Err(Vec::new()),
                 Err(TaskGroupError::Failed(f)) => Err(f.iter().map(|f| f.index).collect()),
+                Err(e @ TaskGroupError::BodyPanicked { .. }) => panic!("the body did not panic: {e}"),
             };
             (alive.get(), all_finished, outcome, panicked)
         });

@@ -137,13 +137,13 @@ fn handles_collect_results_and_see_failures() {
 }
 
 #[test]
-fn a_panicking_body_cancels_children_then_unwinds() {
+fn a_panicking_body_cancels_children_then_is_reported() {
     quiet_planned_panics();
     fibrio::run(|| {
         let dropped = Rc::new(Cell::new(0));
         let d = dropped.clone();
         let outcome = fibrio::spawn(move || {
-            let _ = TaskGroup::scope(move |g| {
+            TaskGroup::scope(move |g| {
                 let d = d.clone();
                 g.spawn(move || {
                     let _flag = Flag(d);
@@ -151,10 +151,19 @@ fn a_panicking_body_cancels_children_then_unwinds() {
                 });
                 fibrio::yield_now();
                 panic!("planned: body");
-            });
+            })
         })
         .join();
-        assert!(outcome.unwrap_err().is_panic());
+        // The body's panic is returned in the error (issue 13), not resumed.
+        let err = outcome.unwrap().unwrap_err();
+        assert!(
+            matches!(err, TaskGroupError::BodyPanicked { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.body_panic().and_then(|p| p.downcast_ref::<&str>()),
+            Some(&"planned: body")
+        );
         assert_eq!(dropped.get(), 1);
     });
 }
