@@ -1,10 +1,16 @@
 //! A counting semaphore whose waiters are fibrio tasks (or threads).
 //!
 //! Invariants (all under the state mutex):
-//! * `available > 0` implies no waiter is queued: a released permit goes
-//!   straight to the front waiter (it is put into the waiter's node and
-//!   never counted as available), so waiters are served strictly FIFO and
-//!   a newcomer cannot barge past them.
+//! * A released permit goes straight to the front waiter (it is put into
+//!   the waiter's node and never counted as available), so waiters are
+//!   served strictly FIFO. `handed` counts those permits whose waiters have
+//!   not yet run to take them.
+//! * A fresh acquire takes a free permit only when no waiter is queued and
+//!   no handed permit is in flight (`handed == 0`): it never overtakes a
+//!   waiter, not even one already woken (asyncio's rule, stricter than
+//!   tokio's). So `available > 0` with a waiter queued happens only while
+//!   `handed > 0`; when the last handed waiter takes its permit (or leaves),
+//!   `settle` hands the free permits to the queue, FIFO.
 //! * A waiter owns a permit only once it returns from `acquire` with a
 //!   [`SemaphorePermit`]. A waiter that leaves early (cancelled, timed out,
 //!   unwinding) removes its node in a `Drop` guard; if a permit had already
@@ -69,6 +75,8 @@ pub struct SemaphoreStatistics {
 #[derive(Debug)]
 struct State {
     available: usize,
+    /// Permits handed to waiters that have not yet run to take them.
+    handed: usize,
     closed: bool,
     waiters: WaitQueue<()>,
     acquired: u64,
@@ -79,8 +87,27 @@ impl State {
     /// Returns one permit: to the front waiter if there is one, else to
     /// the count.
     fn release(&mut self) {
-        if self.waiters.serve_front(()).is_err() {
+        if self.waiters.serve_front(()).is_ok() {
+            self.handed += 1;
+        } else {
             self.available += 1;
+        }
+    }
+
+    /// Whether a fresh acquire may take a free permit now.
+    fn free_for_newcomer(&self) -> bool {
+        self.available > 0 && self.handed == 0 && self.waiters.is_empty()
+    }
+
+    /// Once no handed permit is in flight, hands the free permits to the
+    /// waiters that queued behind the handed ones.
+    fn settle(&mut self) {
+        while self.handed == 0 && self.available > 0 {
+            if self.waiters.serve_front(()).is_err() {
+                return;
+            }
+            self.available -= 1;
+            self.handed += 1;
         }
     }
 }
@@ -98,7 +125,9 @@ impl WaitState<()> for State {
     fn abandon(&mut self, _: (), left: Left<()>) {
         self.abandoned += 1;
         if let Left::Handed(()) = left {
+            self.handed -= 1;
             self.release();
+            self.settle();
         }
     }
 }
@@ -114,11 +143,11 @@ impl WaitState<()> for State {
 /// at once included, queues behind the waiters, and
 /// [`try_acquire`](Semaphore::try_acquire) fails while anyone waits. A
 /// permit handed to a waiter that then leaves (cancelled, timed out) goes
-/// on to the next waiter, or back to the count. This is tokio's rule; it
-/// differs from asyncio's in one case: once no waiter is queued, a free
-/// permit goes to whoever asks, even if waiters handed a permit earlier
-/// have not run yet (asyncio makes that acquire queue). An uncontended
-/// acquire is a cancellation checkpoint but does not yield to other tasks.
+/// on to the next waiter, or back to the count. A permit released while
+/// waiters handed a permit earlier have not yet run is not free for a
+/// newcomer either: it queues behind them, as in asyncio (tokio would let
+/// it take the permit). An uncontended acquire is a cancellation checkpoint
+/// but does not yield to other tasks.
 ///
 /// # Examples
 ///
@@ -152,6 +181,7 @@ impl Semaphore {
         Semaphore {
             state: Arc::new(Mutex::new(State {
                 available: permits,
+                handed: 0,
                 closed: false,
                 waiters: WaitQueue::default(),
                 acquired: 0,
@@ -232,7 +262,7 @@ impl Semaphore {
             if st.closed {
                 return Err(AcquireError::Closed);
             }
-            if st.available > 0 {
+            if st.free_for_newcomer() {
                 st.available -= 1;
                 st.acquired += 1;
                 return Ok(self.permit());
@@ -246,7 +276,9 @@ impl Semaphore {
         match waiter.wait(deadline) {
             Ok(mut st) => {
                 st.acquired += 1;
+                st.handed -= 1;
                 waiter.take();
+                st.settle();
                 Ok(self.permit())
             }
             Err(Stop::Closed) => Err(AcquireError::Closed),
@@ -278,7 +310,7 @@ impl Semaphore {
         if st.closed {
             return Err(TryAcquireError::Closed);
         }
-        if st.available == 0 {
+        if !st.free_for_newcomer() {
             return Err(TryAcquireError::NoPermits);
         }
         st.available -= 1;

@@ -20,12 +20,9 @@ fn log() -> Log {
 
 /// asyncio's `test_acquire_fifo_order_2`: `c1` holds, `c2` and `c3` queue,
 /// two permits are added (both handed out at once, in queue order); `c2`
-/// then releases and re-acquires at once. asyncio expects [1, 2, 3, 4];
-/// fibrio (like tokio) gives [1, 2, 4, 3], and that is not barging: `c3`
-/// already owns its permit when `c2` releases, so nobody waits for the
-/// permit `c2` returns, and `c2` takes it back. asyncio's order comes from
-/// a stricter rule (an acquire queues while any woken waiter has not yet
-/// run, even with permits free), which fibrio does not follow.
+/// then releases and re-acquires at once. `c3` was handed its permit but
+/// has not run yet, so `c2`'s second acquire queues behind it even though
+/// the permit `c2` returned is free: [1, 2, 3, 4], as asyncio expects.
 #[test]
 fn semaphore_asyncio_fifo_order_2() {
     let order = fibrio::run(|| {
@@ -70,7 +67,7 @@ fn semaphore_asyncio_fifo_order_2() {
         let v = order.borrow().clone();
         v
     });
-    assert_eq!(order, [1, 2, 4, 3]);
+    assert_eq!(order, [1, 2, 3, 4]);
 }
 
 /// asyncio's `test_acquire_cancel_before_awoken`: four waiters on an empty
