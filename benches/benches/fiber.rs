@@ -29,6 +29,7 @@ use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use criterion::{criterion_group, Criterion};
 use fibrio::fiber::{suspend, Builder, Fiber};
+use fibrio_benches::PairedRuns;
 
 const STACK: usize = 64 * 1024;
 
@@ -139,34 +140,26 @@ fn time_round_trips(mut round_trip: impl FnMut(u64) -> u64) -> f64 {
 fn paired_switch() {
     let fiber = adding_fiber();
     let mut coroutine = adding_coroutine();
-    let mut fibrio_runs = Vec::with_capacity(PAIRED_RUNS);
-    let mut corosensei_runs = Vec::with_capacity(PAIRED_RUNS);
-    let mut ratios = Vec::with_capacity(PAIRED_RUNS);
+    let mut runs = PairedRuns::default();
     for _ in 0..PAIRED_RUNS {
         let fibrio = time_round_trips(|n| fiber.resume(n).unwrap().unwrap());
         let corosensei = time_round_trips(|n| coroutine_round_trip(&mut coroutine, n));
-        fibrio_runs.push(fibrio);
-        corosensei_runs.push(corosensei);
-        ratios.push(fibrio / corosensei);
+        runs.push(fibrio, corosensei);
     }
-    for runs in [&mut fibrio_runs, &mut corosensei_runs, &mut ratios] {
-        runs.sort_by(f64::total_cmp);
-    }
-    let (q1, median, q3) = (
-        ratios[PAIRED_RUNS / 4],
-        ratios[PAIRED_RUNS / 2],
-        ratios[PAIRED_RUNS * 3 / 4],
-    );
+    let s = runs.summary();
     println!(
         "fiber switch, {PAIRED_RUNS} alternating runs of {PAIRED_ROUND_TRIPS} round trips:\n\
-         fibrio / corosensei: median {median:.3} (quartiles {q1:.3}-{q3:.3}), \
+         fibrio / corosensei: median {:.3} (quartiles {:.3}-{:.3}), \
          fastest runs {:.2} ns / {:.2} ns = {:.3}\n\
          median runs: fibrio {:.2} ns, corosensei {:.2} ns",
-        fibrio_runs[0],
-        corosensei_runs[0],
-        fibrio_runs[0] / corosensei_runs[0],
-        fibrio_runs[PAIRED_RUNS / 2],
-        corosensei_runs[PAIRED_RUNS / 2],
+        s.median,
+        s.q1,
+        s.q3,
+        s.ours[0],
+        s.theirs[0],
+        s.ours[0] / s.theirs[0],
+        s.ours_median(),
+        s.theirs_median(),
     );
 }
 

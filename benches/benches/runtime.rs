@@ -57,6 +57,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion, SamplingMode};
 use fibrio::task::{park, Unparker};
+use fibrio_benches::PairedRuns;
 
 mod peers;
 
@@ -393,9 +394,7 @@ fn paired(
     };
     fibrio(iters);
     tokio(iters);
-    let mut fibrio_runs = Vec::with_capacity(PAIRED_RUNS);
-    let mut tokio_runs = Vec::with_capacity(PAIRED_RUNS);
-    let mut ratios = Vec::with_capacity(PAIRED_RUNS);
+    let mut runs = PairedRuns::default();
     for pair in 0..PAIRED_RUNS {
         let (f, t) = if pair % 2 == 0 {
             let f = fibrio(iters);
@@ -404,24 +403,17 @@ fn paired(
             let t = tokio(iters);
             (fibrio(iters), t)
         };
-        let (f, t) = (per_op(f), per_op(t));
-        fibrio_runs.push(f);
-        tokio_runs.push(t);
-        ratios.push(f / t);
+        runs.push(per_op(f), per_op(t));
     }
-    for runs in [&mut fibrio_runs, &mut tokio_runs, &mut ratios] {
-        runs.sort_by(f64::total_cmp);
-    }
-    let (q1, median, q3) = (
-        ratios[PAIRED_RUNS / 4],
-        ratios[PAIRED_RUNS / 2],
-        ratios[PAIRED_RUNS * 3 / 4],
-    );
+    let s = runs.summary();
     println!(
-        "{name} ({iters} x {op} per run): fibrio / tokio median {median:.3} \
-         (quartiles {q1:.3}-{q3:.3}); median runs fibrio {:.2} {unit}, tokio {:.2} {unit}",
-        fibrio_runs[PAIRED_RUNS / 2],
-        tokio_runs[PAIRED_RUNS / 2],
+        "{name} ({iters} x {op} per run): fibrio / tokio median {:.3} \
+         (quartiles {:.3}-{:.3}); median runs fibrio {:.2} {unit}, tokio {:.2} {unit}",
+        s.median,
+        s.q1,
+        s.q3,
+        s.ours_median(),
+        s.theirs_median(),
     );
 }
 
