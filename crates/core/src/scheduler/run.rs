@@ -77,7 +77,7 @@ pub(crate) struct SchedulerInner {
     /// state change pays for a clock read of its own.
     now: Cell<Instant>,
     driver: RefCell<Box<dyn Driver>>,
-    /// Keys the driver woke, reused from turn to turn.
+    /// Keys the driver and the timers woke in a turn; the buffer is reused.
     woken: RefCell<Vec<TaskKey>>,
     driver_name: &'static str,
     remote: Arc<Remote>,
@@ -251,18 +251,15 @@ impl SchedulerInner {
         self.driver.borrow_mut().park(timeout, &mut woken);
         let now = Instant::now();
         self.now.set(now);
+        if next_deadline.is_some_and(|deadline| deadline <= now) {
+            self.timers
+                .borrow_mut()
+                .fire_due(now, |key| woken.push(key));
+        }
         for key in woken.drain(..) {
             self.unpark(key);
         }
         *self.woken.borrow_mut() = woken;
-        if next_deadline.is_some_and(|deadline| deadline <= now) {
-            let mut due = std::mem::take(&mut *self.woken.borrow_mut());
-            self.timers.borrow_mut().fire_due(now, |key| due.push(key));
-            for key in due.drain(..) {
-                self.unpark(key);
-            }
-            *self.woken.borrow_mut() = due;
-        }
     }
 
     /// Handles messages from other threads. Returns true if any arrived.
