@@ -49,7 +49,7 @@
 use std::any::Any;
 use std::fmt;
 
-use fibrio_core::task::{checkpoint, JoinError, JoinHandle};
+use fibrio_core::task::{checkpoint_if_cancelled, JoinError, JoinHandle};
 
 use crate::gather::{copy_wait_error, Engine, GatherFailure};
 
@@ -173,7 +173,7 @@ pub fn select<T: 'static>(
     handles: Vec<JoinHandle<T>>,
 ) -> Result<(usize, Result<T, JoinError>), SelectError> {
     let mut engine = Engine::new(handles);
-    checkpoint();
+    checkpoint_if_cancelled();
     let winner = match engine.next() {
         Some(Ok(outcome)) => outcome,
         Some(Err(wait_error)) => {
@@ -326,7 +326,7 @@ pub fn race<T: 'static>(handles: Vec<JoinHandle<T>>) -> Result<(usize, T), RaceE
         return Err(RaceError::Empty);
     }
     let mut engine = Engine::new(handles);
-    checkpoint();
+    checkpoint_if_cancelled();
     let mut failures = Vec::new();
     while let Some(next) = engine.next() {
         match next {

@@ -256,7 +256,7 @@ impl Semaphore {
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphorePermit, AcquireError> {
-        fibrio_core::task::checkpoint();
+        fibrio_core::task::checkpoint_if_cancelled();
         let mut waiter = {
             let mut st = lock(&self.state);
             if st.closed {

@@ -436,7 +436,7 @@ pub(crate) fn wait_for_signal<W: Waitable<()>>(
     deadline: Option<Instant>,
     signalled: fn(&W::State) -> bool,
 ) -> Result<bool, WaitError> {
-    fibrio_core::task::checkpoint();
+    fibrio_core::task::checkpoint_if_cancelled();
     let mut waiter = {
         let mut st = lock(owner.state());
         if signalled(&st) {

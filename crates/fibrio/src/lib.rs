@@ -80,9 +80,10 @@ pub use workers::{worker_index, WorkerError, Workers, WorkersBuilder};
 /// park/unpark, waiting for any of several tasks.
 pub mod task {
     pub use fibrio_core::task::{
-        checkpoint, current_id, current_name, fail_after, is_cancellation, is_cancelled,
-        move_on_after, park, spawn, wait_any, yield_now, Builder, CancelScope, Elapsed, JoinError,
-        JoinHandle, ParkError, SpawnError, TaskRef, TaskState, TaskStats, Unparker,
+        checkpoint, checkpoint_if_cancelled, current_id, current_name, fail_after, is_cancellation,
+        is_cancelled, move_on_after, park, spawn, wait_any, yield_now, Builder, CancelScope,
+        Elapsed, JoinError, JoinHandle, ParkError, SpawnError, TaskRef, TaskState, TaskStats,
+        Unparker,
     };
 }
 

@@ -144,7 +144,7 @@ where
     if std::thread::panicking() {
         return Err(JoinError::Unwinding);
     }
-    task::checkpoint();
+    task::checkpoint_if_cancelled();
     let slot: Arc<Mutex<Option<std::thread::Result<T>>>> = Arc::new(Mutex::new(None));
     let filled = slot.clone();
     pool().submit(Box::new(move || {

@@ -72,7 +72,7 @@
 
 use std::any::Any;
 
-use fibrio_core::task::{checkpoint, JoinError, JoinHandle};
+use fibrio_core::task::{checkpoint_if_cancelled, JoinError, JoinHandle};
 
 mod engine;
 mod error;
@@ -216,7 +216,7 @@ pub fn gather_with<T: 'static>(
 /// ```
 pub fn gather_partial<T: 'static>(handles: Vec<JoinHandle<T>>) -> Vec<Result<T, JoinError>> {
     let mut engine = Engine::new(handles);
-    checkpoint();
+    checkpoint_if_cancelled();
     let mut outcomes = Vec::with_capacity(engine.len());
     while let Some(next) = engine.next() {
         match next {
@@ -240,7 +240,7 @@ fn collect<C: Child>(
     strategy: GatherStrategy,
     mut engine: Engine<C>,
 ) -> Result<Vec<C::Output>, GatherError<C::Output>> {
-    checkpoint();
+    checkpoint_if_cancelled();
     let mut successes = Vec::with_capacity(engine.len());
     let mut failures = Vec::new();
     while let Some(next) = engine.next() {

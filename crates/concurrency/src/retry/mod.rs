@@ -129,7 +129,7 @@ where
 {
     let mut errors = Vec::new();
     loop {
-        fibrio_core::task::checkpoint();
+        fibrio_core::task::checkpoint_if_cancelled();
         let err = match op() {
             Ok(value) => return Ok(value),
             Err(err) => err,

@@ -176,7 +176,7 @@ impl Barrier {
     /// });
     /// ```
     pub fn wait(&self) -> Result<BarrierWaitResult, WaitError> {
-        fibrio_core::task::checkpoint();
+        fibrio_core::task::checkpoint_if_cancelled();
         let mut waiter = {
             let mut st = lock(&self.state);
             if st.arrived + 1 >= self.parties {

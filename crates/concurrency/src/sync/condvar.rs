@@ -422,7 +422,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
     ) -> Result<(MutexGuard<'a, T>, bool), WaitError> {
-        fibrio_core::task::checkpoint();
+        fibrio_core::task::checkpoint_if_cancelled();
         if std::thread::panicking() && fibrio_core::task::current_key().is_some() {
             // Waiting needs a park; never suspend an unwinding task.
             return Err(WaitError::Unwinding);

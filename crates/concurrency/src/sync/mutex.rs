@@ -345,7 +345,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, LockError> {
-        fibrio_core::task::checkpoint();
+        fibrio_core::task::checkpoint_if_cancelled();
         if !self.raw.try_lock() {
             self.raw.lock_slow(None)?;
         }
@@ -379,7 +379,7 @@ impl<T: ?Sized> Mutex<T> {
     /// });
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockError> {
-        fibrio_core::task::checkpoint();
+        fibrio_core::task::checkpoint_if_cancelled();
         if !self.raw.try_lock() {
             self.raw.lock_slow(crate::wait::deadline_after(timeout))?;
         }

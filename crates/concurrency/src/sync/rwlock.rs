@@ -429,7 +429,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Takes the logical lock (a read lock, or the write lock), queueing
     /// behind earlier waiters.
     fn acquire(&self, write: bool, deadline: Option<Instant>) -> Result<(), LockError> {
-        fibrio_core::task::checkpoint();
+        fibrio_core::task::checkpoint_if_cancelled();
         let mut waiter = {
             let mut st = lock(&self.state);
             if st.can_take(write) {

@@ -72,7 +72,7 @@ impl<T> JoinHandle<T> {
     /// # });
     /// ```
     pub fn join(self) -> Result<T, JoinError> {
-        super::checkpoint();
+        super::checkpoint_if_cancelled();
         loop {
             if let Some(result) = self.task.take_output() {
                 return result;
@@ -266,7 +266,7 @@ impl TaskRef {
     /// Always a checkpoint, even when the task has already ended; the
     /// watched task keeps running.
     pub fn wait(&self) -> Result<(), JoinError> {
-        super::checkpoint();
+        super::checkpoint_if_cancelled();
         while !self.is_finished() {
             wait_finished(&[self.header()])?;
         }
@@ -315,7 +315,7 @@ pub fn wait_any(tasks: &[TaskRef]) -> Result<Option<usize>, JoinError> {
     if tasks.is_empty() {
         return Ok(None);
     }
-    super::checkpoint();
+    super::checkpoint_if_cancelled();
     let headers: Vec<&TaskHeader> = tasks.iter().map(TaskRef::header).collect();
     loop {
         if let Some(index) = headers.iter().position(|h| h.is_terminal()) {

@@ -35,8 +35,8 @@ mod time;
 pub use builder::{spawn, Builder};
 pub use join::{wait_any, JoinHandle, TaskRef};
 pub use park::{
-    checkpoint, current_id, current_key, current_name, is_cancelled, park, park_until,
-    unpark_local, yield_now,
+    checkpoint, checkpoint_if_cancelled, current_id, current_key, current_name, is_cancelled, park,
+    park_until, unpark_local, yield_now,
 };
 pub use scope::{fail_after, move_on_after, CancelScope, Elapsed};
 pub use time::{pending_timers, sleep, sleep_until};

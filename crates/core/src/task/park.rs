@@ -87,8 +87,15 @@ pub fn park_until(deadline: Option<Instant>) -> Result<(), ParkError> {
     park_running(deadline).map(drop)
 }
 
-/// Unwinds the current task if it has been cancelled. Does nothing outside
-/// a task, or while unwinding.
+/// A schedule point and a cancellation checkpoint, trio's
+/// `trio.lowlevel.checkpoint()`: unwinds the current task if it has been
+/// cancelled, otherwise lets the other runnable tasks run first, then
+/// continues. Inside a task it is [`yield_now`]; outside a task, and while
+/// unwinding, it does nothing.
+///
+/// It yields so that a translation of trio code keeps trio's interleaving.
+/// To check for cancellation without yielding (asyncio's and tokio's
+/// behaviour at an uncontended lock), use [`checkpoint_if_cancelled`].
 ///
 /// # Cancellation
 ///
@@ -97,9 +104,41 @@ pub fn park_until(deadline: Option<Instant>) -> Result<(), ParkError> {
 /// # Examples
 ///
 /// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use fibrio_core::task;
+///
+/// let other = task::spawn(|| ());
+/// task::checkpoint(); // `other` runs here
+/// assert!(other.is_finished());
+/// # });
 /// fibrio_core::task::checkpoint(); // outside a task: nothing happens
 /// ```
 pub fn checkpoint() {
+    yield_running();
+}
+
+/// Unwinds the current task if it has been cancelled, without yielding:
+/// trio's `checkpoint_if_cancelled()`. Every blocking call of fibrio runs it
+/// before it tries its operation, so an uncontended lock or a ready socket
+/// is a cancellation checkpoint but not a schedule point. Does nothing
+/// outside a task, or while unwinding.
+///
+/// # Cancellation
+///
+/// This is the checkpoint itself.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use fibrio_core::task;
+///
+/// let other = task::spawn(|| ());
+/// task::checkpoint_if_cancelled(); // not cancelled, and `other` waits
+/// assert!(!other.is_finished());
+/// # });
+/// ```
+pub fn checkpoint_if_cancelled() {
     with_running(|_, task| task.checkpoint());
 }
 

@@ -317,9 +317,9 @@ impl CancelScope {
         f()
     }
 
-    /// A checkpoint: unwinds here if the current task or a scope around
-    /// this code has been cancelled. The same as
-    /// [`task::checkpoint`](super::checkpoint).
+    /// A checkpoint and a schedule point: unwinds here if the current task
+    /// or a scope around this code has been cancelled, otherwise yields.
+    /// The same as [`task::checkpoint`](super::checkpoint).
     ///
     /// # Cancellation
     ///

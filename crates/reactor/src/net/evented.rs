@@ -117,7 +117,7 @@ impl<S: AsRawFd> Evented<S> {
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
         let deadline = self.read_timeout.get().map(|t| Instant::now() + t);
-        task::checkpoint();
+        task::checkpoint_if_cancelled();
         if capacity > 0 {
             if let Some(registration) = self.registration.get() {
                 if registration.known_unready(Direction::Read) && task::current_key().is_some() {
@@ -150,7 +150,7 @@ impl<S: AsRawFd> Evented<S> {
         deadline: Option<Instant>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        task::checkpoint();
+        task::checkpoint_if_cancelled();
         loop {
             match op(&self.socket) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {

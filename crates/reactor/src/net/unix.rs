@@ -409,7 +409,7 @@ impl UnixStream {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        fibrio_core::task::checkpoint();
+        fibrio_core::task::checkpoint_if_cancelled();
         // Connecting a Unix stream socket completes at once (or fails);
         // it never needs to wait for the peer.
         UnixStream::from_std(std::os::unix::net::UnixStream::connect(path)?)
