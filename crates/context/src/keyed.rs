@@ -2,8 +2,8 @@
 //! PHP AsyncIO (the PHP Fiber plus Workerman library that fibrio was
 //! modelled on): [`set_context`] (and [`set_sendable_context`]),
 //! [`get_context`], [`has_context`], [`delete_context`], [`all_context`],
-//! [`clear_context`]; and [`ContextValue`], the values `all_context`
-//! returns.
+//! [`clear_context`]; [`ContextValue`], the values `all_context` returns;
+//! and [`IntoContextKey`], what the setters accept as a key.
 //!
 //! # Invariants
 //!
@@ -16,6 +16,9 @@
 //!   this context wrote, so inherited values show through again.
 //! * Values are cloned and dropped outside the thread-local borrow (see
 //!   `current`).
+//! * A key is stored as an `Arc<str>`. A key given as an `Arc<str>` (or a
+//!   `&Arc<str>`) is stored as is, with no copy of its text; every other
+//!   kind of key is copied once.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -24,6 +27,76 @@ use std::sync::Arc;
 
 use crate::context::Entry;
 use crate::current;
+
+/// A string key for [`set_context`] and [`set_sendable_context`]: `&str`,
+/// `String`, `&String`, `Box<str>`, `Cow<str>`, `Arc<str>` and
+/// `&Arc<str>`. Keys are stored as `Arc<str>`, so an `Arc<str>` key costs a
+/// reference count, not a copy: keep one in a `static` or a struct for keys
+/// set on every request.
+///
+/// Implement it for your own key types (an enum of well-known keys, say);
+/// the getters take `&str`, so such a type also wants an `as_str`.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use fibrio_context::{get_context, set_context};
+///
+/// let owned = String::from("user");
+/// set_context(&owned, 1u32); // a &String
+/// set_context(owned.clone(), 2u32); // a String
+/// let shared: Arc<str> = Arc::from("tenant");
+/// set_context(&shared, "acme"); // no copy of the text
+/// assert_eq!(get_context::<u32>(&owned), Some(2));
+/// assert_eq!(get_context::<&str>(&shared), Some("acme"));
+/// ```
+pub trait IntoContextKey {
+    /// The key as stored.
+    fn into_context_key(self) -> Arc<str>;
+}
+
+impl IntoContextKey for &str {
+    fn into_context_key(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoContextKey for String {
+    fn into_context_key(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoContextKey for &String {
+    fn into_context_key(self) -> Arc<str> {
+        Arc::from(self.as_str())
+    }
+}
+
+impl IntoContextKey for Box<str> {
+    fn into_context_key(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoContextKey for std::borrow::Cow<'_, str> {
+    fn into_context_key(self) -> Arc<str> {
+        Arc::from(self)
+    }
+}
+
+impl IntoContextKey for Arc<str> {
+    fn into_context_key(self) -> Arc<str> {
+        self
+    }
+}
+
+impl IntoContextKey for &Arc<str> {
+    fn into_context_key(self) -> Arc<str> {
+        Arc::clone(self)
+    }
+}
 
 /// Sets `key` to `value` in the current context. The value stays on this
 /// thread (a `fibrio::spawn_blocking` closure does not see it); use
@@ -40,8 +113,8 @@ use crate::current;
 /// assert_eq!(get_context::<u64>("user_id"), Some(12345));
 /// assert_eq!(get_context::<Rc<Vec<i32>>>("session").unwrap().len(), 3);
 /// ```
-pub fn set_context<T: Clone + 'static>(key: impl Into<Arc<str>>, value: T) {
-    set_entry(key.into(), Entry::local(value));
+pub fn set_context<T: Clone + 'static>(key: impl IntoContextKey, value: T) {
+    set_entry(key.into_context_key(), Entry::local(value));
 }
 
 /// Like [`set_context`], for a `Send + Sync` value: it is also carried into
@@ -62,8 +135,8 @@ pub fn set_context<T: Clone + 'static>(key: impl Into<Arc<str>>, value: T) {
 /// .unwrap();
 /// assert_eq!(seen.as_deref(), Some("req-9"));
 /// ```
-pub fn set_sendable_context<T: Clone + Send + Sync + 'static>(key: impl Into<Arc<str>>, value: T) {
-    set_entry(key.into(), Entry::sendable(value));
+pub fn set_sendable_context<T: Clone + Send + Sync + 'static>(key: impl IntoContextKey, value: T) {
+    set_entry(key.into_context_key(), Entry::sendable(value));
 }
 
 fn set_entry(key: Arc<str>, entry: Entry) {

@@ -69,7 +69,7 @@ pub use context::Context;
 pub use current::swap_current;
 pub use keyed::{
     all_context, clear_context, delete_context, get_context, has_context, set_context,
-    set_sendable_context, ContextValue,
+    set_sendable_context, ContextValue, IntoContextKey,
 };
 pub use sendable::SendableContext;
 pub use var::{ContextVar, ResetError, Token};
