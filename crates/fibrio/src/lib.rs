@@ -68,8 +68,8 @@ pub use fibrio_concurrency::{AcquireError, TryAcquireError};
 pub use fibrio_context as context;
 pub use fibrio_core::scheduler::{Handle, RemoteJoinHandle};
 pub use fibrio_core::task::{
-    fail_after, move_on_after, spawn, yield_now, CancelScope, Elapsed, JoinError, JoinHandle,
-    TaskRef, TaskState, TaskStats,
+    fail_after, fail_at, move_on_after, move_on_at, spawn, yield_now, CancelScope, Elapsed,
+    JoinError, JoinHandle, TaskRef, TaskState, TaskStats,
 };
 pub use fibrio_core::{fiber, stack};
 pub use fibrio_reactor::{io, net, sleep, sleep_until, spawn_blocking, BackendKind as Backend};
@@ -80,10 +80,11 @@ pub use workers::{worker_index, WorkerError, Workers, WorkersBuilder};
 /// park/unpark, waiting for any of several tasks.
 pub mod task {
     pub use fibrio_core::task::{
-        checkpoint, checkpoint_if_cancelled, current_id, current_name, fail_after, is_cancellation,
-        is_cancelled, move_on_after, park, spawn, wait_any, yield_now, Builder, CancelScope,
-        Elapsed, JoinError, JoinHandle, ParkError, SpawnError, TaskRef, TaskState, TaskStats,
-        Unparker,
+        checkpoint, checkpoint_if_cancelled, current, current_effective_deadline, current_id,
+        current_name, fail_after, fail_after_shielded, fail_at, is_cancellation, is_cancelled,
+        move_on_after, move_on_after_shielded, move_on_at, park, spawn, try_current, wait_any,
+        yield_now, Builder, CancelScope, Elapsed, JoinError, JoinHandle, ParkError, SpawnError,
+        TaskRef, TaskState, TaskStats, Unparker,
     };
 }
 

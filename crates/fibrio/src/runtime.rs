@@ -226,36 +226,64 @@ impl Runtime {
     /// cancelled and unwound (their `Drop`s run), and then `run` returns
     /// `main`'s value. The process keeps going: nothing calls `exit`.
     ///
+    /// `main` may borrow from the caller, and return a borrow, as with
+    /// [`std::thread::scope`]: nothing of `main` runs after `run` returns or
+    /// unwinds (see [`run`](crate::run) for why). The tasks it spawns must
+    /// still be `'static`.
+    ///
     /// # Panics
     ///
     /// A panic in `main` comes out of `run` (after the other tasks are
     /// unwound). Calling `run` inside a running runtime panics with a message
     /// that says to spawn instead; [`try_run`](Runtime::try_run) returns that
     /// as an error.
-    pub fn run<T: 'static>(self, main: impl FnOnce() -> T + 'static) -> T {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut log = vec![String::from("start")];
+    /// let runtime = fibrio::Runtime::new()?;
+    /// let count = runtime.run(|| {
+    ///     let task = fibrio::spawn(|| 21 * 2);
+    ///     log.push(format!("got {}", task.join().unwrap())); // borrows `log`
+    ///     log.len()
+    /// });
+    /// assert_eq!(count, 2);
+    /// assert_eq!(log, ["start", "got 42"]);
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
+    pub fn run<'a, T: 'a>(self, main: impl FnOnce() -> T + 'a) -> T {
         match self.try_run(main) {
             Ok(value) => value,
             Err(err) => panic!("fibrio::run: {err}"),
         }
     }
 
-    /// [`run`](Runtime::run), with its refusals as errors.
+    /// [`run`](Runtime::run), with its refusals as errors. `main` may borrow
+    /// from the caller, as for `run`.
     ///
     /// # Errors
     ///
     /// [`RuntimeError::Scheduler`] when called inside a running runtime, when
     /// main's stack cannot be mapped, or when main was cancelled.
     ///
+    /// # Panics
+    ///
+    /// A panic in `main` comes out of `try_run`, after the other tasks are
+    /// unwound.
+    ///
     /// # Examples
     ///
     /// ```
     /// let nested = fibrio::run(|| fibrio::Runtime::new().unwrap().try_run(|| ()));
     /// assert!(nested.unwrap_err().to_string().contains("inside a running one"));
+    ///
+    /// let name = String::from("fibrio");
+    /// let first: &str = fibrio::Runtime::new()?.try_run(|| &name[..5])?;
+    /// assert_eq!(first, "fibri");
+    /// # Ok::<(), fibrio::RuntimeError>(())
     /// ```
-    pub fn try_run<T: 'static>(
-        self,
-        main: impl FnOnce() -> T + 'static,
-    ) -> Result<T, RuntimeError> {
+    pub fn try_run<'a, T: 'a>(self, main: impl FnOnce() -> T + 'a) -> Result<T, RuntimeError> {
         if Scheduler::is_running_here() {
             return Err(SchedulerError::Nested.into());
         }
@@ -270,6 +298,30 @@ impl Runtime {
 
 /// Runs `main` on a new runtime with the default settings and returns its
 /// value. See [`Runtime::run`].
+///
+/// `main` may borrow from its caller, mutably too, and its value may be a
+/// borrow, as with [`std::thread::scope`]. The tasks `main` spawns cannot
+/// borrow: they must be `'static` (share with them through `Rc`, or move
+/// values in and return them through [`JoinHandle::join`](crate::JoinHandle::join)).
+///
+/// # Why `main` may borrow
+///
+/// `main` runs on a fiber of its own, which may be suspended in the middle
+/// of it while holding the borrows; the rule is that this fiber never runs
+/// again once `run` has returned or unwound, on any path:
+///
+/// * Main's task record (which [`TaskRef`](crate::TaskRef)s and
+///   [`task::current`](fibrio_core::task::current) share, and which may outlive `run`:
+///   kept in a thread-local, say) holds nothing borrowed: `main` and its
+///   value stay in `run`'s own frame, and the task only points at them.
+/// * Normally `run` returns after `main` has ended (returned, panicked or
+///   been cancelled), so its fiber has finished.
+/// * If `run` is left while `main` is still suspended (a panic out of the
+///   runtime's own loop, such as its poller failing), `main`'s stack is
+///   unwound right there, while what it borrows is still alive; or, during
+///   thread exit, it is leaked (its stack stays mapped and never runs
+///   again), as for any fiber then. Either way it is marked finished, so
+///   nothing can resume or unwind it later.
 ///
 /// # Panics
 ///
@@ -307,7 +359,29 @@ impl Runtime {
 /// assert!(elapsed >= Duration::from_millis(50));
 /// assert_eq!(most_asleep, 3); // concurrent: all three slept at once
 /// ```
-pub fn run<T: 'static>(main: impl FnOnce() -> T + 'static) -> T {
+///
+/// Borrowing the caller's locals:
+///
+/// ```
+/// let config = String::from("port=8080");
+/// let mut served = Vec::new();
+/// let port: &str = fibrio::run(|| {
+///     served.push(1); // a mutable borrow
+///     fibrio::yield_now(); // held across a switch
+///     served.push(2);
+///     config.split('=').nth(1).unwrap() // a borrowed value out
+/// });
+/// assert_eq!(port, "8080");
+/// assert_eq!(served, [1, 2]);
+/// ```
+///
+/// A spawned task cannot borrow them (E0373: it may outlive `main`):
+///
+/// ```compile_fail,E0373
+/// let config = String::from("port=8080");
+/// fibrio::run(|| fibrio::spawn(|| config.len()).join().unwrap());
+/// ```
+pub fn run<'a, T: 'a>(main: impl FnOnce() -> T + 'a) -> T {
     match Runtime::new() {
         Ok(runtime) => runtime.run(main),
         Err(err) => panic!("fibrio::run: cannot build the runtime: {err}"),

@@ -49,6 +49,20 @@ pub struct WorkersBuilder {
 
 impl WorkersBuilder {
     /// Starts the workers, each running `main`, and returns at once.
+    ///
+    /// `main` and its value must be `'static` here, unlike for
+    /// [`run`](WorkersBuilder::run): the workers go on running after this
+    /// returns, for as long as the [`Workers`] is kept or beyond (dropping
+    /// it does not stop them), so nothing ties their end to a borrow.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let workers = fibrio::Runtime::builder().workers(2).start(|| fibrio::worker_index());
+    /// assert_eq!(workers.len(), 2);
+    /// let indices: Vec<_> = workers.join().into_iter().map(Result::unwrap).collect();
+    /// assert_eq!(indices, [Some(0), Some(1)]);
+    /// ```
     pub fn start<T, F>(self, main: F) -> Workers<T>
     where
         T: Send + 'static,
@@ -60,6 +74,13 @@ impl WorkersBuilder {
     /// Starts the workers and waits for all of them: one outcome per worker,
     /// in worker order (its value, its panic, or why it could not start).
     ///
+    /// `main` may borrow from the caller (it is shared by the workers, so it
+    /// must be `Sync`), and its value may borrow too (it crosses threads, so
+    /// it must be `Send`), as with [`std::thread::scope`], which this is
+    /// built on: every worker's thread has ended when `run` returns or
+    /// unwinds, and in each worker `main` may borrow as in
+    /// [`Runtime::run`](crate::Runtime::run).
+    ///
     /// # Examples
     ///
     /// ```
@@ -67,12 +88,52 @@ impl WorkersBuilder {
     /// assert_eq!(outcomes.len(), 3);
     /// assert!(outcomes.iter().all(|o| matches!(o, Ok("served"))));
     /// ```
+    ///
+    /// Borrowing the caller's data:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let greeting = String::from("hello");
+    /// let served = AtomicUsize::new(0);
+    /// let outcomes = fibrio::Runtime::builder().workers(2).run(|| {
+    ///     served.fetch_add(1, Ordering::Relaxed);
+    ///     &greeting[..]
+    /// });
+    /// assert!(outcomes.iter().all(|o| matches!(o, Ok("hello"))));
+    /// assert_eq!(served.load(Ordering::Relaxed), 2);
+    /// ```
     pub fn run<T, F>(self, main: F) -> Vec<Result<T, WorkerError>>
     where
-        T: Send + 'static,
-        F: Fn() -> T + Send + Sync + 'static,
+        T: Send,
+        F: Fn() -> T + Sync,
     {
-        self.start(main).join()
+        let count = worker_count(self.count);
+        let builder = self.builder;
+        let main = &main;
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..count)
+                .map(|index| {
+                    let builder = builder.clone();
+                    let thread = std::thread::Builder::new()
+                        .name(worker_name(index))
+                        .spawn_scoped(scope, move || run_worker(index, builder, |_| (), main));
+                    (index, thread)
+                })
+                .collect();
+            // Every thread is joined here, so `scope` has no panic of its
+            // own to raise: a worker's panic is reported as its outcome.
+            threads
+                .into_iter()
+                .map(|(index, thread)| match thread {
+                    Err(source) => Err(WorkerError::Thread { index, source }),
+                    Ok(thread) => match thread.join() {
+                        Ok(outcome) => outcome,
+                        Err(payload) => Err(WorkerError::Panicked { index, payload }),
+                    },
+                })
+                .collect()
+        })
     }
 }
 
@@ -192,16 +253,49 @@ impl<T: Send + 'static> Workers<T> {
     }
 }
 
+/// `count` workers, `0` meaning one per CPU.
+fn worker_count(count: usize) -> usize {
+    if count == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        count
+    }
+}
+
+fn worker_name(index: usize) -> String {
+    format!("fibrio-worker-{index}")
+}
+
+/// The body of worker `index`'s thread: builds its runtime and runs `main`
+/// in it. `started` runs first inside the runtime, with its handle, or with
+/// `None` if the runtime could not be built.
+fn run_worker<T>(
+    index: usize,
+    builder: Builder,
+    started: impl FnOnce(Option<Handle>),
+    main: &(impl Fn() -> T + ?Sized),
+) -> Result<T, WorkerError> {
+    WORKER_INDEX.with(|w| w.set(Some(index)));
+    let runtime = match builder.build() {
+        Ok(runtime) => runtime,
+        Err(source) => {
+            started(None);
+            return Err(WorkerError::Start { index, source });
+        }
+    };
+    let outcome = runtime.try_run(|| {
+        started(Some(Handle::current()));
+        main()
+    });
+    outcome.map_err(|source| WorkerError::Start { index, source })
+}
+
 pub(crate) fn start<T, F>(builder: Builder, count: usize, main: F) -> Workers<T>
 where
     T: Send + 'static,
     F: Fn() -> T + Send + Sync + 'static,
 {
-    let count = if count == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        count
-    };
+    let count = worker_count(count);
     let main = Arc::new(main);
     let mut threads = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
@@ -210,21 +304,12 @@ where
         let builder = builder.clone();
         let main = main.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("fibrio-worker-{index}"))
+            .name(worker_name(index))
             .spawn(move || {
-                WORKER_INDEX.with(|w| w.set(Some(index)));
-                let runtime = match builder.build() {
-                    Ok(runtime) => runtime,
-                    Err(source) => {
-                        let _ = handle_tx.send(None);
-                        return Err(WorkerError::Start { index, source });
-                    }
+                let started = move |handle| {
+                    let _ = handle_tx.send(handle);
                 };
-                let outcome = runtime.try_run(move || {
-                    let _ = handle_tx.send(Some(Handle::current()));
-                    main()
-                });
-                outcome.map_err(|source| WorkerError::Start { index, source })
+                run_worker(index, builder, started, &*main)
             });
         handles.push(match &thread {
             Ok(_) => handle_rx.recv().ok().flatten(),

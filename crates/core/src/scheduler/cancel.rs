@@ -20,6 +20,17 @@
 //! * A frame is identified by `(scope id, member id)`, unique for the life
 //!   of the process, so a frame is only ever removed by the guard that
 //!   pushed it (`TaskHeader::remove_frame`).
+//! * `ScopeState::shield` may change at any time, from any thread
+//!   (`CancelScope::set_shield`). Nothing caches it: every walk over a
+//!   task's frames ([`visible_cancel`] for checkpoints and for the
+//!   pending-cancel check of a task that has not started,
+//!   [`visible_deadline`] for the timer of a parked task and for
+//!   `current_effective_deadline`) reads it afresh, frame by frame. Whoever
+//!   lowers a shield wakes every member as a cancellation would, so that a
+//!   parked member looks again: it unwinds if an outer cancellation is now
+//!   visible, and otherwise returns from `park` spuriously and re-arms its
+//!   wake-up for the deadlines now visible. Raising a shield needs no
+//!   wake-up: the next walk stops at it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +44,7 @@ static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
 /// The shared state of a cancel scope and its clones.
 pub(crate) struct ScopeState {
     id: u64,
-    shield: bool,
+    shield: AtomicBool,
     cancelled: AtomicBool,
     caught: AtomicBool,
     deadline: Mutex<Option<Instant>>,
@@ -50,7 +61,7 @@ impl ScopeState {
     pub(crate) fn new(shield: bool, deadline: Option<Instant>) -> Arc<ScopeState> {
         Arc::new(ScopeState {
             id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
-            shield,
+            shield: AtomicBool::new(shield),
             cancelled: AtomicBool::new(false),
             caught: AtomicBool::new(false),
             deadline: Mutex::new(deadline),
@@ -60,6 +71,17 @@ impl ScopeState {
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Whether the scope hides what lies outside it, read now.
+    pub(crate) fn is_shielded(&self) -> bool {
+        self.shield.load(Ordering::Acquire)
+    }
+
+    /// Raises or lowers the shield; the caller wakes the members. Returns
+    /// the previous setting.
+    pub(crate) fn set_shield(&self, shield: bool) -> bool {
+        self.shield.swap(shield, Ordering::AcqRel)
     }
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
@@ -175,7 +197,7 @@ impl Drop for Frame {
 
 /// What the innermost-to-outermost walk over `frames` finds: the outermost
 /// visible cancelled scope, if any, and whether the walk reached the task
-/// itself (no shield in the way).
+/// itself (no shield in the way). Shields are read as they are now.
 pub(crate) fn visible_cancel(frames: &[Frame]) -> (Option<u64>, bool) {
     let mut now = None;
     let mut found = None;
@@ -183,21 +205,22 @@ pub(crate) fn visible_cancel(frames: &[Frame]) -> (Option<u64>, bool) {
         if frame.scope.is_cancelled_at(&mut now) {
             found = Some(frame.scope.id);
         }
-        if frame.scope.shield {
+        if frame.scope.is_shielded() {
             return (found, false);
         }
     }
     (found, true)
 }
 
-/// The earliest deadline visible from the innermost of `frames`.
+/// The earliest deadline visible from the innermost of `frames`, with the
+/// shields as they are now.
 pub(crate) fn visible_deadline(frames: &[Frame]) -> Option<Instant> {
     let mut earliest: Option<Instant> = None;
     for frame in frames.iter().rev() {
         if let Some(deadline) = frame.scope.deadline() {
             earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
         }
-        if frame.scope.shield {
+        if frame.scope.is_shielded() {
             break;
         }
     }

@@ -120,6 +120,20 @@ impl Scheduler {
     /// returns; then cancels the tasks still alive and waits until they
     /// have unwound, and returns `main`'s value.
     ///
+    /// `main` may borrow from its caller, and may return a borrowed value,
+    /// as [`std::thread::scope`] allows: nothing of `main` runs after this
+    /// call returns or unwinds. Tasks that `main` spawns must still be
+    /// `'static`: only `main` can borrow.
+    ///
+    /// Why this is sound: main's task record, which [`TaskRef`]s and
+    /// [`current`] can keep alive past this call, holds no borrow (main's
+    /// closure and its value stay on this call's frame), and before this
+    /// call is left on any path, main has ended or its stack has been
+    /// unwound (or, during thread exit, leaked and never run again).
+    ///
+    /// [`TaskRef`]: crate::task::TaskRef
+    /// [`current`]: crate::task::current
+    ///
     /// # Errors
     ///
     /// [`SchedulerError::Nested`] inside another `block_on` on this thread,
@@ -129,11 +143,37 @@ impl Scheduler {
     /// # Panics
     ///
     /// A panic in `main` is resumed here, after the other tasks have been
-    /// cancelled and unwound.
-    pub fn block_on<T: 'static>(
-        self,
-        main: impl FnOnce() -> T + 'static,
-    ) -> Result<T, SchedulerError> {
+    /// cancelled and unwound. A panic of the scheduler's loop (its driver,
+    /// say) comes out of here after main's stack has been unwound.
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let mut words = vec!["fiber"];
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+    /// let first: &str = scheduler
+    ///     .block_on(|| {
+    ///         words.push("task"); // borrows `words` mutably ...
+    ///         words[0] // ... and returns a borrow of it
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(first, "fiber");
+    /// assert_eq!(words, ["fiber", "task"]);
+    /// ```
+    ///
+    /// A task spawned inside cannot borrow the caller's locals:
+    ///
+    /// ```compile_fail,E0373
+    /// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let words = vec!["fiber"];
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+    /// scheduler.block_on(|| {
+    ///     fibrio_core::task::spawn(|| words.len()).join().unwrap()
+    /// });
+    /// ```
+    pub fn block_on<'a, T: 'a>(self, main: impl FnOnce() -> T + 'a) -> Result<T, SchedulerError> {
         self.inner.block_on(main)
     }
 

@@ -1,6 +1,15 @@
 //! [`SchedulerInner`]: the run queue, the task table, the timers, the loop
 //! that runs tasks, spawning, parking and waking. See the parent module for
-//! the invariants.
+//! the invariants; this file adds two about the main task, which may borrow
+//! from `block_on`'s caller:
+//!
+//! * Main's task record holds nothing borrowed: main's closure and its
+//!   value live in a `MainSlot` on `block_on`'s frame, and the task's
+//!   closure holds only a raw pointer to it and a function pointer.
+//! * Main's frames never run once `block_on` has been left: it returns
+//!   only after main ended, and on a panic out of it `FinishMain` unwinds
+//!   (or, at thread exit, leaks) main's stack before the slot and the
+//!   caller's borrows go.
 
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
@@ -141,9 +150,18 @@ impl SchedulerInner {
         (!ptr.is_null()).then(|| unsafe { &*ptr })
     }
 
-    pub(crate) fn block_on<T: 'static>(
+    /// Runs `main` as the main task until it ends, then cancels and unwinds
+    /// every other task, and returns `main`'s value.
+    ///
+    /// `main` and `T` may borrow from the caller (`'a`). The task record of
+    /// main (`Rc<Task<()>>`, which `TaskRef`s and `task::current()` clone
+    /// and may keep past this call) holds nothing of `'a`: main's closure
+    /// and its value stay in [`MainSlot`] on this frame, and the task runs
+    /// [`run_main`] through a raw pointer to it. The proof that this is
+    /// sound is at the `unsafe` block below and at [`FinishMain`].
+    pub(crate) fn block_on<'a, T: 'a>(
         self: &Rc<Self>,
-        main: impl FnOnce() -> T + 'static,
+        main: impl FnOnce() -> T + 'a,
     ) -> Result<T, SchedulerError> {
         if with_scheduler(|_| ()).is_some() {
             return Err(SchedulerError::Nested);
@@ -158,8 +176,46 @@ impl SchedulerInner {
         let _enter = Enter;
         self.now.set(Instant::now());
 
-        let main = self.spawn(Some(Arc::from("main")), None, main)?;
-        let main_done = || main.header.is_terminal();
+        // Declared before `main_task` and `_finish_main`, so dropped after
+        // them on every path (locals drop in reverse order).
+        let mut slot = MainSlot {
+            main: Some(main),
+            output: None,
+        };
+        let thunk = thunk_of(&slot);
+        let slot_ptr: *mut () = (&raw mut slot).cast();
+        // The task's closure captures a raw pointer and a function pointer:
+        // both `'static`, so the record borrows nothing.
+        let main_task = self.spawn(Some(Arc::from("main")), None, move || {
+            // SAFETY: `slot_ptr` points at `slot`, a `MainSlot` of the types
+            // `thunk` was made for (`thunk_of`). This closure runs only as
+            // main's root frame, which runs only while this `block_on`
+            // call is live and before `slot` is dropped:
+            // * A task's code runs only in `run_task` (`header.resume`),
+            //   called only by `run_until`, called only by this call: each
+            //   scheduler runs `block_on` at most once (`Scheduler`'s
+            //   methods take it by value), never twice at once (`Nested`),
+            //   and no other scheduler has main in its table.
+            // * On every way out of this call, `_finish_main` (dropped
+            //   before `slot`) leaves main terminal with its coroutine
+            //   dropped or leaked, so its frames never run again, whoever
+            //   still holds its record; see `FinishMain`. Before that, the
+            //   table and `main_task` hold the record, so nothing else can
+            //   drop (and so unwind) the coroutine.
+            // * Unwinding main's stack (a panic, a cancellation, or the
+            //   forced unwinding of `FinishMain`) runs only `Drop`s of
+            //   main's frames; `run_main` touches the slot only before it
+            //   calls main's closure and after that returns.
+            // Nothing else reads or writes `slot` while main runs: this
+            // frame made `thunk` from `slot` before `slot_ptr`, and touches
+            // `slot` again only once main is terminal.
+            unsafe { thunk(slot_ptr) }
+        })?;
+        let _finish_main = FinishMain {
+            scheduler: self,
+            task: &main_task,
+        };
+        let main_done = || main_task.header.is_terminal();
         self.run_until(&main_done);
 
         // Cancel everything still alive and let it unwind.
@@ -175,11 +231,24 @@ impl SchedulerInner {
         self.run_until(&|| self.table.borrow().len() == 0);
         self.drain_inbox();
 
-        match main.take_output() {
-            Some(Ok(value)) => Ok(value),
+        match main_task.take_output() {
+            // `run_main` stores the value before main's root frame returns.
+            Some(Ok(())) => Ok(slot
+                .output
+                .take()
+                .expect("fibrio: main returned without storing its value")),
             Some(Err(JoinError::Panicked(payload))) => panic::resume_unwind(payload),
             _ => Err(SchedulerError::MainCancelled),
         }
+    }
+
+    /// The running task's record, shared (for `task::current`); `None` on
+    /// the scheduler's own loop.
+    pub(crate) fn running_task(&self) -> Option<Rc<dyn ErasedTask>> {
+        let header = self.running()?;
+        // The running task is in the table: `finish` removes it only after
+        // its root frame returned.
+        self.table.borrow().get(header.key()).cloned()
     }
 
     /// Runs tasks, and parks in the driver when none is runnable, until
@@ -514,6 +583,83 @@ impl SchedulerInner {
             header.checkpoint();
         }
         Ok(deadline_fired)
+    }
+}
+
+/// Main's closure and, once it has returned, its value: kept on
+/// `block_on`'s frame, so that main's task record (which `TaskRef`s can keep
+/// alive past `block_on`) holds nothing borrowed.
+struct MainSlot<F, T> {
+    main: Option<F>,
+    output: Option<T>,
+}
+
+/// [`run_main`] for `slot`'s types, as a plain function pointer: its type,
+/// `unsafe fn(*mut ())`, names neither `F` nor `T`, so it is `'static` even
+/// when they borrow.
+fn thunk_of<F: FnOnce() -> T, T>(_slot: &MainSlot<F, T>) -> unsafe fn(*mut ()) {
+    run_main::<F, T>
+}
+
+/// Main's root: takes the closure out of the slot, runs it, and stores its
+/// value back in the slot. A panic (or cancellation) unwinds out of here
+/// to the task's root frame, which records it; the slot is not touched
+/// then.
+///
+/// # Safety
+///
+/// `slot` points at a `MainSlot<F, T>` that stays live, and that nothing
+/// else reads or writes, from the start of this call until it returns or
+/// unwinds, however long it is suspended in between; and once the slot is
+/// gone, the call is never resumed.
+unsafe fn run_main<F: FnOnce() -> T, T>(slot: *mut ()) {
+    let slot = slot.cast::<MainSlot<F, T>>();
+    // SAFETY: `slot` is live and unaliased (the contract above); the
+    // reference lasts only for this statement.
+    let main = unsafe { (*slot).main.take() };
+    let value = main.expect("fibrio: main's closure runs once")();
+    // SAFETY: the slot is still live and unaliased: this call has not
+    // returned yet (the contract above), whatever `main` did meanwhile.
+    unsafe { (*slot).output = Some(value) };
+}
+
+/// Leaves main terminal, with its coroutine dropped, when `block_on` is
+/// left while main has not ended: only by a panic out of the scheduler's
+/// loop (the driver's `park`, a task's value or context dropped by the
+/// loop, a job from another thread) or out of the shutdown, since the
+/// normal way out waits for main to end first.
+///
+/// This is what keeps main's frames from running after `block_on`, and
+/// so from using what they borrow (`block_on`'s `'a`, and the slot):
+///
+/// * Dropping main's coroutine unwinds its stack now, while `'a` and the
+///   slot are still live (this guard is dropped before the slot, inside
+///   the call that borrows `'a`); or, where that is not safe (while the
+///   thread's thread-locals are destroyed, or fibrio cannot tell that it
+///   is not), leaks it: its stack stays mapped and its frames never run
+///   again (`TaskHeader::drop_coroutine`). A coroutine that never started
+///   just drops its `'static` closure.
+/// * Either way main is terminal afterwards, and its coroutine is marked
+///   dropped, so no `run_task` resumes it and no later drop of its record
+///   (the last `TaskRef` of it, kept in a thread-local, say) unwinds it.
+///
+/// Without this guard, main's suspended coroutine would be unwound when
+/// the last `Rc` of its record is dropped: with the scheduler's table
+/// still inside this call, or much later through a kept `TaskRef`, when
+/// what its frames borrow is gone.
+struct FinishMain<'s> {
+    scheduler: &'s SchedulerInner,
+    task: &'s Rc<Task<()>>,
+}
+
+impl Drop for FinishMain<'_> {
+    fn drop(&mut self) {
+        if self.task.header.is_terminal() {
+            return;
+        }
+        // What main's `Drop`s spawn while it unwinds would never run.
+        self.scheduler.shutting_down.set(true);
+        self.scheduler.finish(self.task.header.key(), &**self.task);
     }
 }
 

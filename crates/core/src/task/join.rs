@@ -191,8 +191,8 @@ impl<T> fmt::Debug for JoinHandle<T> {
 
 /// A cloneable, type-erased reference to a task: it can report on the
 /// task, wait for it to end and cancel it, but not take its result (that is
-/// the [`JoinHandle`]'s). Made by [`JoinHandle::task_ref`]; `!Send`, like
-/// the task.
+/// the [`JoinHandle`]'s). Made by [`JoinHandle::task_ref`], or by
+/// [`current`] for the running task; `!Send`, like the task.
 ///
 /// ```compile_fail
 /// fn assert_send<T: Send>() {}
@@ -282,6 +282,64 @@ impl fmt::Debug for TaskRef {
             .field("state", &self.state())
             .finish()
     }
+}
+
+/// The task running this code: a [`TaskRef`] to it, so that it can cancel
+/// itself, or hand a reference to itself to another task (which can then
+/// [`wait`](TaskRef::wait) for it or cancel it).
+///
+/// # Panics
+///
+/// Outside a task: on a thread without a fibrio runtime, or on a runtime's
+/// own loop (in a driver, say), which includes the `Drop`s that run while a
+/// runtime left by a panic unwinds the stacks of its parked tasks (a panic
+/// there aborts the process). Use [`try_current`] to check.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use fibrio_core::task;
+///
+/// let worker = task::Builder::new()
+///     .name("worker")
+///     .spawn(|| {
+///         let me = task::current();
+///         assert_eq!(me.name(), Some("worker"));
+///         me.cancel(); // cancels itself ...
+///         task::yield_now(); // ... and unwinds at this checkpoint
+///         unreachable!("cancelled at the checkpoint above");
+///     })
+///     .unwrap();
+/// assert!(worker.join().unwrap_err().is_cancelled());
+/// # });
+/// ```
+pub fn current() -> TaskRef {
+    match try_current() {
+        Some(task) => task,
+        None => panic!(
+            "fibrio_core::task::current() called outside a task: call it inside a runtime \
+             (inside fibrio::run or a task it spawns), or use task::try_current() to check"
+        ),
+    }
+}
+
+/// The task running this code, or `None` outside a task (on a thread
+/// without a runtime, or on a runtime's own loop). See [`current`].
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::task;
+///
+/// assert!(task::try_current().is_none()); // not in a task
+/// let name = task::test_support::block_on(|| task::try_current().unwrap().name().map(String::from));
+/// assert_eq!(name.as_deref(), Some("main"));
+/// ```
+pub fn try_current() -> Option<TaskRef> {
+    with_running(|scheduler, _| scheduler.running_task())
+        .flatten()
+        .map(|task| TaskRef { task })
 }
 
 /// Parks the calling task until at least one of `tasks` has ended, and

@@ -22,9 +22,16 @@
 //! suspends. Cancellation needs `panic = "unwind"`.
 //!
 //! [`CancelScope`] cancels a region of a task rather than all of it, with
-//! an optional deadline, trio style; [`move_on_after`] and [`fail_after`]
-//! are the short forms. Scopes nest per task, can be shielded, and tasks
-//! spawned inside a scope belong to it.
+//! an optional deadline, trio style; [`move_on_after`], [`fail_after`],
+//! [`move_on_at`], [`fail_at`] and the `_shielded` forms are the short
+//! forms, and [`current_effective_deadline`] tells the running code when
+//! it will be cancelled. Scopes nest per task, can be shielded (and the
+//! shield raised or lowered while they run), and tasks spawned inside a
+//! scope belong to it.
+//!
+//! [`checkpoint`] is a cancellation checkpoint and a schedule point, as
+//! trio's is; [`checkpoint_if_cancelled`] only checks. [`current`] is the
+//! running task, as a [`TaskRef`] it can cancel itself through or hand out.
 
 mod builder;
 mod join;
@@ -33,12 +40,15 @@ mod scope;
 mod time;
 
 pub use builder::{spawn, Builder};
-pub use join::{wait_any, JoinHandle, TaskRef};
+pub use join::{current, try_current, wait_any, JoinHandle, TaskRef};
 pub use park::{
     checkpoint, checkpoint_if_cancelled, current_id, current_key, current_name, is_cancelled, park,
     park_until, unpark_local, yield_now,
 };
-pub use scope::{fail_after, move_on_after, CancelScope, Elapsed};
+pub use scope::{
+    current_effective_deadline, fail_after, fail_after_shielded, fail_at, move_on_after,
+    move_on_after_shielded, move_on_at, CancelScope, Elapsed,
+};
 pub use time::{pending_timers, sleep, sleep_until};
 
 pub use crate::scheduler::{
@@ -83,7 +93,7 @@ pub mod test_support {
     /// # Panics
     ///
     /// If `f` panics, or the scheduler cannot start.
-    pub fn block_on<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
+    pub fn block_on<'a, T: 'a>(f: impl FnOnce() -> T + 'a) -> T {
         Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()))
             .block_on(f)
             .expect("the test scheduler failed")

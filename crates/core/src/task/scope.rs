@@ -12,14 +12,28 @@
 //! cancellation flag ([`JoinHandle::cancel`](super::JoinHandle::cancel)).
 //!
 //! At a checkpoint the task looks outwards from its innermost frame. The
-//! walk stops at the first *shielded* frame: nothing outside it is visible.
-//! If any visible scope is cancelled (by [`CancelScope::cancel`] or because
+//! walk stops at the first *shielded* frame: nothing outside it is visible
+//! (the shielded scope's own cancellation and deadline still are). If any
+//! visible scope is cancelled (by [`CancelScope::cancel`] or because
 //! its deadline has passed), or, with no shield in the way, the task itself
 //! is, the task unwinds with a private payload naming the *outermost*
 //! visible cancelled scope (or the task). The `run` of that scope catches
 //! it and returns `None`; every other `run` on the way lets it pass. So a
 //! cancelled outer scope is never swallowed by an inner one, and a task
 //! cancellation always ends the task.
+//!
+//! A scope's shield can be raised and lowered while code runs inside it
+//! ([`CancelScope::set_shield`]); every walk reads each shield as it is at
+//! that moment, so a change takes effect at the next checkpoint inside
+//! (and lowering it wakes the members parked inside, see below).
+//!
+//! [`current_effective_deadline`] makes the same walk for deadlines: the
+//! earliest deadline a checkpoint here would honour.
+//!
+//! The short forms: [`move_on_after`] / [`move_on_at`] return `None` when
+//! their deadline cuts the body short, [`fail_after`] / [`fail_at`] return
+//! [`Elapsed`]; [`move_on_after_shielded`] and [`fail_after_shielded`] are
+//! shielded as well, so only their own deadline stops them.
 //!
 //! # Invariants
 //!
@@ -35,9 +49,16 @@
 //! * Whoever cancels a scope, or moves its deadline, wakes its members:
 //!   as a cancellation (their `park` unwinds) or plainly (they re-arm for
 //!   the new deadline).
+//! * Whoever lowers a scope's shield wakes its members as a cancellation
+//!   would: a parked member then unwinds if an outer cancellation has
+//!   become visible, and otherwise returns from `park` spuriously and
+//!   re-arms for the deadlines it can now see. Raising a shield wakes
+//!   nobody: from then on every checkpoint inside stops its walk there.
 //! * While a task parks, the scheduler arms one timer at the earliest
-//!   visible deadline and disarms it when the task runs again, so a
-//!   deadline wakes a parked task without leaving a timer behind.
+//!   deadline visible as it parks, and disarms it when the task runs
+//!   again, so a deadline wakes a parked task without leaving a timer
+//!   behind. Anything that makes an earlier deadline visible (a moved
+//!   deadline, a lowered shield) wakes the members, which re-arm.
 //! * A runtime shutting down cancels its leftover tasks *through* shields;
 //!   otherwise a shielded task parked forever would hang the shutdown.
 
@@ -57,7 +78,9 @@ use crate::unwind::Cancelled;
 /// and `run` returns `None`; the task goes on after the `run`. Tasks
 /// spawned inside the scope belong to it: they are cancelled with it (and
 /// end as [`Cancelled`](super::TaskState::Cancelled)). Scopes nest, per
-/// task; see the module docs for which scope catches a cancellation.
+/// task; see the module docs for which scope catches a cancellation. A
+/// scope can be *shielded* ([`set_shield`](CancelScope::set_shield), also
+/// while code runs inside it): it then hides cancellation from outside it.
 ///
 /// Clones share one scope. `CancelScope` is `Send + Sync`, so another
 /// thread can cancel it:
@@ -95,13 +118,14 @@ impl Default for CancelScope {
 }
 
 impl CancelScope {
-    /// A scope with no deadline, not cancelled.
+    /// A scope with no deadline, not cancelled, not shielded.
     ///
     /// # Examples
     ///
     /// ```
     /// let scope = fibrio_core::task::CancelScope::new();
     /// assert!(!scope.is_cancelled());
+    /// assert!(!scope.is_shielded());
     /// assert_eq!(scope.deadline(), None);
     /// ```
     pub fn new() -> CancelScope {
@@ -142,6 +166,17 @@ impl CancelScope {
     }
 
     /// The deadline, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::task::CancelScope;
+    ///
+    /// assert_eq!(CancelScope::new().deadline(), None);
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// assert_eq!(CancelScope::with_deadline(deadline).deadline(), Some(deadline));
+    /// ```
     pub fn deadline(&self) -> Option<Instant> {
         self.state.deadline()
     }
@@ -219,14 +254,143 @@ impl CancelScope {
     /// True once the scope is cancelled or its deadline has passed. Stays
     /// true: a scope is never un-cancelled (see
     /// [`set_deadline`](CancelScope::set_deadline)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_core::task::CancelScope;
+    ///
+    /// assert!(!CancelScope::with_timeout(Duration::from_secs(60)).is_cancelled());
+    /// assert!(CancelScope::with_timeout(Duration::ZERO).is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.state.is_cancelled_at(&mut None)
     }
 
     /// True once a [`run`](CancelScope::run) of this scope has caught its
     /// cancellation (the body was cut short).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{self, CancelScope};
+    ///
+    /// let scope = CancelScope::new();
+    /// scope.cancel();
+    /// assert_eq!(scope.run(|| 1), Some(1)); // no checkpoint, nothing caught
+    /// assert!(!scope.cancelled_caught());
+    /// assert_eq!(scope.run(task::yield_now), None);
+    /// assert!(scope.cancelled_caught());
+    /// # });
+    /// ```
     pub fn cancelled_caught(&self) -> bool {
         self.state.caught()
+    }
+
+    /// True while the scope is shielded: checkpoints inside it do not see
+    /// cancellation from outside it (enclosing scopes, the task's own
+    /// [`cancel`](super::JoinHandle::cancel)). See
+    /// [`set_shield`](CancelScope::set_shield).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::CancelScope;
+    ///
+    /// let scope = CancelScope::new();
+    /// assert!(!scope.is_shielded());
+    /// scope.set_shield(true);
+    /// assert!(scope.is_shielded());
+    /// ```
+    pub fn is_shielded(&self) -> bool {
+        self.state.is_shielded()
+    }
+
+    /// Raises (`true`) or lowers (`false`) the scope's shield, also while
+    /// code runs inside it, from any thread (trio's `cancel_scope.shield =
+    /// ...`). A shielded scope hides cancellation from outside it: the
+    /// checkpoints inside, and in tasks spawned inside, do not unwind for a
+    /// cancelled enclosing scope, a passed enclosing deadline, or the
+    /// task's own [`cancel`](super::JoinHandle::cancel). The scope's own
+    /// cancellation and deadline still apply.
+    ///
+    /// Raising the shield takes effect at the next checkpoint inside.
+    /// Lowering it wakes the members parked inside, so that an outer
+    /// cancellation that is now visible unwinds them at once, and an outer
+    /// deadline now visible wakes them when it passes; a member with
+    /// nothing to unwind for returns from its `park` spuriously (as `park`
+    /// may), and waits again.
+    ///
+    /// A runtime that shuts down cancels tasks through shields, so that it
+    /// can end.
+    ///
+    /// # Cancellation
+    ///
+    /// Not a checkpoint. Lowering the shield makes a pending outer
+    /// cancellation reach the code inside at its next checkpoint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{self, CancelScope};
+    ///
+    /// let outer = CancelScope::new();
+    /// let inner = CancelScope::new();
+    /// let mut steps = 0;
+    /// let got = outer.run(|| {
+    ///     inner.run(|| {
+    ///         inner.set_shield(true);
+    ///         outer.cancel();
+    ///         task::yield_now(); // shielded: goes on
+    ///         steps += 1;
+    ///         inner.set_shield(false);
+    ///         task::yield_now(); // unwinds to `outer`
+    ///         steps += 1;
+    ///     })
+    /// });
+    /// assert_eq!(got, None);
+    /// assert_eq!(steps, 1);
+    /// # });
+    /// ```
+    pub fn set_shield(&self, shield: bool) {
+        let was_shielded = self.state.set_shield(shield);
+        if was_shielded && !shield {
+            for member in self.state.members() {
+                member.wake_for_cancel();
+            }
+        }
+    }
+
+    /// This scope with its shield raised: a builder-style form of
+    /// [`set_shield(true)`](CancelScope::set_shield). Clones share the
+    /// shield, as they share everything else.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use std::time::Duration;
+    /// use fibrio_core::task::{self, CancelScope};
+    ///
+    /// let outer = CancelScope::new();
+    /// let got = outer.run(|| {
+    ///     outer.cancel();
+    ///     // Only its own deadline stops this one.
+    ///     CancelScope::with_timeout(Duration::from_millis(1))
+    ///         .shielded()
+    ///         .run(|| loop {
+    ///             task::yield_now();
+    ///         })
+    /// });
+    /// assert_eq!(got, Some(None::<()>));
+    /// # });
+    /// ```
+    pub fn shielded(self) -> CancelScope {
+        self.set_shield(true);
+        self
     }
 
     /// Runs `f` in the current task, inside this scope. Returns `Some` with
@@ -287,7 +451,10 @@ impl CancelScope {
     /// task's own [`cancel`](super::JoinHandle::cancel)) does not reach the
     /// checkpoints inside `f`. It takes effect at the first checkpoint after
     /// `f` returns. Tasks spawned inside are shielded too. Use it for
-    /// clean-up that must finish, and keep it short.
+    /// clean-up that must finish, and keep it short. The shield here stays
+    /// up; for one that can be lowered, or a shielded scope with a
+    /// deadline, use [`set_shield`](CancelScope::set_shield) on a scope of
+    /// your own.
     ///
     /// A runtime that shuts down still cancels shielded tasks, so that it
     /// can end.
@@ -341,6 +508,7 @@ impl std::fmt::Debug for CancelScope {
             .field("id", &self.state.id())
             .field("cancelled", &self.is_cancelled())
             .field("deadline", &self.deadline())
+            .field("shielded", &self.is_shielded())
             .finish()
     }
 }
@@ -383,7 +551,11 @@ fn deadline_after(timeout: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
-/// The error of [`fail_after`]: the deadline passed first.
+/// The error of [`fail_after`], [`fail_after_shielded`] and [`fail_at`]:
+/// the deadline passed first. Its [`timeout`](Elapsed::timeout) is the
+/// time the body was given: the `timeout` argument of `fail_after`, and
+/// for `fail_at` the time from the call to the deadline (zero for a
+/// deadline already passed at the call).
 ///
 /// # Examples
 ///
@@ -401,11 +573,33 @@ pub struct Elapsed {
 
 impl Elapsed {
     /// An `Elapsed` for a `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_core::task::Elapsed;
+    ///
+    /// assert_eq!(Elapsed::new(Duration::ZERO).timeout(), Duration::ZERO);
+    /// ```
     pub fn new(timeout: Duration) -> Elapsed {
         Elapsed { timeout }
     }
 
-    /// The timeout that passed.
+    /// The timeout that passed: the time the body was given (see
+    /// [`Elapsed`] for `fail_at`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use std::time::Duration;
+    /// use fibrio_core::task::{self, fail_after};
+    ///
+    /// let err = fail_after(Duration::ZERO, task::yield_now).unwrap_err();
+    /// assert_eq!(err.timeout(), Duration::ZERO);
+    /// # });
+    /// ```
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -459,4 +653,192 @@ pub fn move_on_after<R>(timeout: Duration, f: impl FnOnce() -> R) -> Option<R> {
 /// ```
 pub fn fail_after<R>(timeout: Duration, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
     move_on_after(timeout, f).ok_or(Elapsed::new(timeout))
+}
+
+/// Runs `f` in a scope that cancels it at `deadline`: `Some(value)` if it
+/// finished, `None` if the deadline cut it short (trio's `move_on_at`). A
+/// deadline already passed cuts `f` short at its first checkpoint. The
+/// absolute form of [`move_on_after`].
+///
+/// # Cancellation
+///
+/// Cancellation from outside passes through.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use std::time::{Duration, Instant};
+/// use fibrio_core::task::{self, move_on_at};
+///
+/// let soon = Instant::now() + Duration::from_millis(1);
+/// let got = move_on_at(soon, || loop {
+///     task::yield_now();
+/// });
+/// assert_eq!(got, None::<()>);
+/// let later = Instant::now() + Duration::from_secs(60);
+/// assert_eq!(move_on_at(later, || 5), Some(5));
+/// # });
+/// ```
+pub fn move_on_at<R>(deadline: Instant, f: impl FnOnce() -> R) -> Option<R> {
+    CancelScope::with_deadline(deadline).run(f)
+}
+
+/// Runs `f` in a scope that cancels it at `deadline`, and reports the
+/// expiry as an error (trio's `fail_at`). The absolute form of
+/// [`fail_after`].
+///
+/// # Errors
+///
+/// [`Elapsed`] if the deadline cut `f` short. Its
+/// [`timeout`](Elapsed::timeout) is the time from this call to `deadline`
+/// (zero if `deadline` had already passed at the call).
+///
+/// # Cancellation
+///
+/// Cancellation from outside passes through.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use std::time::{Duration, Instant};
+/// use fibrio_core::task::{self, fail_at};
+///
+/// let past = Instant::now();
+/// let err = fail_at(past, task::yield_now).unwrap_err();
+/// assert_eq!(err.timeout(), Duration::ZERO);
+/// assert_eq!(fail_at(Instant::now() + Duration::from_secs(60), || 42), Ok(42));
+/// # });
+/// ```
+pub fn fail_at<R>(deadline: Instant, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
+    let given = deadline.saturating_duration_since(Instant::now());
+    move_on_at(deadline, f).ok_or(Elapsed::new(given))
+}
+
+/// [`move_on_after`] in a shielded scope (trio's `move_on_after(timeout,
+/// shield=True)`): cancellation from outside (enclosing scopes and their
+/// deadlines, the task's own [`cancel`](super::JoinHandle::cancel)) does
+/// not reach the checkpoints inside `f`; only the scope's own deadline
+/// stops it. Returns `Some(value)` if `f` finished, `None` if the deadline
+/// cut it short.
+///
+/// # Cancellation
+///
+/// Cancellation from outside waits: it takes effect at the first
+/// checkpoint after this returns. A runtime that shuts down still cancels
+/// through the shield.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use std::time::Duration;
+/// use fibrio_core::task::{self, move_on_after_shielded, CancelScope};
+///
+/// let outer = CancelScope::new();
+/// let got = outer.run(|| {
+///     outer.cancel();
+///     let inner = move_on_after_shielded(Duration::from_millis(1), || loop {
+///         task::yield_now(); // the outer cancellation does not reach here
+///     });
+///     task::checkpoint(); // but here
+///     inner
+/// });
+/// assert_eq!(got, None::<Option<()>>);
+/// assert!(outer.cancelled_caught());
+/// # });
+/// ```
+pub fn move_on_after_shielded<R>(timeout: Duration, f: impl FnOnce() -> R) -> Option<R> {
+    CancelScope::with_timeout(timeout).shielded().run(f)
+}
+
+/// [`fail_after`] in a shielded scope (trio's `fail_after(timeout,
+/// shield=True)`): only the scope's own deadline stops `f`; see
+/// [`move_on_after_shielded`].
+///
+/// # Errors
+///
+/// [`Elapsed`] (carrying `timeout`) if the deadline cut `f` short.
+///
+/// # Cancellation
+///
+/// Cancellation from outside waits: it takes effect at the first
+/// checkpoint after this returns. A runtime that shuts down still cancels
+/// through the shield.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use std::time::Duration;
+/// use fibrio_core::task::{self, fail_after_shielded, CancelScope};
+///
+/// let outer = CancelScope::new();
+/// outer.cancel();
+/// let got = outer.run(|| fail_after_shielded(Duration::from_secs(60), || {
+///     task::yield_now(); // shielded: not cancelled
+///     7
+/// }));
+/// assert_eq!(got, Some(Ok(7)));
+/// # });
+/// ```
+pub fn fail_after_shielded<R>(timeout: Duration, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
+    move_on_after_shielded(timeout, f).ok_or(Elapsed::new(timeout))
+}
+
+/// The earliest deadline a checkpoint here would honour (trio's
+/// `current_effective_deadline`): the earliest deadline among the cancel
+/// scopes visible from the running code, looking outwards from the
+/// innermost scope and stopping at the first shielded one (whose own
+/// deadline still counts), as a checkpoint does.
+///
+/// * `None` outside a task, and when no visible scope has a deadline.
+/// * If a checkpoint here would unwind now (a visible scope is cancelled
+///   or past its deadline, or the task itself is cancelled and no shield
+///   is in the way), where trio returns minus infinity, this returns
+///   `Some` of the earlier of the earliest visible deadline and the clock
+///   reading this call takes on entry: an instant no later than the call,
+///   so `Instant::now() >= deadline` holds for it.
+///
+/// # Cancellation
+///
+/// Not a checkpoint.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use std::time::{Duration, Instant};
+/// use fibrio_core::task::{current_effective_deadline, CancelScope};
+///
+/// assert_eq!(current_effective_deadline(), None);
+/// let outer = Instant::now() + Duration::from_secs(60);
+/// let inner = outer + Duration::from_secs(60);
+/// CancelScope::with_deadline(outer).run(|| {
+///     CancelScope::with_deadline(inner).run(|| {
+///         assert_eq!(current_effective_deadline(), Some(outer)); // the earlier
+///         CancelScope::shield(|| {
+///             assert_eq!(current_effective_deadline(), None); // hidden
+///         });
+///     });
+/// });
+/// let cancelled = CancelScope::new();
+/// cancelled.cancel();
+/// cancelled.run(|| {
+///     let deadline = current_effective_deadline().unwrap();
+///     assert!(Instant::now() >= deadline);
+/// });
+/// # });
+/// ```
+pub fn current_effective_deadline() -> Option<Instant> {
+    with_running(|_, task| {
+        let now = Instant::now();
+        let earliest = task.visible_deadline();
+        if task.pending_cancel().is_some() {
+            return Some(earliest.map_or(now, |deadline| deadline.min(now)));
+        }
+        earliest
+    })
+    .flatten()
 }
