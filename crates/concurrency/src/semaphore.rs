@@ -1,38 +1,53 @@
 //! A counting semaphore whose waiters are fibrio tasks (or threads).
 //!
 //! Invariants (all under the state mutex):
-//! * A released permit goes straight to the front waiter (it is put into
-//!   the waiter's node and never counted as available), so waiters are
-//!   served strictly FIFO. `handed` counts those permits whose waiters have
-//!   not yet run to take them.
-//! * A fresh acquire takes a free permit only when no waiter is queued and
-//!   no handed permit is in flight (`handed == 0`): it never overtakes a
-//!   waiter, not even one already woken (asyncio's rule, stricter than
-//!   tokio's). So `available > 0` with a waiter queued happens only while
-//!   `handed > 0`; when the last handed waiter takes its permit (or leaves),
-//!   `settle` hands the free permits to the queue, FIFO.
-//! * A waiter owns a permit only once it returns from `acquire` with a
+//! * Every waiter is tagged with how many permits it needs (at least 1; a
+//!   request for 0 permits never queues). Released permits go to the front
+//!   waiter: they are pooled with the permits already `reserved` for it,
+//!   and once the pool covers its whole request they are put into its node
+//!   (counted in `handed` until it runs to take them) and the rest go on to
+//!   the next waiter. Permits that do not cover the front waiter's request
+//!   stay `reserved` for it: never counted as available, and never given
+//!   to a later, smaller request. So waiters are served strictly FIFO, and
+//!   `reserved > 0` implies a waiter is queued and `reserved` is less than
+//!   the front waiter's request.
+//! * A fresh request for `n` permits takes free permits only when no
+//!   waiter is queued and no handed permit is in flight (`handed == 0`):
+//!   it never overtakes a waiter, not even one already woken (asyncio's
+//!   rule, stricter than tokio's). So `available > 0` with a waiter queued
+//!   happens only while `handed > 0`; when the last handed waiter takes its
+//!   permits (or leaves), or a waiter queues while `handed == 0`, `settle`
+//!   hands the free permits to the queue, FIFO (or reserves them for the
+//!   front waiter).
+//! * A waiter owns permits only once it returns from an acquire with a
 //!   [`SemaphorePermit`]. A waiter that leaves early (cancelled, timed out,
-//!   unwinding) removes its node in a `Drop` guard; if a permit had already
-//!   been handed to it, the guard passes that permit to the next waiter (or
-//!   back to the count). So a cancelled waiter never takes a permit, and
-//!   `available + permits held + permits in flight == total` always.
-//! * After [`Semaphore::close`], no acquire succeeds; permits already held
-//!   stay valid and are returned as usual.
+//!   unwinding) removes its node in a `Drop` guard; if permits had already
+//!   been handed to it, the guard passes them to the next waiters (or back
+//!   to the count), and the permits reserved for the front waiter go to
+//!   whoever is the front waiter once it has left. So a cancelled waiter
+//!   never takes a permit, and `available + reserved + handed + permits
+//!   held == total` always, where `total` is the initial count plus
+//!   [`Semaphore::add_permits`], minus [`Semaphore::forget_permits`] and
+//!   [`SemaphorePermit::forget`].
+//! * After [`Semaphore::close`], no acquire succeeds (except one whose
+//!   permits were handed to it before the close); permits already held stay
+//!   valid and are returned to the count, and nobody is served any more.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::wait::{expired, lock, Left, Stop, WaitQueue, WaitState, Waiter};
 
-/// Why [`Semaphore::acquire`] or [`Semaphore::acquire_timeout`] failed.
+/// Why [`Semaphore::acquire`], [`Semaphore::acquire_many`] or their
+/// `_timeout` forms failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AcquireError {
     /// The semaphore was closed with [`Semaphore::close`].
     #[error("the semaphore is closed; no more permits will be handed out")]
     Closed,
-    /// The timeout passed before a permit became available (only from
-    /// [`Semaphore::acquire_timeout`]).
+    /// The timeout passed before the permits became available (only from
+    /// [`Semaphore::acquire_timeout`] and
+    /// [`Semaphore::acquire_many_timeout`]).
     #[error(
         "timed out waiting for a semaphore permit; retry, or raise the timeout or the permit count"
     )]
@@ -45,11 +60,15 @@ pub enum AcquireError {
     Unwinding,
 }
 
-/// Why [`Semaphore::try_acquire`] failed.
+/// Why [`Semaphore::try_acquire`] or [`Semaphore::try_acquire_many`]
+/// failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TryAcquireError {
-    /// Every permit is taken (or other tasks are already waiting for one).
-    #[error("no semaphore permit is available now; use acquire() to wait for one")]
+    /// Too few permits are free (or other tasks are already waiting for
+    /// some).
+    #[error(
+        "not enough semaphore permits are available now; use acquire() or acquire_many() to wait"
+    )]
     NoPermits,
     /// The semaphore was closed with [`Semaphore::close`].
     #[error("the semaphore is closed; no more permits will be handed out")]
@@ -62,11 +81,15 @@ pub enum TryAcquireError {
 pub struct SemaphoreStatistics {
     /// Permits free to take now.
     pub available: usize,
-    /// Tasks or threads waiting for a permit.
+    /// Permits set aside for the longest-waiting task, which asked for more
+    /// (with [`Semaphore::acquire_many`]) than have been released so far.
+    /// Not free to take, and not counted in `available`.
+    pub reserved: usize,
+    /// Tasks or threads waiting for permits.
     pub waiters: usize,
-    /// Permits handed out since creation.
+    /// Permits handed out since creation (`n` for an `acquire_many(n)`).
     pub acquired: u64,
-    /// Waits that ended without a permit (timed out, cancelled, closed).
+    /// Waits that ended without permits (timed out, cancelled, closed).
     pub abandoned: u64,
     /// Whether [`Semaphore::close`] has been called.
     pub closed: bool,
@@ -74,46 +97,66 @@ pub struct SemaphoreStatistics {
 
 #[derive(Debug)]
 struct State {
+    /// Free permits: no waiter is queued for them (or handed permits are
+    /// still in flight, see `settle`).
     available: usize,
+    /// Permits set aside for the front waiter, which needs more than that.
+    reserved: usize,
     /// Permits handed to waiters that have not yet run to take them.
     handed: usize,
     closed: bool,
-    waiters: WaitQueue<()>,
+    /// Each waiter is tagged with how many permits it needs (at least 1).
+    waiters: WaitQueue<(), usize>,
     acquired: u64,
     abandoned: u64,
 }
 
 impl State {
-    /// Returns one permit: to the front waiter if there is one, else to
-    /// the count.
-    fn release(&mut self) {
-        if self.waiters.serve_front(()).is_ok() {
-            self.handed += 1;
-        } else {
-            self.available += 1;
+    /// Returns `k` permits: pooled with the ones reserved for the front
+    /// waiter, they serve the queue from the front, each waiter as soon as
+    /// the pool covers its whole request; what is left is reserved for the
+    /// new front waiter or, once nobody waits, counted as available. After
+    /// [`Semaphore::close`] nobody is served any more: they all go to the
+    /// count.
+    fn release(&mut self, k: usize) {
+        if self.closed {
+            self.available += k;
+            return;
         }
+        let mut pool = self.reserved + k;
+        self.reserved = 0;
+        while let Some(need) = self.waiters.front_tag() {
+            if need > pool {
+                self.reserved = pool;
+                return;
+            }
+            if self.waiters.serve_front(()).is_err() {
+                break;
+            }
+            pool -= need;
+            self.handed += need;
+        }
+        self.available += pool;
     }
 
-    /// Whether a fresh acquire may take a free permit now.
-    fn free_for_newcomer(&self) -> bool {
-        self.available > 0 && self.handed == 0 && self.waiters.is_empty()
+    /// Whether a fresh request for `n` permits may take free permits now.
+    fn free_for_newcomer(&self, n: usize) -> bool {
+        self.available >= n && self.handed == 0 && self.waiters.is_empty()
     }
 
     /// Once no handed permit is in flight, hands the free permits to the
-    /// waiters that queued behind the handed ones.
+    /// waiters that queued while some were (or reserves them for the front
+    /// one).
     fn settle(&mut self) {
-        while self.handed == 0 && self.available > 0 {
-            if self.waiters.serve_front(()).is_err() {
-                return;
-            }
-            self.available -= 1;
-            self.handed += 1;
+        if self.handed == 0 && self.available > 0 && !self.waiters.is_empty() {
+            let free = std::mem::take(&mut self.available);
+            self.release(free);
         }
     }
 }
 
-impl WaitState<()> for State {
-    fn waiters(&mut self) -> &mut WaitQueue<()> {
+impl WaitState<(), usize> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<(), usize> {
         &mut self.waiters
     }
 
@@ -121,14 +164,22 @@ impl WaitState<()> for State {
         self.closed
     }
 
-    /// A permit handed to a waiter that gives up goes to the next one.
-    fn abandon(&mut self, _: (), left: Left<()>) {
+    /// Permits handed to a waiter that gives up go to the next ones; the
+    /// permits reserved for the front waiter go to whoever is the front
+    /// waiter now (this one may have been it).
+    fn abandon(&mut self, need: usize, left: Left<()>) {
         self.abandoned += 1;
-        if let Left::Handed(()) = left {
-            self.handed -= 1;
-            self.release();
-            self.settle();
+        match left {
+            Left::Handed(()) => {
+                self.handed -= need;
+                self.release(need);
+            }
+            Left::Waiting => {
+                let reserved = std::mem::take(&mut self.reserved);
+                self.release(reserved);
+            }
         }
+        self.settle();
     }
 }
 
@@ -136,18 +187,22 @@ impl WaitState<()> for State {
 /// the same semaphore (it is reference-counted), so tasks can share it.
 /// `Send + Sync`: usable from any thread.
 ///
-/// Fairness (no barging): a permit released (dropped, or added with
-/// [`add_permits`](Semaphore::add_permits)) while tasks wait is handed
-/// straight to the longest-waiting one, before it even runs, and is never
+/// Fairness (no barging): permits released (dropped, or added with
+/// [`add_permits`](Semaphore::add_permits)) while tasks wait are handed
+/// straight to the longest-waiting one, before it even runs, and are never
 /// counted as available. So a newcomer, the releasing task acquiring again
 /// at once included, queues behind the waiters, and
 /// [`try_acquire`](Semaphore::try_acquire) fails while anyone waits. A
-/// permit handed to a waiter that then leaves (cancelled, timed out) goes
-/// on to the next waiter, or back to the count. A permit released while
-/// waiters handed a permit earlier have not yet run is not free for a
-/// newcomer either: it queues behind them, as in asyncio (tokio would let
-/// it take the permit). An uncontended acquire is a cancellation checkpoint
-/// but does not yield to other tasks.
+/// task waiting for several permits ([`acquire_many`](Semaphore::acquire_many))
+/// is served only once it can have them all; until then the permits
+/// released are set aside for it, and it holds up every later request,
+/// small ones included, as tokio's semaphore does. Permits handed to a
+/// waiter that then leaves (cancelled, timed out) go on to the next
+/// waiters, or back to the count, as do the permits set aside for it.
+/// Permits released while waiters handed permits earlier have not yet run
+/// are not free for a newcomer either: it queues behind them, as in
+/// asyncio (tokio would let it take them). An uncontended acquire is a
+/// cancellation checkpoint but does not yield to other tasks.
 ///
 /// # Examples
 ///
@@ -181,6 +236,7 @@ impl Semaphore {
         Semaphore {
             state: Arc::new(Mutex::new(State {
                 available: permits,
+                reserved: 0,
                 handed: 0,
                 closed: false,
                 waiters: WaitQueue::default(),
@@ -224,7 +280,7 @@ impl Semaphore {
     /// });
     /// ```
     pub fn acquire(&self) -> Result<SemaphorePermit, AcquireError> {
-        self.acquire_until(None)
+        self.acquire_until(1, None)
     }
 
     /// Like [`acquire`](Semaphore::acquire), but gives up after `timeout`.
@@ -252,34 +308,136 @@ impl Semaphore {
     /// });
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphorePermit, AcquireError> {
-        self.acquire_until(crate::wait::deadline_after(timeout))
+        self.acquire_until(1, crate::wait::deadline_after(timeout))
     }
 
-    fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphorePermit, AcquireError> {
+    /// Takes `n` permits at once, waiting (FIFO, behind earlier waiters)
+    /// until all `n` are free; the permit returned releases all `n` when
+    /// dropped ([`SemaphorePermit::num_permits`] says how many it holds).
+    /// `n == 0` succeeds at once, without waiting or queueing (unless the
+    /// semaphore is closed).
+    ///
+    /// Fairness: while this call waits at the front of the queue, permits
+    /// released are set aside for it (see
+    /// [`SemaphoreStatistics::reserved`]) until it has all `n`, and every
+    /// later request, even for one permit, waits behind it, as with tokio's
+    /// `acquire_many`. So a request for more permits than the semaphore
+    /// has in all, which fibrio cannot tell from one that
+    /// [`add_permits`](Semaphore::add_permits) will satisfy later, waits
+    /// until that many have been added, and holds up the queue meanwhile;
+    /// use [`acquire_many_timeout`](Semaphore::acquire_many_timeout) or
+    /// [`try_acquire_many`](Semaphore::try_acquire_many) when `n` may be
+    /// too large.
+    ///
+    /// Inside a task this parks the task; outside any task it blocks the
+    /// thread.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Closed`] if the semaphore is or gets closed,
+    /// [`AcquireError::Unwinding`] if it would have to wait while the task
+    /// unwinds.
+    ///
+    /// # Cancellation
+    ///
+    /// A checkpoint, on entry and while waiting. A cancelled waiter never
+    /// takes a permit: the permits handed to it, or set aside for it, go to
+    /// the next waiters (or back to the count).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::Semaphore;
+    ///
+    /// fibrio::run(|| {
+    ///     let sem = Semaphore::new(3);
+    ///     let one = sem.acquire().unwrap();
+    ///     let sem2 = sem.clone();
+    ///     // Needs all three: waits until `one` is back.
+    ///     let batch = fibrio::spawn(move || sem2.acquire_many(3).map(|p| p.num_permits()));
+    ///     fibrio::yield_now();
+    ///     assert_eq!(sem.statistics().reserved, 2); // set aside for `batch`
+    ///     assert!(sem.try_acquire().is_err()); // no overtaking `batch`
+    ///     drop(one);
+    ///     assert_eq!(batch.join().unwrap(), Ok(3));
+    ///     assert_eq!(sem.available_permits(), 3);
+    /// });
+    /// ```
+    pub fn acquire_many(&self, n: usize) -> Result<SemaphorePermit, AcquireError> {
+        self.acquire_until(n, None)
+    }
+
+    /// Like [`acquire_many`](Semaphore::acquire_many), but gives up after
+    /// `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`AcquireError::Timeout`] when the time is up (the waiter leaves the
+    /// queue and takes nothing: permits set aside for it go to the next
+    /// waiters), and as [`acquire_many`](Semaphore::acquire_many).
+    ///
+    /// # Cancellation
+    ///
+    /// As [`acquire_many`](Semaphore::acquire_many).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::{AcquireError, Semaphore};
+    ///
+    /// fibrio::run(|| {
+    ///     let sem = Semaphore::new(2);
+    ///     // More than the semaphore has: gives up instead of waiting forever.
+    ///     let err = sem.acquire_many_timeout(5, Duration::from_millis(5)).unwrap_err();
+    ///     assert_eq!(err, AcquireError::Timeout);
+    ///     assert_eq!(sem.available_permits(), 2); // nothing was kept
+    /// });
+    /// ```
+    pub fn acquire_many_timeout(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<SemaphorePermit, AcquireError> {
+        self.acquire_until(n, crate::wait::deadline_after(timeout))
+    }
+
+    fn acquire_until(
+        &self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<SemaphorePermit, AcquireError> {
         fibrio_core::task::checkpoint_if_cancelled();
         let mut waiter = {
             let mut st = lock(&self.state);
             if st.closed {
                 return Err(AcquireError::Closed);
             }
-            if st.free_for_newcomer() {
-                st.available -= 1;
-                st.acquired += 1;
-                return Ok(self.permit());
+            if n == 0 {
+                return Ok(self.permit(0));
+            }
+            if st.free_for_newcomer(n) {
+                st.available -= n;
+                st.acquired += n as u64;
+                return Ok(self.permit(n));
             }
             if expired(deadline) {
                 st.abandoned += 1;
                 return Err(AcquireError::Timeout);
             }
-            Waiter::enqueue(&*self.state, &mut st, (), None)
+            let waiter = Waiter::enqueue(&*self.state, &mut st, n, None);
+            // Free permits (too few for us, or waiting for handed ones to
+            // be taken) go to the queue, as far as they reach.
+            st.settle();
+            waiter
         };
         match waiter.wait(deadline) {
             Ok(mut st) => {
-                st.acquired += 1;
-                st.handed -= 1;
+                st.acquired += n as u64;
+                st.handed -= n;
                 waiter.take();
                 st.settle();
-                Ok(self.permit())
+                Ok(self.permit(n))
             }
             Err(Stop::Closed) => Err(AcquireError::Closed),
             Err(Stop::Unwinding) => Err(AcquireError::Unwinding),
@@ -306,19 +464,49 @@ impl Semaphore {
     /// assert!(sem.try_acquire().is_ok());
     /// ```
     pub fn try_acquire(&self) -> Result<SemaphorePermit, TryAcquireError> {
+        self.try_acquire_many(1)
+    }
+
+    /// Takes `n` permits if they are all free now, without waiting; takes
+    /// none otherwise. `n == 0` succeeds unless the semaphore is closed.
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::NoPermits`] if fewer than `n` are free, or other
+    /// waiters are ahead (even if they want fewer: no overtaking);
+    /// [`TryAcquireError::Closed`] if the semaphore is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::{Semaphore, TryAcquireError};
+    ///
+    /// let sem = Semaphore::new(3);
+    /// let two = sem.try_acquire_many(2).unwrap();
+    /// assert_eq!(two.num_permits(), 2);
+    /// assert_eq!(sem.try_acquire_many(2).unwrap_err(), TryAcquireError::NoPermits);
+    /// assert_eq!(sem.available_permits(), 1); // a failed try takes nothing
+    /// drop(two);
+    /// assert!(sem.try_acquire_many(3).is_ok());
+    /// ```
+    pub fn try_acquire_many(&self, n: usize) -> Result<SemaphorePermit, TryAcquireError> {
         let mut st = lock(&self.state);
         if st.closed {
             return Err(TryAcquireError::Closed);
         }
-        if !st.free_for_newcomer() {
+        if n == 0 {
+            return Ok(self.permit(0));
+        }
+        if !st.free_for_newcomer(n) {
             return Err(TryAcquireError::NoPermits);
         }
-        st.available -= 1;
-        st.acquired += 1;
-        Ok(self.permit())
+        st.available -= n;
+        st.acquired += n as u64;
+        Ok(self.permit(n))
     }
 
-    /// Permits free to take now.
+    /// Permits free to take now. Permits set aside for a waiter that needs
+    /// more of them ([`SemaphoreStatistics::reserved`]) are not counted.
     ///
     /// # Examples
     ///
@@ -331,7 +519,8 @@ impl Semaphore {
         lock(&self.state).available
     }
 
-    /// Adds `n` permits, handing them to waiters first (FIFO).
+    /// Adds `n` permits, handing them to waiters first (FIFO: the front
+    /// waiter gets its whole request before the next one is served).
     ///
     /// # Examples
     ///
@@ -341,15 +530,36 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 2);
     /// ```
     pub fn add_permits(&self, n: usize) {
+        lock(&self.state).release(n);
+    }
+
+    /// Removes up to `n` of the permits free now, for good, and returns how
+    /// many it removed (fewer than `n` if fewer are free), like tokio's
+    /// `forget_permits`. Permits held, handed to waiters, or set aside for
+    /// one are not touched: to shrink the semaphore by those too, call
+    /// [`SemaphorePermit::forget`] once they are acquired.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = fibrio_concurrency::Semaphore::new(3);
+    /// let held = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.forget_permits(5), 2); // only two were free
+    /// assert_eq!(sem.available_permits(), 0);
+    /// drop(held);
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn forget_permits(&self, n: usize) -> usize {
         let mut st = lock(&self.state);
-        for _ in 0..n {
-            st.release();
-        }
+        let removed = n.min(st.available);
+        st.available -= removed;
+        removed
     }
 
     /// Closes the semaphore: every waiter wakes with
     /// [`AcquireError::Closed`], and later acquires fail. Permits already
-    /// held stay valid.
+    /// held stay valid, and return to the count when dropped, as do the
+    /// permits set aside for a waiter.
     ///
     /// # Examples
     ///
@@ -364,6 +574,8 @@ impl Semaphore {
     pub fn close(&self) {
         let mut st = lock(&self.state);
         st.closed = true;
+        let reserved = std::mem::take(&mut st.reserved);
+        st.available += reserved;
         st.waiters.wake_all();
     }
 
@@ -392,6 +604,7 @@ impl Semaphore {
         let st = lock(&self.state);
         SemaphoreStatistics {
             available: st.available,
+            reserved: st.reserved,
             waiters: st.waiters.len(),
             acquired: st.acquired,
             abandoned: st.abandoned,
@@ -399,15 +612,17 @@ impl Semaphore {
         }
     }
 
-    fn permit(&self) -> SemaphorePermit {
+    fn permit(&self, permits: usize) -> SemaphorePermit {
         SemaphorePermit {
-            sem: Some(self.clone()),
+            sem: self.clone(),
+            permits,
         }
     }
 }
 
-/// One permit of a [`Semaphore`]; returns it when dropped (to the longest
-/// waiting task, if any).
+/// Permits of a [`Semaphore`] (one from [`Semaphore::acquire`], `n` from
+/// [`Semaphore::acquire_many`]); returns them all when dropped (to the
+/// longest-waiting tasks, if any).
 ///
 /// # Examples
 ///
@@ -422,29 +637,46 @@ impl Semaphore {
 #[derive(Debug)]
 #[must_use = "the permit is released at once if not kept"]
 pub struct SemaphorePermit {
-    sem: Option<Semaphore>,
+    sem: Semaphore,
+    /// Permits still to return on drop.
+    permits: usize,
 }
 
 impl SemaphorePermit {
-    /// Consumes the permit without returning it: the semaphore has one
-    /// permit fewer from now on.
+    /// How many permits this holds (and will return when dropped).
     ///
     /// # Examples
     ///
     /// ```
-    /// let sem = fibrio_concurrency::Semaphore::new(1);
-    /// sem.try_acquire().unwrap().forget();
-    /// assert_eq!(sem.available_permits(), 0);
+    /// let sem = fibrio_concurrency::Semaphore::new(4);
+    /// assert_eq!(sem.try_acquire_many(3).unwrap().num_permits(), 3);
+    /// assert_eq!(sem.try_acquire().unwrap().num_permits(), 1);
+    /// ```
+    pub fn num_permits(&self) -> usize {
+        self.permits
+    }
+
+    /// Consumes the permit without returning its permits: the semaphore
+    /// has [`num_permits`](SemaphorePermit::num_permits) permits fewer from
+    /// now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let sem = fibrio_concurrency::Semaphore::new(3);
+    /// sem.try_acquire_many(2).unwrap().forget();
+    /// assert_eq!(sem.available_permits(), 1);
     /// ```
     pub fn forget(mut self) {
-        self.sem = None;
+        self.permits = 0;
     }
 }
 
 impl Drop for SemaphorePermit {
     fn drop(&mut self) {
-        if let Some(sem) = self.sem.take() {
-            lock(&sem.state).release();
+        if self.permits > 0 {
+            let permits = std::mem::take(&mut self.permits);
+            lock(&self.sem.state).release(permits);
         }
     }
 }

@@ -47,7 +47,9 @@
 //!   still queued, else what it was handed goes to [`Waitable::abandon`],
 //!   which passes it on. So a waiter that does not return success never
 //!   takes anything.
-//! * FIFO: waiters queue at the back and are served from the front.
+//! * FIFO: waiters queue at the back and are served from the front. The
+//!   one exception is [`WaitQueue::serve_back`], for `Notify::notify_last`
+//!   (tokio's LIFO notification), which serves the most recent waiter.
 //! * Inside a task, waiting parks the task (a cancellation checkpoint: a
 //!   cancelled waiter unwinds, and its [`Waiter`]'s `Drop` leaves); outside
 //!   any task it parks the thread.
@@ -237,6 +239,19 @@ impl<T, K: Copy> WaitQueue<T, K> {
     /// waiter woken); gives `value` back if nobody waits.
     pub(crate) fn serve_front(&mut self, value: T) -> Result<(), T> {
         match self.nodes.pop_front() {
+            Some(node) => {
+                node.serve(Some(value));
+                Ok(())
+            }
+            None => Err(value),
+        }
+    }
+
+    /// Serves the back waiter, the most recent one, with `value`; gives
+    /// `value` back if nobody waits. Only `Notify::notify_last` serves out
+    /// of FIFO order.
+    pub(crate) fn serve_back(&mut self, value: T) -> Result<(), T> {
+        match self.nodes.pop_back() {
             Some(node) => {
                 node.serve(Some(value));
                 Ok(())

@@ -32,7 +32,10 @@ fn an_arc_key_is_stored_as_is() {
     let key: Arc<str> = Arc::from("tenant");
     set_context(&key, "acme");
     let stored = all_context(false).into_keys().next().unwrap();
-    assert!(Arc::ptr_eq(&stored, &key), "the Arc itself is the stored key");
+    assert!(
+        Arc::ptr_eq(&stored, &key),
+        "the Arc itself is the stored key"
+    );
     set_context(Arc::clone(&key), "initech");
     let stored = all_context(false).into_keys().next().unwrap();
     assert!(Arc::ptr_eq(&stored, &key));

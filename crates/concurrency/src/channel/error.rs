@@ -4,9 +4,12 @@
 /// Why [`Sender::send`](super::Sender::send) failed. The message comes back.
 #[derive(PartialEq, Eq, Clone, Copy, thiserror::Error)]
 pub enum SendError<T> {
-    /// Every [`Receiver`](super::Receiver) is gone; nobody will ever
-    /// receive the message.
-    #[error("sending on a channel whose receivers are all dropped; keep a Receiver alive, or stop sending")]
+    /// Every [`Receiver`](super::Receiver) is gone, or one closed the
+    /// channel ([`Receiver::close`](super::Receiver::close)), before or
+    /// while waiting; nobody will ever receive the message.
+    #[error(
+        "sending on a channel whose receivers are all dropped or that a receiver closed; stop sending, or keep a Receiver alive and do not close it"
+    )]
     Disconnected(T),
     /// The channel was full and the calling task is unwinding, so it could
     /// not wait; do not send on a full channel in `Drop`.
@@ -50,9 +53,12 @@ pub enum SendTimeoutError<T> {
         "timed out waiting for room in the channel; retry, or raise the timeout or the capacity"
     )]
     Timeout(T),
-    /// Every [`Receiver`](super::Receiver) is gone (before or while
-    /// waiting); nobody will ever receive the message.
-    #[error("sending on a channel whose receivers are all dropped; keep a Receiver alive, or stop sending")]
+    /// Every [`Receiver`](super::Receiver) is gone, or one closed the
+    /// channel ([`Receiver::close`](super::Receiver::close)), before or
+    /// while waiting; nobody will ever receive the message.
+    #[error(
+        "sending on a channel whose receivers are all dropped or that a receiver closed; stop sending, or keep a Receiver alive and do not close it"
+    )]
     Disconnected(T),
     /// The channel was full and the calling task is unwinding, so it could
     /// not wait; do not send on a full channel in `Drop`.
@@ -137,8 +143,11 @@ pub enum TrySendError<T> {
     /// Use `send` to wait for room.
     #[error("the channel is full; use send() to wait for room")]
     Full(T),
-    /// Every [`Receiver`](super::Receiver) is gone.
-    #[error("sending on a channel whose receivers are all dropped; keep a Receiver alive, or stop sending")]
+    /// Every [`Receiver`](super::Receiver) is gone, or one closed the
+    /// channel ([`Receiver::close`](super::Receiver::close)).
+    #[error(
+        "sending on a channel whose receivers are all dropped or that a receiver closed; stop sending, or keep a Receiver alive and do not close it"
+    )]
     Disconnected(T),
 }
 
@@ -170,8 +179,11 @@ impl<T> std::fmt::Debug for TrySendError<T> {
 /// Why [`Receiver::recv`](super::Receiver::recv) failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RecvError {
-    /// The channel is empty and every [`Sender`](super::Sender) is gone.
-    #[error("the channel is empty and all its senders are dropped; no message will arrive")]
+    /// The channel is empty and every [`Sender`](super::Sender) is gone,
+    /// or a receiver closed it ([`Receiver::close`](super::Receiver::close)).
+    #[error(
+        "the channel is empty and all its senders are dropped, or a receiver closed it; no message will arrive, so stop receiving"
+    )]
     Disconnected,
     /// The channel was empty and the calling task is unwinding, so it could
     /// not wait; do not receive in `Drop`.
@@ -185,8 +197,11 @@ pub enum TryRecvError {
     /// No message now; use `recv` to wait for one.
     #[error("the channel is empty; use recv() to wait for a message")]
     Empty,
-    /// The channel is empty and every [`Sender`](super::Sender) is gone.
-    #[error("the channel is empty and all its senders are dropped; no message will arrive")]
+    /// The channel is empty and every [`Sender`](super::Sender) is gone,
+    /// or a receiver closed it ([`Receiver::close`](super::Receiver::close)).
+    #[error(
+        "the channel is empty and all its senders are dropped, or a receiver closed it; no message will arrive, so stop receiving"
+    )]
     Disconnected,
 }
 
@@ -196,8 +211,11 @@ pub enum RecvTimeoutError {
     /// No message arrived in time.
     #[error("timed out waiting for a message; retry, or raise the timeout")]
     Timeout,
-    /// The channel is empty and every [`Sender`](super::Sender) is gone.
-    #[error("the channel is empty and all its senders are dropped; no message will arrive")]
+    /// The channel is empty and every [`Sender`](super::Sender) is gone,
+    /// or a receiver closed it ([`Receiver::close`](super::Receiver::close)).
+    #[error(
+        "the channel is empty and all its senders are dropped, or a receiver closed it; no message will arrive, so stop receiving"
+    )]
     Disconnected,
     /// The channel was empty and the calling task is unwinding, so it could
     /// not wait; do not receive in `Drop`.

@@ -16,6 +16,11 @@
 //!   wakes, receivers first drain the messages already queued, then get
 //!   `Disconnected`. Dropping every `Receiver` wakes every waiting sender,
 //!   which gets its message back.
+//! * [`Receiver::close`] closes the channel from the receiving side, for
+//!   every sender and receiver: from then on every send fails with
+//!   `Disconnected` and hands its message back (blocked senders wake and
+//!   do so too), while receivers drain the messages already queued, then
+//!   get `Disconnected`, as if every sender were gone.
 //! * Messages are received in the order they were accepted; blocked
 //!   senders and receivers are served FIFO.
 //! * Blocking calls are cancellation checkpoints, and a cancelled waiter
@@ -112,4 +117,7 @@ pub struct ChannelStatistics {
     pub waiting_senders: usize,
     /// Receivers waiting for a message.
     pub waiting_receivers: usize,
+    /// Whether [`Receiver::close`] has been called: sends fail, and the
+    /// `queued` messages are the last ones to be received.
+    pub closed: bool,
 }

@@ -40,8 +40,9 @@ impl<T> Receiver<T> {
     /// # Errors
     ///
     /// [`RecvError::Disconnected`] once the channel is empty and every
-    /// sender is gone, [`RecvError::Unwinding`] if it would have to wait
-    /// while the task unwinds.
+    /// sender is gone (or the channel was [`close`](Receiver::close)d),
+    /// [`RecvError::Unwinding`] if it would have to wait while the task
+    /// unwinds.
     ///
     /// # Cancellation
     ///
@@ -74,7 +75,7 @@ impl<T> Receiver<T> {
     ///
     /// [`TryRecvError::Empty`] if no message is ready,
     /// [`TryRecvError::Disconnected`] if the channel is empty and every
-    /// sender is gone.
+    /// sender is gone (or the channel was [`close`](Receiver::close)d).
     ///
     /// # Examples
     ///
@@ -98,7 +99,8 @@ impl<T> Receiver<T> {
     ///
     /// [`RecvTimeoutError::Timeout`] when the time is up,
     /// [`RecvTimeoutError::Disconnected`] once the channel is empty and
-    /// every sender is gone, [`RecvTimeoutError::Unwinding`] if it would
+    /// every sender is gone (or the channel was
+    /// [`close`](Receiver::close)d), [`RecvTimeoutError::Unwinding`] if it would
     /// have to wait while the task unwinds.
     ///
     /// # Cancellation
@@ -121,8 +123,8 @@ impl<T> Receiver<T> {
         shared::recv(&self.shared, crate::wait::deadline_after(timeout))
     }
 
-    /// An iterator that receives until the channel is closed (empty, and
-    /// every sender gone).
+    /// An iterator that receives until the channel is disconnected (empty,
+    /// and every sender gone or [`close`](Receiver::close) called).
     ///
     /// # Cancellation
     ///
@@ -154,7 +156,11 @@ impl<T> Receiver<T> {
         TryIter { rx: self }
     }
 
-    /// True if the channel is empty and every sender is gone.
+    /// True if no message will ever be received again: the channel is
+    /// empty, and every sender is gone or the channel was
+    /// [`close`](Receiver::close)d. (A message handed to a receiver that
+    /// then leaves still counts: it may come back.) So after a close it
+    /// stays false until the queued messages are drained.
     ///
     /// # Examples
     ///
@@ -164,8 +170,52 @@ impl<T> Receiver<T> {
     /// assert!(rx.is_disconnected());
     /// ```
     pub fn is_disconnected(&self) -> bool {
-        let st = lock(&self.shared);
-        st.senders == 0 && st.statistics().queued == 0
+        lock(&self.shared).recv_disconnected()
+    }
+
+    /// Closes the channel, for every sender and receiver, without dropping
+    /// the receivers: no new message is accepted, but the messages already
+    /// queued can still be received. Like tokio's `Receiver::close`.
+    ///
+    /// * Every send from now on ([`send`](super::Sender::send),
+    ///   [`send_timeout`](super::Sender::send_timeout),
+    ///   [`try_send`](super::Sender::try_send)) fails at once with its
+    ///   `Disconnected` error, which hands the message back. Senders
+    ///   blocked on a full (or `bounded(0)` rendezvous) channel wake and
+    ///   fail the same way, with their messages back: none of them is sent.
+    ///   [`Sender::is_disconnected`](super::Sender::is_disconnected) is
+    ///   true from now on.
+    /// * Receivers drain the queue (for `bounded(0)` it is empty, so they
+    ///   are done at once), then get [`RecvError::Disconnected`] (and
+    ///   `TryRecvError::Disconnected`, `RecvTimeoutError::Disconnected`),
+    ///   as if every sender were gone; receivers waiting on an empty
+    ///   channel wake with it. [`is_disconnected`](Receiver::is_disconnected)
+    ///   turns true once the queue is drained.
+    /// * [`ChannelStatistics::closed`](super::ChannelStatistics::closed) is
+    ///   true from now on; `sent` counts only the messages accepted before
+    ///   the close.
+    ///
+    /// Closing twice does nothing more. It does not block, and is not a
+    /// cancellation checkpoint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::channel::{self, RecvError, TrySendError};
+    ///
+    /// let (tx, rx) = channel::bounded(4);
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// rx.close();
+    /// assert!(matches!(tx.try_send(3), Err(TrySendError::Disconnected(3))));
+    /// assert!(tx.is_disconnected());
+    /// assert_eq!(rx.recv(), Ok(1)); // queued messages are still delivered
+    /// assert_eq!(rx.recv(), Ok(2));
+    /// assert_eq!(rx.recv(), Err(RecvError::Disconnected)); // tx is still alive
+    /// assert!(rx.is_disconnected());
+    /// ```
+    pub fn close(&self) {
+        lock(&self.shared).close();
     }
 
     /// A snapshot of the channel's counters.

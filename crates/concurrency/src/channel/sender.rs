@@ -43,8 +43,8 @@ impl<T> Sender<T> {
     ///
     /// # Errors
     ///
-    /// [`SendError::Disconnected`] if every receiver is gone (also while
-    /// waiting), [`SendError::Unwinding`] if it would have to wait while
+    /// [`SendError::Disconnected`] if every receiver is gone or one
+    /// [`close`](super::Receiver::close)d the channel (also while waiting), [`SendError::Unwinding`] if it would have to wait while
     /// the task unwinds. Both return the message.
     ///
     /// # Cancellation
@@ -86,8 +86,9 @@ impl<T> Sender<T> {
     ///
     /// [`SendTimeoutError::Timeout`] when the time is up (the sender leaves
     /// the queue, and no receiver sees the message),
-    /// [`SendTimeoutError::Disconnected`] if every receiver is gone (also
-    /// while waiting), [`SendTimeoutError::Unwinding`] if it would have to
+    /// [`SendTimeoutError::Disconnected`] if every receiver is gone or one
+    /// [`close`](super::Receiver::close)d the channel (also while waiting:
+    /// it is reported at once, not at the timeout), [`SendTimeoutError::Unwinding`] if it would have to
     /// wait while the task unwinds. Every one returns the message.
     ///
     /// # Cancellation
@@ -121,7 +122,8 @@ impl<T> Sender<T> {
     ///
     /// [`TrySendError::Full`] if the channel is full (for `bounded(0)`: no
     /// receiver is waiting), [`TrySendError::Disconnected`] if every
-    /// receiver is gone. Both return the message.
+    /// receiver is gone or one [`close`](super::Receiver::close)d the
+    /// channel. Both return the message.
     ///
     /// # Examples
     ///
@@ -138,17 +140,19 @@ impl<T> Sender<T> {
         shared::try_send(&self.shared, msg)
     }
 
-    /// True if every receiver is gone.
+    /// True if every send will fail with `Disconnected`: every receiver is
+    /// gone, or one [`close`](super::Receiver::close)d the channel.
     ///
     /// # Examples
     ///
     /// ```
     /// let (tx, rx) = fibrio_concurrency::channel::unbounded::<()>();
-    /// drop(rx);
+    /// assert!(!tx.is_disconnected());
+    /// rx.close();
     /// assert!(tx.is_disconnected());
     /// ```
     pub fn is_disconnected(&self) -> bool {
-        lock(&self.shared).receivers == 0
+        lock(&self.shared).send_disconnected()
     }
 
     /// A snapshot of the channel's counters.

@@ -2,11 +2,14 @@
 //! send/receive algorithm.
 //!
 //! Invariants (all under the one state mutex):
-//! * `recv_waiters` non-empty implies `queue` empty and `send_waiters`
-//!   empty: a sender hands its message straight to the front waiting
-//!   receiver (into the receiver's node) instead of queueing it.
-//! * `send_waiters` non-empty implies the queue is full (`capacity`
-//!   reached; always true for `bounded(0)`): a blocked sender keeps its
+//! * `recv_waiters` non-empty implies `queue` empty and, unless the
+//!   channel is closed, `send_waiters` empty: a sender hands its message
+//!   straight to the front waiting receiver (into the receiver's node)
+//!   instead of queueing it.
+//! * `send_waiters` non-empty implies, unless the channel is closed, that
+//!   the queue is full (`capacity` reached; always true for `bounded(0)`).
+//!   (Once closed, the senders still queued are woken ones on their way
+//!   out, whose messages are never taken.) A blocked sender keeps its
 //!   message in its node until a receiver takes it, either directly
 //!   (rendezvous) or by moving it into the queue when room frees up. So a
 //!   message is in exactly one place: the queue, a node, or a caller.
@@ -32,6 +35,13 @@
 //!   woken, and receivers drain what is queued before seeing
 //!   `Disconnected`. When the last receiver goes, every waiting sender is
 //!   woken and gets its message back, and queued messages are dropped.
+//! * Closing (`Receiver::close`): `closed` is set once and never cleared.
+//!   From then on no send is accepted (`try_send` and `send` fail with
+//!   `Disconnected` at once), no blocked sender's message is taken (each
+//!   is woken, sees `closed`, and leaves with its message back), and
+//!   receivers drain the queue, then see `Disconnected` as if every sender
+//!   were gone. So once closed, the only messages still to be received
+//!   are the ones queued (or handed to a receiver) at the close.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -53,6 +63,8 @@ pub(crate) struct State<T> {
     sent: u64,
     received: u64,
     handed: usize,
+    /// Set by `Receiver::close`: no more sends.
+    closed: bool,
 }
 
 pub(crate) type Shared<T> = Arc<Mutex<State<T>>>;
@@ -76,6 +88,7 @@ pub(crate) fn new<T>(capacity: Option<usize>) -> Shared<T> {
         sent: 0,
         received: 0,
         handed: 0,
+        closed: false,
     }))
 }
 
@@ -84,9 +97,27 @@ impl<T> State<T> {
         self.capacity.is_none_or(|c| self.queue.len() < c)
     }
 
+    /// Whether sends fail: every receiver is gone, or one closed the
+    /// channel.
+    pub(crate) fn send_disconnected(&self) -> bool {
+        self.receivers == 0 || self.closed
+    }
+
+    /// Whether no more messages will arrive: every sender is gone or the
+    /// channel was closed, and none is handed to a receiver (which could
+    /// still pass it on).
+    fn no_more_messages(&self) -> bool {
+        (self.senders == 0 || self.closed) && self.handed == 0
+    }
+
+    /// Whether a receive fails with `Disconnected` now.
+    pub(crate) fn recv_disconnected(&self) -> bool {
+        self.queue.is_empty() && self.no_more_messages()
+    }
+
     /// Delivers `msg` without waiting, if possible.
     fn try_send(&mut self, msg: T) -> Result<(), TrySendError<T>> {
-        if self.receivers == 0 {
+        if self.send_disconnected() {
             return Err(TrySendError::Disconnected(msg));
         }
         match self.recv_waiters.serve_front(msg) {
@@ -98,22 +129,33 @@ impl<T> State<T> {
         Ok(())
     }
 
+    /// Takes the front blocked sender's message (completing its send),
+    /// unless the channel is closed: then blocked senders are on their way
+    /// out with their messages.
+    fn take_blocked_message(&mut self) -> Option<T> {
+        if self.closed {
+            None
+        } else {
+            self.send_waiters.take_front()
+        }
+    }
+
     /// Takes the next message without waiting, if there is one.
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
         let msg = if let Some(msg) = self.queue.pop_front() {
             // Room freed: the front blocked sender's message moves in.
             if self.has_room() {
-                if let Some(m) = self.send_waiters.take_front() {
+                if let Some(m) = self.take_blocked_message() {
                     self.queue.push_back(m);
                     self.sent += 1;
                 }
             }
             msg
-        } else if let Some(msg) = self.send_waiters.take_front() {
+        } else if let Some(msg) = self.take_blocked_message() {
             // Rendezvous: take the message straight from the sender.
             self.sent += 1;
             msg
-        } else if self.senders == 0 && self.handed == 0 {
+        } else if self.no_more_messages() {
             return Err(TryRecvError::Disconnected);
         } else {
             return Err(TryRecvError::Empty);
@@ -134,13 +176,22 @@ impl<T> State<T> {
     /// A receiver took the message handed into its node.
     fn took_handed(&mut self) {
         self.handed -= 1;
-        if self.handed == 0 && self.senders == 0 {
+        if self.no_more_messages() {
             // Waiting receivers may now see `Disconnected`.
             self.recv_waiters.wake_all();
         }
     }
 
     pub(crate) fn close_senders_side(&mut self) {
+        self.recv_waiters.wake_all();
+    }
+
+    /// `Receiver::close`: no more sends. Wakes blocked senders (they take
+    /// their messages back) and waiting receivers (they see
+    /// `Disconnected`, unless a message is still handed to one of them).
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        self.send_waiters.wake_all();
         self.recv_waiters.wake_all();
     }
 
@@ -162,6 +213,7 @@ impl<T> State<T> {
             received: self.received,
             waiting_senders: self.send_waiters.len(),
             waiting_receivers: self.recv_waiters.len(),
+            closed: self.closed,
         }
     }
 }
@@ -172,7 +224,7 @@ impl<T> WaitState<T, Sending> for State<T> {
     }
 
     fn closed(&self) -> bool {
-        self.receivers == 0
+        self.send_disconnected()
     }
 
     /// A sender that leaves still queued was not sent: its message stays
@@ -189,7 +241,7 @@ impl<T> WaitState<T, Receiving> for State<T> {
     /// Nothing queued either: a waiting receiver is handed messages
     /// directly, and the queue is empty while receivers wait.
     fn closed(&self) -> bool {
-        self.senders == 0 && self.handed == 0
+        self.no_more_messages()
     }
 
     /// A message handed to a receiver that leaves goes to the next one, or

@@ -5,8 +5,9 @@
 //!   wait that have not been notified. A waiter queues *before* it unlocks
 //!   the mutex, so a notification sent by anyone who takes the mutex after
 //!   it reaches it: no wake-up is missed between the unlock and the park.
-//! * A notification removes waiters from the queue and puts a `Wakeup`
-//!   into their nodes (`One` for [`Condvar::notify_one`], `All` for
+//! * A notification removes waiters from the front of the queue and puts
+//!   a `Wakeup` into their nodes (`One` for [`Condvar::notify_one`] and for
+//!   each waiter woken by [`Condvar::notify`], `All` for
 //!   [`Condvar::notify_all`]); nothing is stored when nobody waits.
 //! * A waiter that leaves early (cancelled or unwinding, while parked or
 //!   while re-locking the mutex) removes its node in a `Drop` guard. If it
@@ -94,10 +95,13 @@ struct State {
 }
 
 impl State {
-    fn notify_one(&mut self) {
-        if self.waiters.serve_front(Wakeup::One).is_ok() {
+    /// Wakes the front waiter, if any; returns whether there was one.
+    fn notify_one(&mut self) -> bool {
+        let woke = self.waiters.serve_front(Wakeup::One).is_ok();
+        if woke {
             self.woken += 1;
         }
+        woke
     }
 }
 
@@ -110,7 +114,11 @@ impl WaitState<Wakeup> for State {
     fn abandon(&mut self, _: (), left: Left<Wakeup>) {
         match left {
             Left::Waiting => self.abandoned += 1,
-            Left::Handed(Wakeup::One) => self.notify_one(),
+            // A condition variable hands out no `Last`; were it to, it
+            // would be passed on as one notification all the same.
+            Left::Handed(Wakeup::One | Wakeup::Last) => {
+                self.notify_one();
+            }
             Left::Handed(Wakeup::All) => {}
         }
     }
@@ -119,7 +127,8 @@ impl WaitState<Wakeup> for State {
 /// A condition variable: lets tasks wait, with a [`Mutex`](super::Mutex)
 /// unlocked, until another task changes the guarded data and notifies.
 ///
-/// Waiters are woken in FIFO order by [`notify_one`](Condvar::notify_one).
+/// Waiters are woken in FIFO order by [`notify_one`](Condvar::notify_one)
+/// and [`notify`](Condvar::notify).
 /// As with `std::sync::Condvar`, always re-check the condition after a
 /// wait (or use [`wait_while`](Condvar::wait_while)): a notification says
 /// "look again", not "the condition holds". Any of this module's mutexes
@@ -359,6 +368,48 @@ impl Condvar {
     /// ```
     pub fn notify_one(&self) {
         lock(&self.state).notify_one();
+    }
+
+    /// Wakes up to `n` of the tasks waiting now, longest-waiting first
+    /// (FIFO), and returns how many it woke: `n`, or fewer if fewer wait.
+    /// Each is woken as by [`notify_one`](Condvar::notify_one), all in one
+    /// step (no waiter can queue in between), so one that leaves without
+    /// using its notification (cancelled) passes it on to the next waiter.
+    /// Nothing is remembered for later waiters. `notify(1)` is
+    /// `notify_one`; `notify(usize::MAX)` wakes every waiter, like
+    /// [`notify_all`](Condvar::notify_all) (whose wake-ups, unlike these,
+    /// are not passed on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use fibrio_concurrency::sync::{Condvar, Mutex};
+    ///
+    /// fibrio::run(|| {
+    ///     let pair = Arc::new((Mutex::new(()), Condvar::new()));
+    ///     let waiters: Vec<_> = (0..3)
+    ///         .map(|_| {
+    ///             let pair = pair.clone();
+    ///             fibrio::spawn(move || drop(pair.1.wait(pair.0.lock().unwrap()).unwrap()))
+    ///         })
+    ///         .collect();
+    ///     fibrio::yield_now(); // they all park
+    ///     assert_eq!(pair.1.notify(2), 2); // the first two
+    ///     assert_eq!(pair.1.statistics().waiters, 1);
+    ///     assert_eq!(pair.1.notify(5), 1); // only one was left
+    ///     for w in waiters {
+    ///         w.join().unwrap();
+    ///     }
+    /// });
+    /// ```
+    pub fn notify(&self, n: usize) -> usize {
+        let mut st = lock(&self.state);
+        let mut woken = 0;
+        while woken < n && st.notify_one() {
+            woken += 1;
+        }
+        woken
     }
 
     /// Wakes every task waiting now. Nothing is remembered for later

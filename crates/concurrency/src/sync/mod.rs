@@ -15,10 +15,14 @@
 //!   front of it so that an uncontended lock and unlock never touch the
 //!   queue.
 //! * **Checkpoints.** Every call that can block is a cancellation
-//!   checkpoint: it calls [`checkpoint`](fibrio_core::task::checkpoint) on
-//!   entry, even when it would not have to wait, and parks through
-//!   `fibrio_core::task::park_until`, which unwinds a cancelled task.
-//! * **FIFO hand-off.** Waiters queue in arrival order. What a waiter waits
+//!   checkpoint: it calls
+//!   [`checkpoint_if_cancelled`](fibrio_core::task::checkpoint_if_cancelled)
+//!   (which does not yield) on entry, even when it would not have to wait,
+//!   and parks through `fibrio_core::task::park_until`, which unwinds a
+//!   cancelled task.
+//! * **FIFO hand-off.** Waiters queue in arrival order, and are served
+//!   from the front (the one exception is [`Notify::notify_last`], which
+//!   serves the most recent waiter, as tokio's does). What a waiter waits
 //!   for (the lock, a notification, a release) is *handed* into its queue
 //!   node by whoever releases it, before the waiter runs again, so a
 //!   newcomer cannot barge past the queue.
@@ -26,9 +30,10 @@
 //!   returning success (cancelled, timed out, unwinding) removes its node
 //!   in a `Drop` guard. If something had already been handed to it, the
 //!   guard passes it on: a lock to the next waiter (or back to free), a
-//!   `notify_one` to the next waiter (or, for [`Notify`], back into the
-//!   stored permit). A cancelled lock waiter never ends up owning the lock,
-//!   and a cancelled barrier waiter no longer counts as arrived.
+//!   `notify_one` to the next waiter (a `notify_last` to the now most
+//!   recent one) or, for [`Notify`], back into the stored permit. A
+//!   cancelled lock waiter never ends up owning the lock, and a cancelled
+//!   barrier waiter no longer counts as arrived.
 //! * **No suspending while unwinding.** A blocking call reached while the
 //!   task unwinds (in a `Drop` during cancellation or a panic) returns an
 //!   `Unwinding` error instead of parking, unless it can succeed at once.
@@ -87,10 +92,14 @@ pub use rwlock::{RwLock, RwLockReadGuard, RwLockStatistics, RwLockWriteGuard};
 pub use wait_group::{WaitGroup, WaitGroupGuard, WaitGroupStatistics};
 
 /// What a [`Condvar`] or [`Notify`] waiter was handed when woken: a
-/// `notify_one` (which must be passed on if the waiter leaves without
-/// using it) or a broadcast (which need not).
+/// `notify_one` or `notify_last` (which must be passed on, the same way, if
+/// the waiter leaves without using it) or a broadcast (which need not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Wakeup {
+    /// One waiter, the longest-waiting: `notify_one`, [`Condvar::notify`].
     One,
+    /// One waiter, the most recent: [`Notify::notify_last`].
+    Last,
+    /// Every waiter of the moment: `notify_all`, `notify_waiters`.
     All,
 }

@@ -414,6 +414,27 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
+    /// Whether the mutex is locked now: held, or handed to a queued waiter
+    /// that has not run yet (it owns the lock already). Only a snapshot:
+    /// another task or thread may lock or unlock it right after. While it
+    /// returns true, [`try_lock`](Mutex::try_lock) fails; while it returns
+    /// false nobody is queued, so `try_lock` succeeds unless someone takes
+    /// the lock first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let m = fibrio_concurrency::sync::Mutex::new(0);
+    /// assert!(!m.is_locked());
+    /// let guard = m.try_lock().unwrap();
+    /// assert!(m.is_locked());
+    /// drop(guard);
+    /// assert!(!m.is_locked());
+    /// ```
+    pub fn is_locked(&self) -> bool {
+        self.raw.state.load(Ordering::Relaxed) & LOCKED != 0
+    }
+
     /// A mutable reference to the data, without locking: the `&mut self`
     /// borrow proves nobody else holds the lock.
     ///

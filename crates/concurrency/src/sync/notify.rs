@@ -1,17 +1,18 @@
 //! Task notification, like `tokio::sync::Notify`.
 //!
 //! Invariants (all under the `state` mutex):
-//! * `permit` is the one stored notification. [`Notify::notify_one`] sets
-//!   it only when nobody waits; a wait that finds it set clears it and
+//! * `permit` is the one stored notification. [`Notify::notify_one`] and
+//!   [`Notify::notify_last`] set it only when nobody waits; a wait that finds it set clears it and
 //!   returns at once. So `permit` implies `waiters` is empty, and at most
 //!   one notification is ever stored.
 //! * `notify_one` with waiters hands `Wakeup::One` to the front waiter
-//!   (FIFO); [`Notify::notify_waiters`] hands `Wakeup::All` to every
-//!   queued waiter and stores nothing.
+//!   (FIFO); `notify_last` hands `Wakeup::Last` to the back waiter, the
+//!   most recent (LIFO); [`Notify::notify_waiters`] hands `Wakeup::All` to
+//!   every queued waiter and stores nothing.
 //! * A waiter that leaves early (cancelled, timed out, unwinding) removes
-//!   its node in a `Drop` guard. If it had been handed a `One`, the guard
-//!   passes it on as a fresh `notify_one` (to the next waiter, or into
-//!   `permit`), so a `notify_one` is never lost. An `All` is not passed
+//!   its node in a `Drop` guard. If it had been handed a `One` (a `Last`),
+//!   the guard passes it on as a fresh `notify_one` (`notify_last`): to
+//!   the front (back) waiter, or into `permit`, so neither is ever lost. An `All` is not passed
 //!   on: it was meant for the waiters of that moment only.
 
 use std::time::{Duration, Instant};
@@ -60,6 +61,12 @@ impl State {
             self.permit = true;
         }
     }
+
+    fn notify_last(&mut self) {
+        if self.waiters.serve_back(Wakeup::Last).is_err() {
+            self.permit = true;
+        }
+    }
 }
 
 impl WaitState<Wakeup> for State {
@@ -67,11 +74,14 @@ impl WaitState<Wakeup> for State {
         &mut self.waiters
     }
 
-    /// A `notify_one` handed to a waiter that leaves is sent again.
+    /// A `notify_one` (`notify_last`) handed to a waiter that leaves is
+    /// sent again, the same way.
     fn abandon(&mut self, _: (), left: Left<Wakeup>) {
         self.abandoned += 1;
-        if let Left::Handed(Wakeup::One) = left {
-            self.notify_one();
+        match left {
+            Left::Handed(Wakeup::One) => self.notify_one(),
+            Left::Handed(Wakeup::Last) => self.notify_last(),
+            Left::Handed(Wakeup::All) | Left::Waiting => {}
         }
     }
 }
@@ -82,6 +92,8 @@ impl WaitState<Wakeup> for State {
 ///   nobody waits, it stores one permit, and the next
 ///   [`wait`](Notify::wait) consumes it and returns at once (several calls
 ///   still store one permit).
+/// * [`notify_last`](Notify::notify_last) is the same, but wakes the task
+///   that began waiting most recently (LIFO), as tokio's does.
 /// * [`notify_waiters`](Notify::notify_waiters) wakes every task waiting at
 ///   that moment and stores nothing.
 ///
@@ -138,6 +150,47 @@ impl Notify {
         lock(&self.state).notify_one();
     }
 
+    /// Wakes the task that began waiting most recently (LIFO), or, if
+    /// nobody waits, stores a permit for the next [`wait`](Notify::wait),
+    /// exactly as [`notify_one`](Notify::notify_one) does (at most one is
+    /// stored, shared by both). If the task woken leaves without taking the
+    /// notification (cancelled, timed out first), it goes to the task that
+    /// is then the most recent waiter, or into the permit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use std::rc::Rc;
+    /// use std::sync::Arc;
+    /// use fibrio_concurrency::sync::Notify;
+    ///
+    /// fibrio::run(|| {
+    ///     let notify = Arc::new(Notify::new());
+    ///     let woken = Rc::new(RefCell::new(Vec::new()));
+    ///     let waiters: Vec<_> = (0..2)
+    ///         .map(|i| {
+    ///             let (notify, woken) = (notify.clone(), woken.clone());
+    ///             let waiter = fibrio::spawn(move || {
+    ///                 notify.wait().unwrap();
+    ///                 woken.borrow_mut().push(i);
+    ///             });
+    ///             fibrio::yield_now(); // it parks, in spawn order
+    ///             waiter
+    ///         })
+    ///         .collect();
+    ///     notify.notify_last(); // the most recent waiter, 1
+    ///     notify.notify_last(); // then 0
+    ///     for w in waiters {
+    ///         w.join().unwrap();
+    ///     }
+    ///     assert_eq!(*woken.borrow(), [1, 0]);
+    /// });
+    /// ```
+    pub fn notify_last(&self) {
+        lock(&self.state).notify_last();
+    }
+
     /// Wakes every task waiting now. Stores nothing: a later
     /// [`wait`](Notify::wait) blocks.
     ///
@@ -168,8 +221,8 @@ impl Notify {
     }
 
     /// Waits for a notification: takes the stored permit and returns at
-    /// once if there is one, else parks until `notify_one` or
-    /// `notify_waiters`.
+    /// once if there is one, else parks until `notify_one`, `notify_last`
+    /// or `notify_waiters`.
     ///
     /// # Errors
     ///
@@ -180,7 +233,8 @@ impl Notify {
     ///
     /// A checkpoint, on entry (even with a permit stored) and while
     /// waiting. A cancelled waiter leaves the queue; a `notify_one` it had
-    /// been handed goes to the next waiter or back into the permit.
+    /// been handed goes to the next waiter (a `notify_last`, to the now most
+    /// recent one) or back into the permit.
     ///
     /// # Examples
     ///
