@@ -63,6 +63,7 @@
 
 pub mod channel;
 pub mod gather;
+mod join_set;
 pub mod retry;
 pub mod select;
 mod semaphore;
@@ -72,9 +73,12 @@ mod timeout;
 mod wait;
 
 pub use gather::{gather, gather_partial, gather_with, GatherError, GatherFailure, GatherStrategy};
+pub use join_set::JoinSet;
 pub use retry::{retry, RetryError, RetryPolicy};
 pub use select::{race, select, RaceError, SelectError};
-pub use task_group::{ChildFailure, TaskGroup, TaskGroupError};
+pub use task_group::{
+    ChildFailure, TaskGroup, TaskGroupError, TaskGroupHandle, TaskGroupSpawnError,
+};
 pub use timeout::{timeout, wait_for, WaitForError};
 
 pub use semaphore::{

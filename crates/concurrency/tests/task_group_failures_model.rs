@@ -1,8 +1,9 @@
-//! proptest: whatever the body does (finish, panic, return early, cancel
-//! the group) and whatever the children do (return, panic after some
-//! yields, sleep long), a `TaskGroup` reports every panic that happened,
-//! the body's included, exactly once, with its original payload, and no
-//! child outlives the group (issue 13, fault 1).
+//! proptest: whatever the body does (finish, panic, return early, return
+//! an error value through `try_scope`, cancel the group) and whatever the
+//! children do (return, panic after some yields, sleep long), a
+//! `TaskGroup` reports every panic that happened, the body's included,
+//! exactly once, with its original payload, and the body's error value
+//! with them; and no child outlives the group (issue 13, fault 1).
 
 mod common;
 
@@ -13,6 +14,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use fibrio::task::TaskRef;
+use std::fmt::Display;
+
 use fibrio_concurrency::{TaskGroup, TaskGroupError};
 use proptest::prelude::*;
 
@@ -34,6 +37,9 @@ enum Body {
     Panic(usize),
     /// Returns at this step (if it gets there), children still running.
     ReturnEarly(usize),
+    /// Returns an error value at this step (if it gets there), through
+    /// `try_scope`.
+    Fail(usize),
 }
 
 fn child() -> impl Strategy<Value = Child> {
@@ -50,6 +56,7 @@ fn body() -> impl Strategy<Value = Body> {
         Just(Body::Finish),
         (0usize..6).prop_map(Body::Panic),
         (0usize..6).prop_map(Body::ReturnEarly),
+        (0usize..6).prop_map(Body::Fail),
     ]
 }
 
@@ -78,9 +85,11 @@ enum Seen {
     Failed(Vec<(usize, String)>),
     /// The body's payload, and the children's as for `Failed`.
     BodyPanicked(String, Vec<(usize, String)>),
+    /// The body's error value, and the children's as for `Failed`.
+    BodyFailed(String, Vec<(usize, String)>),
 }
 
-fn children_of(err: &TaskGroupError) -> Vec<(usize, String)> {
+fn children_of<E>(err: &TaskGroupError<E>) -> Vec<(usize, String)> {
     let mut seen: Vec<_> = err
         .failures()
         .iter()
@@ -97,6 +106,40 @@ fn children_of(err: &TaskGroupError) -> Vec<(usize, String)> {
     seen
 }
 
+/// What `scope` or `try_scope` returned, checked and reduced.
+fn seen_of<E: Display>(outcome: Result<usize, TaskGroupError<E>>) -> Seen {
+    match outcome {
+        Ok(value) => Seen::Value(value),
+        Err(TaskGroupError::Cancelled) => Seen::Cancelled,
+        Err(e @ TaskGroupError::Failed(_)) => Seen::Failed(children_of(&e)),
+        Err(e @ TaskGroupError::BodyPanicked { .. }) => {
+            let TaskGroupError::BodyPanicked {
+                message, payload, ..
+            } = &e
+            else {
+                unreachable!()
+            };
+            let text = payload.downcast_ref::<String>().expect("a String payload");
+            assert_eq!(message, text);
+            assert!(e.body_panic().is_some());
+            assert!(e.body_error().is_none());
+            Seen::BodyPanicked(text.clone(), children_of(&e))
+        }
+        Err(e @ TaskGroupError::BodyFailed { .. }) => {
+            let error = e.body_error().expect("a BodyFailed has the body's error");
+            assert!(e.body_panic().is_none());
+            let report = e.to_string();
+            let children = children_of(&e);
+            // The report names the body's error and every child's failure.
+            assert!(report.contains(&error.to_string()), "{report}");
+            for (_, message) in &children {
+                assert!(report.contains(message.as_str()), "{report}");
+            }
+            Seen::BodyFailed(error.to_string(), children)
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -107,6 +150,7 @@ proptest! {
         steps in 0usize..6,
         cancel_at in proptest::option::of(0usize..8),
         shielded in any::<bool>(),
+        through_try_scope in any::<bool>(),
     ) {
         quiet_planned_panics();
         let n = children.len();
@@ -115,6 +159,7 @@ proptest! {
             let refs: Rc<RefCell<Vec<TaskRef>>> = Rc::default();
             let panicked: Rc<RefCell<Vec<(usize, String)>>> = Rc::default();
             let body_panic: Rc<RefCell<Option<String>>> = Rc::default();
+            let body_error: Rc<RefCell<Option<String>>> = Rc::default();
             let body_ended = Rc::new(Cell::new(false));
 
             // Long sleepers end only by cancellation: once the body has
@@ -132,14 +177,15 @@ proptest! {
                 })
             };
 
-            let (a, r, p, bp, be) = (
+            let (a, r, p, bp, berr, be) = (
                 alive.clone(),
                 refs.clone(),
                 panicked.clone(),
                 body_panic.clone(),
+                body_error.clone(),
                 body_ended.clone(),
             );
-            let outcome = TaskGroup::scope(move |g| {
+            let run_body = move |g: &TaskGroup| -> Result<usize, String> {
                 let _ended = Ended(be);
                 for (index, &(plan, yields)) in children.iter().enumerate() {
                     a.set(a.get() + 1);
@@ -181,7 +227,12 @@ proptest! {
                             *bp.borrow_mut() = Some(text.clone());
                             std::panic::panic_any(text);
                         }
-                        Body::ReturnEarly(at) if at == step => return n + step,
+                        Body::ReturnEarly(at) if at == step => return Ok(n + step),
+                        Body::Fail(at) if at == step => {
+                            let text = format!("planned body error at {step}");
+                            *berr.borrow_mut() = Some(text.clone());
+                            return Err(text);
+                        }
                         _ => {}
                     }
                     if step < steps {
@@ -194,32 +245,40 @@ proptest! {
                         }
                     }
                 }
-                n + 100
-            });
+                Ok(n + 100)
+            };
+            // Only a `Fail` body returns `Err`; the others go through
+            // either entry point.
+            let seen = if through_try_scope || matches!(body, Body::Fail(_)) {
+                seen_of(TaskGroup::try_scope(run_body))
+            } else {
+                seen_of(TaskGroup::scope(run_body).map(|returned| {
+                    returned.expect("only a Fail body returns an error value")
+                }))
+            };
             watchdog.join().unwrap();
             let all_finished = refs.borrow().iter().all(TaskRef::is_finished);
-            let seen = match outcome {
-                Ok(value) => Seen::Value(value),
-                Err(TaskGroupError::Cancelled) => Seen::Cancelled,
-                Err(e @ TaskGroupError::Failed(_)) => Seen::Failed(children_of(&e)),
-                Err(e @ TaskGroupError::BodyPanicked { .. }) => {
-                    let TaskGroupError::BodyPanicked { message, payload, .. } = &e else {
-                        unreachable!()
-                    };
-                    let text = payload.downcast_ref::<String>().expect("a String payload");
-                    assert_eq!(message, text);
-                    assert!(e.body_panic().is_some());
-                    Seen::BodyPanicked(text.clone(), children_of(&e))
-                }
-            };
             let mut children_panics = panicked.borrow().clone();
             children_panics.sort();
             let body_panic = body_panic.borrow().clone();
-            (alive.get(), all_finished, seen, (body_panic, children_panics))
+            let body_error = body_error.borrow().clone();
+            (alive.get(), all_finished, seen, (body_panic, body_error, children_panics))
         });
         prop_assert_eq!(alive_after, 0, "a child's stack outlived the group");
         prop_assert!(all_finished);
-        let (body_panic, children_panics) = expected;
+        let (body_panic, body_error, children_panics) = expected;
+        if let Some(error) = body_error {
+            // The body returned its error (so it did not panic).
+            prop_assert!(body_panic.is_none());
+            match seen {
+                Seen::BodyFailed(reported, children) => {
+                    prop_assert_eq!(reported, error);
+                    prop_assert_eq!(children, children_panics, "every child panic, once");
+                }
+                other => prop_assert!(false, "body error {error:?} lost: {other:?}"),
+            }
+            return Ok(());
+        }
         match (body_panic, seen) {
             (Some(body), Seen::BodyPanicked(reported, children)) => {
                 prop_assert_eq!(reported, body);
@@ -243,6 +302,9 @@ proptest! {
             }
             (None, other @ Seen::BodyPanicked(..)) => {
                 prop_assert!(false, "a body panic that did not happen: {other:?}");
+            }
+            (None, other @ Seen::BodyFailed(..)) => {
+                prop_assert!(false, "a body error that was not returned: {other:?}");
             }
         }
     }

@@ -61,8 +61,9 @@ mod workers;
 pub use fibrio_concurrency::{channel, sync};
 pub use fibrio_concurrency::{
     gather, gather_partial, gather_with, race, retry, select, timeout, wait_for, ChildFailure,
-    GatherError, GatherFailure, GatherStrategy, RaceError, RetryError, RetryPolicy, SelectError,
-    Semaphore, SemaphorePermit, SemaphoreStatistics, TaskGroup, TaskGroupError, WaitForError,
+    GatherError, GatherFailure, GatherStrategy, JoinSet, RaceError, RetryError, RetryPolicy,
+    SelectError, Semaphore, SemaphorePermit, SemaphoreStatistics, TaskGroup, TaskGroupError,
+    TaskGroupHandle, TaskGroupSpawnError, WaitForError,
 };
 pub use fibrio_concurrency::{AcquireError, TryAcquireError};
 pub use fibrio_context as context;
