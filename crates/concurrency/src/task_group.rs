@@ -9,10 +9,20 @@
 //! trio passes its nursery around.
 //!
 //! Invariants:
-//! * The group owns a [`CancelScope`]. The body runs inside it and every
-//!   child is spawned inside it, so cancelling the scope (a child failed,
-//!   [`TaskGroup::cancel`], the body panicked or returned an error)
-//!   cancels the body and every child at their next checkpoint.
+//! * The group owns a [`CancelScope`]. The body runs inside it, so
+//!   cancelling the scope (a child failed, [`TaskGroup::cancel`], the body
+//!   panicked or returned an error) cancels the body and every child at
+//!   their next checkpoint.
+//! * Every child belongs to exactly the scopes that enclose the group: the
+//!   scopes around the `scope` call and the group's own, as a trio
+//!   nursery's tasks do. The body captures them once, as a
+//!   [`ScopeContext`], inside the group's scope before it runs, and every
+//!   spawn (through the group or a handle, by whichever task, from inside
+//!   whatever scopes) uses [`Builder::spawn_in`] with that context. So a
+//!   child never belongs to a scope the spawning code happens to be in (a
+//!   sibling's `move_on_after`, a nested scope of the body): such a scope
+//!   timing out or being cancelled never reaches it, while cancelling a
+//!   scope around the whole `scope` call reaches every child.
 //! * The group's state lives in one `Rc`, owned by `scope`; handles hold a
 //!   `Weak` to it, so a handle kept somewhere never keeps the group (or its
 //!   children) alive.
@@ -47,7 +57,7 @@
 //!   unwinding, as before.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::convert::Infallible;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -55,7 +65,8 @@ use std::rc::{Rc, Weak};
 
 use fibrio_core::fiber::payload_message;
 use fibrio_core::task::{
-    self, is_cancellation, wait_any, Builder, CancelScope, JoinHandle, SpawnError, TaskRef,
+    self, is_cancellation, wait_any, Builder, CancelScope, JoinHandle, ScopeContext, SpawnError,
+    TaskRef,
 };
 
 /// One child's panic, recorded by its [`TaskGroup`].
@@ -339,6 +350,11 @@ pub enum TaskGroupSpawnError {
 /// The state of a group, shared by the [`TaskGroup`] and its handles.
 struct GroupState {
     scope: CancelScope,
+    /// The scopes enclosing the group, its own innermost: every child is
+    /// spawned into them. Set once, inside the group's scope, before the
+    /// body runs; the body (and the handles it makes) is the only way to
+    /// spawn, so it is always set by the first spawn.
+    context: OnceCell<ScopeContext>,
     children: RefCell<Vec<TaskRef>>,
     failures: Rc<RefCell<Vec<ChildFailure>>>,
     closed: Cell<bool>,
@@ -370,11 +386,12 @@ impl GroupState {
                 panic::resume_unwind(Box::new(message));
             }
         };
-        // Spawned inside the scope, so that the child belongs to it.
-        let handle = self
-            .scope
-            .run(|| builder.spawn(child))
-            .unwrap_or(Err(SpawnError::ShuttingDown))?;
+        // Into the group's scopes, never the spawning code's.
+        let context = self
+            .context
+            .get()
+            .expect("the group's scope context is captured before its body runs");
+        let handle = builder.spawn_in(context, child)?;
         self.children.borrow_mut().push(handle.task_ref());
         Ok(handle)
     }
@@ -523,13 +540,20 @@ impl TaskGroup {
         let group = TaskGroup {
             state: Rc::new(GroupState {
                 scope: CancelScope::new(),
+                context: OnceCell::new(),
                 children: RefCell::new(Vec::new()),
                 failures: Rc::new(RefCell::new(Vec::new())),
                 closed: Cell::new(false),
             }),
         };
         let _close = CloseOnExit(&group.state);
-        let ran = panic::catch_unwind(AssertUnwindSafe(|| group.state.scope.run(|| body(&group))));
+        let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+            group.state.scope.run(|| {
+                // The scopes around the group and its own, for every child.
+                let _ = group.state.context.set(ScopeContext::current());
+                body(&group)
+            })
+        }));
         let value = match ran {
             Ok(Some(Err(error))) => {
                 group.cancel_and_wait();
@@ -570,7 +594,10 @@ impl TaskGroup {
     }
 
     /// Spawns a child in the group. It belongs to the group's scope: it is
-    /// cancelled when a sibling fails or the group is cancelled.
+    /// cancelled when a sibling fails or the group is cancelled. It also
+    /// belongs to the scopes around the [`TaskGroup::scope`] call, and to
+    /// no other: not to a scope the body is inside when it calls `spawn`
+    /// (trio's `nursery.start_soon`).
     ///
     /// # Panics
     ///
@@ -847,8 +874,13 @@ impl TaskGroupHandle {
     }
 
     /// Spawns a child into the group, as [`TaskGroup::spawn`] does. The
-    /// child belongs to the group's scope, and also (as every spawned task
-    /// does) to the scopes the calling task is inside at the call.
+    /// child belongs to exactly the scopes that enclose the group (those
+    /// around the [`TaskGroup::scope`] call, and the group's own), like
+    /// every child of the group, and *not* to the scopes the calling task
+    /// is inside at the call (trio's `nursery.start_soon`): a sibling
+    /// started from inside a child's [`move_on_after`] outlives it.
+    ///
+    /// [`move_on_after`]: fibrio_core::task::move_on_after
     ///
     /// # Errors
     ///
@@ -859,12 +891,25 @@ impl TaskGroupHandle {
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
+    /// use fibrio::task::move_on_after;
     /// use fibrio_concurrency::TaskGroup;
     ///
     /// fibrio::run(|| {
     ///     TaskGroup::scope(|g| {
     ///         let handle = g.handle();
     ///         assert_eq!(handle.spawn(|| 5).unwrap().join().unwrap(), 5);
+    ///         g.spawn(move || {
+    ///             // Started inside a scope that has already timed out...
+    ///             let sibling = move_on_after(Duration::ZERO, || {
+    ///                 handle.spawn(|| {
+    ///                     fibrio::yield_now(); // ...but not cancelled by it.
+    ///                     "outlived"
+    ///                 })
+    ///             });
+    ///             let sibling = sibling.unwrap().unwrap(); // no checkpoint in there
+    ///             assert_eq!(sibling.join().unwrap(), "outlived");
+    ///         });
     ///     })
     ///     .unwrap();
     /// });

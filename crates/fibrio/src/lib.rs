@@ -84,8 +84,8 @@ pub mod task {
         checkpoint, checkpoint_if_cancelled, current, current_effective_deadline, current_id,
         current_name, fail_after, fail_after_shielded, fail_at, is_cancellation, is_cancelled,
         move_on_after, move_on_after_shielded, move_on_at, park, spawn, try_current, wait_any,
-        yield_now, Builder, CancelScope, Elapsed, JoinError, JoinHandle, ParkError, SpawnError,
-        TaskRef, TaskState, TaskStats, Unparker,
+        yield_now, Builder, CancelScope, Elapsed, JoinError, JoinHandle, ParkError, ScopeContext,
+        SpawnError, TaskRef, TaskState, TaskStats, Unparker,
     };
 }
 

@@ -20,6 +20,15 @@
 //! * A frame is identified by `(scope id, member id)`, unique for the life
 //!   of the process, so a frame is only ever removed by the guard that
 //!   pushed it (`TaskHeader::remove_frame`).
+//! * A new task's frames are made once, at its spawn, by joining each scope
+//!   of one list, outermost first: the spawner's frames (`spawn`), or the
+//!   scopes of a [`ScopeContext`](crate::task::ScopeContext)
+//!   (`Builder::spawn_in`), which are kept as the shared `ScopeState`s
+//!   themselves. A frame made either way refers to the very state of its
+//!   scope, so a shield, a cancellation or a deadline reaches the child
+//!   exactly as it reaches the code that entered the scope, even if that
+//!   code has left the scope since. A spawner in no scope, spawning with
+//!   `spawn`, gives its child an empty frame list: nothing is allocated.
 //! * `ScopeState::shield` may change at any time, from any thread
 //!   (`CancelScope::set_shield`). Nothing caches it: every walk over a
 //!   task's frames ([`visible_cancel`] for checkpoints and for the
@@ -174,6 +183,12 @@ impl Frame {
     /// hand a spawner's scopes to its child.
     pub(crate) fn inherit(&self, unparker: Unparker) -> Frame {
         self.scope.join(unparker)
+    }
+
+    /// The scope this frame is in: what a
+    /// [`ScopeContext`](crate::task::ScopeContext) captures.
+    pub(crate) fn scope(&self) -> &Arc<ScopeState> {
+        &self.scope
     }
 
     pub(crate) fn id(&self) -> FrameId {

@@ -35,7 +35,8 @@
 //! * `scopes` is the task's stack of cancel-scope frames; the task itself
 //!   pushes and removes its frames while it runs (each removal names the
 //!   frame it removes), `spawn` fills a new task's stack with copies of its
-//!   spawner's frames, and `finish` drops it. The `IN_SCOPE` flag mirrors
+//!   spawner's frames (or, for `Builder::spawn_in`, with frames of exactly
+//!   the scopes of a captured `ScopeContext`), and `finish` drops it. The `IN_SCOPE` flag mirrors
 //!   `!scopes.is_empty()`, so checkpoints outside any scope cost one load.
 //! * `join_waiter` and `more_waiters` list the tasks to wake when this one
 //!   finishes (its joiner, and tasks in `wait_any`), each at most once;

@@ -21,6 +21,7 @@ use corosensei::{Coroutine, Yielder};
 use crossbeam_channel::Receiver;
 use fibrio_context::Context;
 
+use super::cancel::{Frame, ScopeState};
 use super::config::SchedulerConfig;
 use super::driver::Driver;
 use super::error::{JoinError, ParkError, SchedulerError, SpawnError};
@@ -186,7 +187,7 @@ impl SchedulerInner {
         let slot_ptr: *mut () = (&raw mut slot).cast();
         // The task's closure captures a raw pointer and a function pointer:
         // both `'static`, so the record borrows nothing.
-        let main_task = self.spawn(Some(Arc::from("main")), None, move || {
+        let main_task = self.spawn(Some(Arc::from("main")), None, None, move || {
             // SAFETY: `slot_ptr` points at `slot`, a `MainSlot` of the types
             // `thunk` was made for (`thunk_of`). This closure runs only as
             // main's root frame, which runs only while this `block_on`
@@ -392,10 +393,16 @@ impl SchedulerInner {
     }
 
     /// Spawns `f` as a new task, queued behind the runnable ones.
+    ///
+    /// `scopes` names the cancel scopes the task belongs to, outermost
+    /// first: `None` for those of the running task (the spawner) as it is
+    /// now, `Some` for exactly the listed ones (`Builder::spawn_in`), the
+    /// spawner's own being ignored.
     pub(crate) fn spawn<T: 'static>(
         &self,
         name: Option<Arc<str>>,
         stack_size: Option<usize>,
+        scopes: Option<&[Arc<ScopeState>]>,
         f: impl FnOnce() -> T + 'static,
     ) -> Result<Rc<Task<T>>, SpawnError> {
         if self.shutting_down.get() {
@@ -410,14 +417,21 @@ impl SchedulerInner {
         // The child starts with the spawner's context as it is now (O(1)).
         let context = Context::current_snapshot();
         let key = self.table.borrow().next_key();
-        // The child belongs to every scope its spawner is inside.
-        let scopes = match self.running() {
-            Some(parent) if parent.in_scope() => parent
-                .frames()
+        let scopes: Vec<Frame> = match scopes {
+            // Exactly the listed scopes (an empty list allocates nothing).
+            Some(states) => states
                 .iter()
-                .map(|frame| frame.inherit(Unparker::new(key, self.remote.clone())))
+                .map(|state| state.join(Unparker::new(key, self.remote.clone())))
                 .collect(),
-            _ => Vec::new(),
+            // The child belongs to every scope its spawner is inside.
+            None => match self.running() {
+                Some(parent) if parent.in_scope() => parent
+                    .frames()
+                    .iter()
+                    .map(|frame| frame.inherit(Unparker::new(key, self.remote.clone())))
+                    .collect(),
+                _ => Vec::new(),
+            },
         };
         let guard = stack.guard_range();
         let stack_size = stack.size();
@@ -693,13 +707,14 @@ pub(crate) fn yield_running() -> bool {
     .is_some()
 }
 
-/// Spawns onto the scheduler running on this thread.
+/// Spawns onto the scheduler running on this thread, into the scopes the
+/// running task (the spawner) is inside.
 pub(crate) fn spawn_here<T: 'static>(
     name: Option<Arc<str>>,
     stack_size: Option<usize>,
     f: impl FnOnce() -> T + 'static,
 ) -> Result<Rc<Task<T>>, SpawnError> {
-    with_scheduler(|scheduler| scheduler.spawn(name, stack_size, f))
+    with_scheduler(|scheduler| scheduler.spawn(name, stack_size, None, f))
         .unwrap_or(Err(SpawnError::NoRuntime))
 }
 

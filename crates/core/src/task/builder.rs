@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use super::JoinHandle;
-use crate::scheduler::{spawn_here, SpawnError};
+use super::{JoinHandle, ScopeContext};
+use crate::scheduler::{spawn_here, with_scheduler, SpawnError};
 
 /// Configures a task before it is spawned, like [`std::thread::Builder`].
 ///
@@ -61,6 +61,59 @@ impl Builder {
         f: impl FnOnce() -> T + 'static,
     ) -> Result<JoinHandle<T>, SpawnError> {
         spawn_here(self.name, self.stack_size, f).map(JoinHandle::new)
+    }
+
+    /// Spawns `f` as a task on the current runtime, as [`Builder::spawn`]
+    /// does, but into the cancel scopes of `context` instead of the
+    /// caller's: the task belongs to exactly the scopes `context` holds
+    /// (see [`ScopeContext::current`]), and to none of the scopes the
+    /// caller is inside. This is how a nursery starts a task in its own
+    /// scopes whoever asks it to (trio's `nursery.start_soon`).
+    ///
+    /// A shielded scope in `context` shields the task. The scopes need not
+    /// be entered by anyone any more: cancelling one of them still cancels
+    /// the task.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::spawn`].
+    ///
+    /// # Cancellation
+    ///
+    /// Not a checkpoint. If a scope of `context` is already cancelled, the
+    /// task is still spawned (and its handle returned), but it never
+    /// starts: it ends [`Cancelled`](super::TaskState::Cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use std::time::Duration;
+    /// use fibrio_core::task::{self, move_on_after, Builder, ScopeContext};
+    ///
+    /// let here = ScopeContext::current(); // no scope
+    /// let child = move_on_after(Duration::ZERO, || {
+    ///     // Spawned inside a scope that times out at once, but into `here`.
+    ///     Builder::new().name("kept").spawn_in(&here, || {
+    ///         task::yield_now();
+    ///         7
+    ///     })
+    /// });
+    /// assert!(child.is_some()); // no checkpoint: the body finished
+    /// assert_eq!(child.unwrap()?.join().unwrap(), 7);
+    /// # Ok::<(), fibrio_core::task::SpawnError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn spawn_in<T: 'static>(
+        self,
+        context: &ScopeContext,
+        f: impl FnOnce() -> T + 'static,
+    ) -> Result<JoinHandle<T>, SpawnError> {
+        with_scheduler(|scheduler| {
+            scheduler.spawn(self.name, self.stack_size, Some(context.states()), f)
+        })
+        .unwrap_or(Err(SpawnError::NoRuntime))
+        .map(JoinHandle::new)
     }
 }
 

@@ -27,7 +27,9 @@
 //! forms, and [`current_effective_deadline`] tells the running code when
 //! it will be cancelled. Scopes nest per task, can be shielded (and the
 //! shield raised or lowered while they run), and tasks spawned inside a
-//! scope belong to it.
+//! scope belong to it. [`Builder::spawn_in`] spawns into the scopes of a
+//! captured [`ScopeContext`] instead of the spawner's (trio's
+//! `nursery.start_soon`: the task belongs to the nursery's scopes).
 //!
 //! [`checkpoint`] is a cancellation checkpoint and a schedule point, as
 //! trio's is; [`checkpoint_if_cancelled`] only checks. [`current`] is the
@@ -47,7 +49,7 @@ pub use park::{
 };
 pub use scope::{
     current_effective_deadline, fail_after, fail_after_shielded, fail_at, move_on_after,
-    move_on_after_shielded, move_on_at, CancelScope, Elapsed,
+    move_on_after_shielded, move_on_at, CancelScope, Elapsed, ScopeContext,
 };
 pub use time::{pending_timers, sleep, sleep_until};
 

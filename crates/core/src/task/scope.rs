@@ -11,6 +11,14 @@
 //! them cancels it too. Below every frame sits the task's own
 //! cancellation flag ([`JoinHandle::cancel`](super::JoinHandle::cancel)).
 //!
+//! A [`ScopeContext`] captures the scopes of the running code (one per
+//! frame, innermost last) so that a task can be spawned into *them*
+//! rather than into its spawner's, with
+//! [`Builder::spawn_in`](super::Builder::spawn_in): trio's
+//! `nursery.start_soon`, whose task belongs to the scopes around the
+//! nursery whoever calls it. Such a task starts with one frame per
+//! captured scope, in the same order, and none of its spawner's.
+//!
 //! At a checkpoint the task looks outwards from its innermost frame. The
 //! walk stops at the first *shielded* frame: nothing outside it is visible
 //! (the shielded scope's own cancellation and deadline still are). If any
@@ -61,6 +69,13 @@
 //!   deadline, a lowered shield) wakes the members, which re-arm.
 //! * A runtime shutting down cancels its leftover tasks *through* shields;
 //!   otherwise a shielded task parked forever would hang the shutdown.
+//! * A [`ScopeContext`] holds the scopes' shared state, not frames: it
+//!   makes no task a member of anything, and stays valid after the code
+//!   that captured it has left the scopes (or ended). A task spawned into
+//!   it belongs to exactly its scopes, shields included (a captured
+//!   shielded scope shields the child, for as long as the shield is up),
+//!   and a task spawned into a scope that is already cancelled never
+//!   starts: it ends `Cancelled`.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -509,6 +524,163 @@ impl std::fmt::Debug for CancelScope {
             .field("cancelled", &self.is_cancelled())
             .field("deadline", &self.deadline())
             .field("shielded", &self.is_shielded())
+            .finish()
+    }
+}
+
+/// The cancel scopes the running code is inside, captured to spawn tasks
+/// into them later: [`ScopeContext::current`] takes it,
+/// [`Builder::spawn_in`](super::Builder::spawn_in) spawns a task that
+/// belongs to exactly these scopes (and not to those of whoever spawns it).
+///
+/// This is how a nursery works (trio's `nursery.start_soon`): capture the
+/// context once inside the nursery's scope, and every task started through
+/// the nursery, by whichever task and from inside whatever scopes, belongs
+/// to the scopes around the nursery and to its own scope only.
+///
+/// The context holds the scopes themselves, not the capturing task's
+/// frames: it makes nobody a member, stays valid after the capturing code
+/// has left the scopes, and cancelling one of them (or its deadline
+/// passing) still reaches the tasks spawned into it. A shielded scope in
+/// the context shields those tasks as it shields code inside it.
+///
+/// Clones share the scopes. `ScopeContext` is `Send + Sync`, like
+/// [`CancelScope`]:
+///
+/// ```
+/// fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+/// assert_send_sync::<fibrio_core::task::ScopeContext>();
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use fibrio_core::task::{self, Builder, CancelScope, ScopeContext, TaskState};
+///
+/// let outer = CancelScope::new();
+/// let context = outer.run(ScopeContext::current).unwrap();
+/// // Spawned from outside `outer`, the task still belongs to it.
+/// let child = Builder::new().spawn_in(&context, || loop {
+///     task::yield_now();
+/// })?;
+/// task::yield_now(); // the child starts
+/// assert_eq!(child.state(), TaskState::Running);
+/// outer.cancel();
+/// assert!(child.join().unwrap_err().is_cancelled());
+/// # Ok::<(), fibrio_core::task::SpawnError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Default)]
+pub struct ScopeContext {
+    /// The scopes, outermost first.
+    scopes: Vec<Arc<ScopeState>>,
+}
+
+impl ScopeContext {
+    /// The scopes the running code is inside, innermost last: one per
+    /// [`CancelScope::run`] (or [`CancelScope::shield`], or a short form
+    /// such as [`move_on_after`]) on the current task's stack, and the
+    /// scopes the task was spawned into. Empty outside a task, and in a
+    /// task inside no scope (then nothing is allocated).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{CancelScope, ScopeContext};
+    ///
+    /// assert!(ScopeContext::current().is_empty());
+    /// let outer = CancelScope::new();
+    /// let inner = CancelScope::new();
+    /// let depth = outer.run(|| inner.run(|| ScopeContext::current().len()));
+    /// assert_eq!(depth, Some(Some(2)));
+    /// # });
+    /// ```
+    pub fn current() -> ScopeContext {
+        let scopes = with_running(|_, task| {
+            if !task.in_scope() {
+                return Vec::new();
+            }
+            task.frames()
+                .iter()
+                .map(|frame| frame.scope().clone())
+                .collect()
+        });
+        ScopeContext {
+            scopes: scopes.unwrap_or_default(),
+        }
+    }
+
+    /// A context with no scope: a task spawned into it belongs to no scope,
+    /// even when its spawner is inside some. The same as
+    /// [`ScopeContext::default`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{self, Builder, CancelScope, ScopeContext};
+    ///
+    /// let scope = CancelScope::new();
+    /// let child = scope.run(|| {
+    ///     // Spawned from inside `scope`, but not a member of it.
+    ///     Builder::new().spawn_in(&ScopeContext::empty(), || {
+    ///         task::yield_now();
+    ///         "finished"
+    ///     })
+    /// });
+    /// scope.cancel();
+    /// assert_eq!(child.unwrap()?.join().unwrap(), "finished");
+    /// # Ok::<(), fibrio_core::task::SpawnError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn empty() -> ScopeContext {
+        ScopeContext::default()
+    }
+
+    /// How many scopes the context holds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{CancelScope, ScopeContext};
+    ///
+    /// let got = CancelScope::new().run(|| CancelScope::shield(|| ScopeContext::current().len()));
+    /// assert_eq!(got, Some(2));
+    /// # });
+    /// ```
+    pub fn len(&self) -> usize {
+        self.scopes.len()
+    }
+
+    /// True if the context holds no scope.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::ScopeContext;
+    ///
+    /// assert!(ScopeContext::current().is_empty()); // not in a task
+    /// assert!(ScopeContext::empty().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.scopes.is_empty()
+    }
+
+    /// The scopes' shared states, outermost first: what a task spawned
+    /// into the context joins.
+    pub(crate) fn states(&self) -> &[Arc<ScopeState>] {
+        &self.scopes
+    }
+}
+
+impl std::fmt::Debug for ScopeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<u64> = self.scopes.iter().map(|scope| scope.id()).collect();
+        f.debug_struct("ScopeContext")
+            .field("scopes", &ids)
             .finish()
     }
 }
