@@ -77,6 +77,35 @@ pub use fibrio_reactor::{io, net, sleep, sleep_until, spawn_blocking, BackendKin
 pub use runtime::{run, Builder, Runtime, RuntimeError};
 pub use workers::{worker_index, WorkerError, Workers, WorkersBuilder};
 
+/// Runs a test body on a fresh fibrio runtime, on the test's thread: the
+/// attribute form of [`run`]. Tasks, sleeps, sockets and locks work in the
+/// body as in any `fibrio::run` main, and a test may return a `Result` and
+/// use `?`.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[fibrio::test]
+/// fn tasks_run_inside_the_test() {
+///     assert!(fibrio::task::try_current().is_some());
+///     let task = fibrio::spawn(|| 40 + 2);
+///     fibrio::sleep(Duration::from_millis(1));
+///     assert_eq!(task.join().unwrap(), 42);
+/// }
+///
+/// #[fibrio::test]
+/// fn errors_propagate_with_question_mark() -> std::io::Result<()> {
+///     let n: u32 = "42".parse().map_err(std::io::Error::other)?;
+///     assert_eq!(n, 42);
+///     Ok(())
+/// }
+/// ```
+///
+/// A doctest is compiled without `--test`, so the functions above are only
+/// checked to be accepted; `tests/macros_test_attr.rs` runs the same shapes.
+#[doc(inline)]
+pub use fibrio_macros::test;
+
 /// Tasks: spawning with options, cancellation checkpoints and scopes,
 /// park/unpark, waiting for any of several tasks.
 pub mod task {
