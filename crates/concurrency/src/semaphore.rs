@@ -40,6 +40,16 @@ use crate::wait::{expired, lock, Left, Stop, WaitQueue, WaitState, Waiter};
 
 /// Why [`Semaphore::acquire`], [`Semaphore::acquire_many`] or their
 /// `_timeout` forms failed.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_concurrency::{AcquireError, Semaphore};
+///
+/// let sem = Semaphore::new(1);
+/// sem.close();
+/// assert_eq!(sem.acquire().unwrap_err(), AcquireError::Closed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AcquireError {
     /// The semaphore was closed with [`Semaphore::close`].
@@ -62,6 +72,18 @@ pub enum AcquireError {
 
 /// Why [`Semaphore::try_acquire`] or [`Semaphore::try_acquire_many`]
 /// failed.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_concurrency::{Semaphore, TryAcquireError};
+///
+/// let sem = Semaphore::new(1);
+/// let _permit = sem.try_acquire().unwrap();
+/// assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::NoPermits);
+/// sem.close();
+/// assert_eq!(sem.try_acquire().unwrap_err(), TryAcquireError::Closed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TryAcquireError {
     /// Too few permits are free (or other tasks are already waiting for
@@ -76,6 +98,16 @@ pub enum TryAcquireError {
 }
 
 /// A snapshot of a semaphore's counters, from [`Semaphore::statistics`].
+///
+/// # Examples
+///
+/// ```
+/// let sem = fibrio_concurrency::Semaphore::new(3);
+/// let _two = sem.try_acquire_many(2).unwrap();
+/// sem.close();
+/// let stats = sem.statistics();
+/// assert_eq!((stats.available, stats.acquired, stats.closed), (1, 2, true));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct SemaphoreStatistics {
@@ -224,7 +256,26 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
+    /// The most permits [`Semaphore::new`] and [`Semaphore::add_permits`]
+    /// accept at once: `usize::MAX >> 3`, as in tokio. The bound keeps the
+    /// internal counts (free, set aside, in flight) from overflowing
+    /// however permits are added and given back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::Semaphore;
+    ///
+    /// let sem = Semaphore::new(Semaphore::MAX_PERMITS);
+    /// assert_eq!(sem.available_permits(), usize::MAX >> 3);
+    /// ```
+    pub const MAX_PERMITS: usize = usize::MAX >> 3;
+
     /// A semaphore with `permits` permits.
+    ///
+    /// # Panics
+    ///
+    /// If `permits` is more than [`Semaphore::MAX_PERMITS`].
     ///
     /// # Examples
     ///
@@ -233,6 +284,12 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 3);
     /// ```
     pub fn new(permits: usize) -> Semaphore {
+        assert!(
+            permits <= Semaphore::MAX_PERMITS,
+            "Semaphore::new: {permits} permits is more than Semaphore::MAX_PERMITS ({}); \
+             use a smaller count",
+            Semaphore::MAX_PERMITS
+        );
         Semaphore {
             state: Arc::new(Mutex::new(State {
                 available: permits,
@@ -522,6 +579,13 @@ impl Semaphore {
     /// Adds `n` permits, handing them to waiters first (FIFO: the front
     /// waiter gets its whole request before the next one is served).
     ///
+    /// # Panics
+    ///
+    /// If the permits not held by anyone (free, set aside for a waiter, or
+    /// handed to one that has not run yet) would then number more than
+    /// [`Semaphore::MAX_PERMITS`]. The semaphore is left unchanged and
+    /// usable.
+    ///
     /// # Examples
     ///
     /// ```
@@ -530,7 +594,27 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 2);
     /// ```
     pub fn add_permits(&self, n: usize) {
-        lock(&self.state).release(n);
+        let mut st = lock(&self.state);
+        let unheld = st
+            .available
+            .checked_add(st.reserved)
+            .and_then(|c| c.checked_add(st.handed))
+            .and_then(|c| c.checked_add(n));
+        match unheld {
+            Some(total) if total <= Semaphore::MAX_PERMITS => st.release(n),
+            _ => {
+                let have = st
+                    .available
+                    .saturating_add(st.reserved)
+                    .saturating_add(st.handed);
+                drop(st); // panic without poisoning the semaphore's lock
+                panic!(
+                    "Semaphore::add_permits: adding {n} permits to the {have} not held would \
+                     exceed Semaphore::MAX_PERMITS ({}); add fewer",
+                    Semaphore::MAX_PERMITS
+                );
+            }
+        }
     }
 
     /// Removes up to `n` of the permits free now, for good, and returns how

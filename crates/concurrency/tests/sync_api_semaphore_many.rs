@@ -331,3 +331,17 @@ fn acquire_many_from_plain_threads() {
     assert_eq!(thread.join().unwrap(), Ok(4));
     assert_eq!(sem.available_permits(), 4);
 }
+
+#[test]
+fn adding_past_max_permits_panics_clearly_and_leaves_the_semaphore_usable() {
+    let sem = Semaphore::new(Semaphore::MAX_PERMITS - 1);
+    sem.add_permits(1);
+    let err = std::panic::catch_unwind(|| sem.add_permits(1)).unwrap_err();
+    let message = err.downcast_ref::<String>().unwrap();
+    assert!(message.contains("MAX_PERMITS"), "{message}");
+    assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS);
+    let permit = sem.try_acquire_many(3).unwrap();
+    drop(permit);
+    assert_eq!(sem.available_permits(), Semaphore::MAX_PERMITS);
+    assert!(std::panic::catch_unwind(|| Semaphore::new(usize::MAX)).is_err());
+}
