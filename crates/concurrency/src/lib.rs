@@ -8,11 +8,17 @@
 //!   (the first success wins); the losers are cancelled and waited for.
 //! * [`TaskGroup`]: no child outlives [`TaskGroup::scope`]; the first
 //!   failure cancels the rest, and every failure is reported.
+//!   [`TaskGroup::try_scope`] lets the body end the group with an error
+//!   value, and a [`TaskGroupHandle`] lets children spawn siblings.
+//! * [`JoinSet`]: tokio's set of tasks, joined in completion order;
+//!   dropping it cancels what is left and waits for it.
 //! * [`wait_for`] and [`timeout`]: deadlines on a task and on a closure.
 //!   Cancel scopes themselves ([`CancelScope`](fibrio_core::task::CancelScope),
-//!   `move_on_after`, `fail_after`) live in `fibrio_core::task`.
+//!   `move_on_after`, `fail_after`, `move_on_at`, `fail_at`) live in
+//!   `fibrio_core::task`.
 //! * [`Semaphore`]: counting semaphore with RAII permits ([`SemaphorePermit`]),
-//!   FIFO waiters, timeouts and `close`.
+//!   FIFO waiters, multi-permit requests (`acquire_many`), timeouts and
+//!   `close`.
 //! * [`sync`]: [`Mutex`](sync::Mutex), [`RwLock`](sync::RwLock),
 //!   [`Condvar`](sync::Condvar), [`Event`](sync::Event),
 //!   [`Notify`](sync::Notify), [`WaitGroup`](sync::WaitGroup) and
@@ -27,8 +33,10 @@
 //! # Invariants shared by every primitive
 //!
 //! * Every blocking call is a cancellation checkpoint: it calls
-//!   [`checkpoint`](fibrio_core::task::checkpoint) first, and parks through
-//!   `fibrio_core`'s `park` (which unwinds a cancelled task).
+//!   [`checkpoint_if_cancelled`](fibrio_core::task::checkpoint_if_cancelled)
+//!   first (which does not yield: an uncontended acquire is not a schedule
+//!   point), and parks through `fibrio_core`'s `park` (which unwinds a
+//!   cancelled task).
 //! * Waiters queue in FIFO order. A waiter that leaves early (cancelled,
 //!   timed out) removes itself in a `Drop` guard, and passes on whatever it
 //!   was handed in the meantime (a permit, a message), so nothing is lost or

@@ -97,6 +97,26 @@ pub enum SelectError {
 impl SelectError {
     /// The losers that failed while being cancelled
     /// ([`SelectError::LoserFailed`]); empty for the other variants.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::select::select;
+    ///
+    /// fibrio::run(|| {
+    /// #   let hook = std::panic::take_hook();
+    /// #   std::panic::set_hook(Box::new(|_| {}));
+    ///     // Catches its cancellation, then fails on its way out.
+    ///     let loser = fibrio::spawn(|| -> u8 {
+    ///         let _ = std::panic::catch_unwind(|| -> () { loop { fibrio::yield_now() } });
+    ///         panic!("late failure")
+    ///     });
+    ///     let err = select(vec![loser, fibrio::spawn(|| 7)]).unwrap_err();
+    /// #   std::panic::set_hook(hook);
+    ///     assert_eq!(err.failures().len(), 1);
+    ///     assert_eq!(err.failures()[0].message(), "late failure");
+    /// });
+    /// ```
     pub fn failures(&self) -> &[GatherFailure] {
         match self {
             SelectError::LoserFailed { failures, .. } => failures,
@@ -107,6 +127,26 @@ impl SelectError {
     /// The winner's input index and outcome, for
     /// [`SelectError::LoserFailed`]; `None` for the other variants, or if
     /// `T` is not the tasks' value type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::select::select;
+    ///
+    /// fibrio::run(|| {
+    /// #   let hook = std::panic::take_hook();
+    /// #   std::panic::set_hook(Box::new(|_| {}));
+    ///     // Catches its cancellation, then fails on its way out.
+    ///     let loser = fibrio::spawn(|| -> u8 {
+    ///         let _ = std::panic::catch_unwind(|| -> () { loop { fibrio::yield_now() } });
+    ///         panic!("late failure")
+    ///     });
+    ///     let err = select(vec![loser, fibrio::spawn(|| 7)]).unwrap_err();
+    /// #   std::panic::set_hook(hook);
+    ///     let (index, outcome) = err.into_winner::<u8>().unwrap();
+    ///     assert_eq!((index, outcome.unwrap()), (1, 7));
+    /// });
+    /// ```
     pub fn into_winner<T: 'static>(self) -> Option<(usize, Result<T, JoinError>)> {
         match self {
             SelectError::LoserFailed {
@@ -238,6 +278,20 @@ pub enum RaceError {
 
 impl RaceError {
     /// Every failure, by input index (none for [`RaceError::Empty`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::select::race;
+    ///
+    /// fibrio::run(|| {
+    ///     let (a, b) = (fibrio::spawn(|| 1), fibrio::spawn(|| 2));
+    ///     a.cancel();
+    ///     b.cancel();
+    ///     let err = race(vec![a, b]).unwrap_err();
+    ///     assert_eq!(err.failures().len(), 2); // every task failed
+    /// });
+    /// ```
     pub fn failures(&self) -> &[GatherFailure] {
         match self {
             RaceError::Empty => &[],
@@ -248,6 +302,26 @@ impl RaceError {
     /// The winner's input index and value, for [`RaceError::LoserFailed`];
     /// `None` for the other variants, or if `T` is not the tasks' value
     /// type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::select::race;
+    ///
+    /// fibrio::run(|| {
+    /// #   let hook = std::panic::take_hook();
+    /// #   std::panic::set_hook(Box::new(|_| {}));
+    ///     // Catches its cancellation, then fails on its way out.
+    ///     let loser = fibrio::spawn(|| -> u8 {
+    ///         let _ = std::panic::catch_unwind(|| -> () { loop { fibrio::yield_now() } });
+    ///         panic!("late failure")
+    ///     });
+    ///     let err = race(vec![loser, fibrio::spawn(|| 7)]).unwrap_err();
+    /// #   std::panic::set_hook(hook);
+    ///     assert_eq!(err.failures()[0].index(), 0);
+    ///     assert_eq!(err.into_winner::<u8>(), Some((1, 7)));
+    /// });
+    /// ```
     pub fn into_winner<T: 'static>(self) -> Option<(usize, T)> {
         match self {
             RaceError::LoserFailed { winner, value, .. } => {

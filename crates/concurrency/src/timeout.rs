@@ -24,6 +24,20 @@ use std::time::Duration;
 use fibrio_core::task::{fail_after, CancelScope, Elapsed, JoinError, JoinHandle};
 
 /// Why [`wait_for`] returned no value.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fibrio_concurrency::{wait_for, WaitForError};
+///
+/// fibrio::run(|| {
+///     let gone = fibrio::spawn(|| 1);
+///     gone.cancel();
+///     let err = wait_for(gone, Duration::from_secs(1)).unwrap_err();
+///     assert!(matches!(err, WaitForError::Failed(ref e) if e.is_cancelled()));
+/// });
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum WaitForError {
     /// The timeout passed first. The task was cancelled, and ended
@@ -55,12 +69,40 @@ impl WaitForError {
     /// True if the timeout passed and the task ended cancelled
     /// ([`WaitForError::Elapsed`]); false when the task failed, even while
     /// being cancelled for the timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::wait_for;
+    ///
+    /// fibrio::run(|| {
+    ///     let slow = fibrio::spawn(|| fibrio::sleep(Duration::from_secs(60)));
+    ///     assert!(wait_for(slow, Duration::from_millis(1)).unwrap_err().is_elapsed());
+    /// });
+    /// ```
     pub fn is_elapsed(&self) -> bool {
         matches!(self, WaitForError::Elapsed(_))
     }
 
     /// The task's own failure, if it failed (before the timeout, or while
     /// being cancelled for it); `None` for [`WaitForError::Elapsed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::wait_for;
+    ///
+    /// fibrio::run(|| {
+    ///     let gone = fibrio::spawn(|| 1);
+    ///     gone.cancel();
+    ///     let err = wait_for(gone, Duration::from_secs(1)).unwrap_err();
+    ///     assert!(err.task_error().unwrap().is_cancelled());
+    ///     let slow = fibrio::spawn(|| fibrio::sleep(Duration::from_secs(60)));
+    ///     assert!(wait_for(slow, Duration::from_millis(1)).unwrap_err().task_error().is_none());
+    /// });
+    /// ```
     pub fn task_error(&self) -> Option<&JoinError> {
         match self {
             WaitForError::Elapsed(_) => None,

@@ -10,6 +10,19 @@ use fibrio_core::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
 use fibrio_reactor::{BackendError, BackendKind, Reactor};
 
 /// Why a runtime could not be built or run.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio::{Backend, Runtime, RuntimeError};
+///
+/// // Inside a running runtime, a second one refuses to run.
+/// let nested = fibrio::run(|| Runtime::new().unwrap().try_run(|| ()));
+/// assert!(matches!(nested, Err(RuntimeError::Scheduler(_))));
+/// // An unknown backend name.
+/// let err: RuntimeError = "select".parse::<Backend>().unwrap_err().into();
+/// assert!(matches!(err, RuntimeError::Backend(_)));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RuntimeError {
@@ -59,12 +72,30 @@ impl Default for Builder {
 impl Builder {
     /// A builder with the defaults: automatic backend (or `FIBRIO_BACKEND`),
     /// 256 KiB stacks, no watchdog, no task limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = fibrio::Builder::new().build()?;
+    /// assert_eq!(runtime.run(|| 1 + 1), 2);
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Forces a poller backend. [`BackendKind::Auto`] (the default) picks the
     /// best one, unless the `FIBRIO_BACKEND` environment variable names one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio::{Backend, Runtime};
+    ///
+    /// let runtime = Runtime::builder().backend(Backend::Poll).build()?;
+    /// assert_eq!(runtime.backend_name(), "poll");
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn backend(mut self, backend: BackendKind) -> Builder {
         self.backend = backend;
         self
@@ -73,6 +104,19 @@ impl Builder {
     /// The stack size of tasks spawned without one (default
     /// [`DEFAULT_STACK_SIZE`](crate::stack::DEFAULT_STACK_SIZE), 256 KiB). Smaller stacks let more tasks
     /// exist at once; see the README on `vm.max_map_count`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio::Runtime;
+    ///
+    /// let small = Runtime::builder().stack_size(64 * 1024).build()?;
+    /// assert_eq!(small.run(|| fibrio::spawn(|| 6 * 7).join().unwrap()), 42);
+    /// // Too large a size fails when the first stack is mapped.
+    /// let huge = Runtime::builder().stack_size(usize::MAX).build()?;
+    /// assert!(huge.try_run(|| ()).is_err());
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.config.stack_size = bytes;
         self
@@ -80,6 +124,17 @@ impl Builder {
 
     /// Warns through `log` when a task runs longer than `threshold` without
     /// parking: the sign of a blocking call inside a task. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let runtime = fibrio::Runtime::builder().watchdog(Duration::from_millis(100)).build()?;
+    /// // Tasks that park often never trip it.
+    /// assert_eq!(runtime.run(|| { fibrio::yield_now(); 5 }), 5);
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn watchdog(mut self, threshold: Duration) -> Builder {
         self.config.watchdog = Some(threshold);
         self
@@ -95,6 +150,15 @@ impl Builder {
     /// `mprotect` and page faults, and dropping one past the pool a
     /// `munmap`. Each pooled stack keeps its touched pages and its two
     /// kernel mappings; fix a bound to cap that memory.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = fibrio::Runtime::builder().stack_pool(4).build()?;
+    /// let capacity = runtime.run(|| fibrio::stack::statistics().pool_capacity);
+    /// assert_eq!(capacity, 4);
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn stack_pool(mut self, capacity: usize) -> Builder {
         self.stack_pool = Some(capacity);
         self
@@ -102,6 +166,21 @@ impl Builder {
 
     /// Limits the number of tasks alive at once; `spawn` past it fails
     /// with `SpawnError::TooManyTasks`. No limit by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio::task::{Builder, SpawnError};
+    ///
+    /// let runtime = fibrio::Runtime::builder().max_tasks(2).build()?;
+    /// runtime.run(|| {
+    ///     let first = fibrio::spawn(|| ()); // main and `first`: 2 tasks
+    ///     let refused = Builder::new().spawn(|| ()).unwrap_err();
+    ///     assert!(matches!(refused, SpawnError::TooManyTasks { limit: 2 }));
+    ///     first.join().unwrap();
+    /// });
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn max_tasks(mut self, limit: usize) -> Builder {
         self.config.max_tasks = Some(limit);
         self
@@ -171,6 +250,16 @@ impl Builder {
     ///
     /// [`RuntimeError::Backend`] if the backend is unknown, unavailable on
     /// this system, or cannot be created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio::{Backend, Runtime};
+    ///
+    /// let runtime = Runtime::builder().backend(Backend::Poll).build()?;
+    /// assert_eq!(runtime.run(|| "built"), "built");
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn build(self) -> Result<Runtime, RuntimeError> {
         let reactor = Reactor::new(self.backend)?;
         Ok(Runtime {
@@ -203,6 +292,14 @@ pub struct Runtime {
 
 impl Runtime {
     /// A builder for a runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = fibrio::Runtime::builder().max_tasks(10).build()?;
+    /// assert_eq!(runtime.run(|| 3), 3);
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -212,11 +309,27 @@ impl Runtime {
     /// # Errors
     ///
     /// As for [`Builder::build`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = fibrio::Runtime::new()?;
+    /// assert_eq!(runtime.run(|| fibrio::spawn(|| 2).join().unwrap()), 2);
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn new() -> Result<Runtime, RuntimeError> {
         Builder::new().build()
     }
 
     /// The poller backend in use: "epoll", "kqueue", "poll", ...
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = fibrio::Runtime::builder().backend(fibrio::Backend::Poll).build()?;
+    /// assert_eq!(runtime.backend_name(), "poll");
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
     pub fn backend_name(&self) -> &'static str {
         self.reactor.backend_name()
     }

@@ -41,6 +41,15 @@ impl Builder {
 }
 
 /// A [`Builder`] with a worker count: see [`Builder::workers`].
+///
+/// # Examples
+///
+/// ```
+/// let builder = fibrio::Runtime::builder().workers(2);
+/// let outcomes = builder.run(|| fibrio::worker_index().unwrap() * 10);
+/// let values: Vec<usize> = outcomes.into_iter().map(Result::unwrap).collect();
+/// assert_eq!(values, [0, 10]);
+/// ```
 #[derive(Debug, Clone)]
 pub struct WorkersBuilder {
     builder: Builder,
@@ -160,6 +169,21 @@ pub fn worker_index() -> Option<usize> {
 }
 
 /// Why a worker produced no value.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio::WorkerError;
+///
+/// # std::panic::set_hook(Box::new(|_| {}));
+/// let outcomes = fibrio::Runtime::builder().workers(2).run(|| {
+///     if fibrio::worker_index() == Some(1) {
+///         panic!("worker down");
+///     }
+/// });
+/// assert!(outcomes[0].is_ok());
+/// assert!(matches!(outcomes[1], Err(WorkerError::Panicked { index: 1, .. })));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WorkerError {
@@ -195,6 +219,15 @@ pub enum WorkerError {
 type WorkerThread<T> = Result<ThreadHandle<Result<T, WorkerError>>, std::io::Error>;
 
 /// Running workers, from [`WorkersBuilder::start`](crate::WorkersBuilder::start).
+///
+/// # Examples
+///
+/// ```
+/// let workers = fibrio::Runtime::builder().workers(2).start(|| "done");
+/// assert_eq!(workers.len(), 2);
+/// let outcomes = workers.join();
+/// assert!(outcomes.iter().all(|o| matches!(o, Ok("done"))));
+/// ```
 pub struct Workers<T> {
     threads: Vec<(usize, WorkerThread<T>)>,
     handles: Vec<Option<Handle>>,
@@ -210,11 +243,27 @@ impl<T> std::fmt::Debug for Workers<T> {
 
 impl<T: Send + 'static> Workers<T> {
     /// How many workers were started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let workers = fibrio::Runtime::builder().workers(3).start(|| ());
+    /// assert_eq!(workers.len(), 3);
+    /// assert_eq!(workers.join().len(), 3);
+    /// ```
     pub fn len(&self) -> usize {
         self.threads.len()
     }
 
     /// True if there are no workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let workers = fibrio::Runtime::builder().workers(1).start(|| ());
+    /// assert!(!workers.is_empty()); // `0` means one per CPU, so never empty
+    /// workers.join();
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.threads.is_empty()
     }
@@ -239,6 +288,16 @@ impl<T: Send + 'static> Workers<T> {
     }
 
     /// Waits for every worker and returns their outcomes in worker order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let workers = fibrio::Runtime::builder()
+    ///     .workers(2)
+    ///     .start(|| fibrio::worker_index().unwrap());
+    /// let indices: Vec<usize> = workers.join().into_iter().map(Result::unwrap).collect();
+    /// assert_eq!(indices, [0, 1]); // in worker order
+    /// ```
     pub fn join(self) -> Vec<Result<T, WorkerError>> {
         self.threads
             .into_iter()

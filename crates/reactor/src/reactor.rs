@@ -169,12 +169,33 @@ impl Reactor {
     /// # Errors
     ///
     /// The [`BackendError`] from [`open_backend`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::{BackendKind, Reactor};
+    ///
+    /// let reactor = Reactor::new(BackendKind::Poll)?;
+    /// assert_eq!(reactor.backend_name(), "poll");
+    /// # Ok::<(), fibrio_reactor::BackendError>(())
+    /// ```
     pub fn new(kind: BackendKind) -> Result<Reactor, BackendError> {
         let backend = open_backend(kind)?;
         Ok(Reactor::with_backend(backend))
     }
 
     /// A reactor on a backend you opened yourself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::{open_backend, BackendKind, Reactor};
+    ///
+    /// let backend = open_backend(BackendKind::Poll)?;
+    /// let reactor = Reactor::with_backend(backend);
+    /// assert_eq!(reactor.backend_name(), "poll");
+    /// # Ok::<(), fibrio_reactor::BackendError>(())
+    /// ```
     pub fn with_backend(backend: Box<dyn Backend>) -> Reactor {
         Reactor {
             inner: Rc::new(ReactorInner {
@@ -193,6 +214,16 @@ impl Reactor {
     }
 
     /// The backend's name: "epoll", "kqueue", "poll", ...
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::{BackendKind, Reactor};
+    ///
+    /// let reactor = Reactor::new(BackendKind::Auto)?;
+    /// assert!(["epoll", "kqueue", "poll"].contains(&reactor.backend_name()));
+    /// # Ok::<(), fibrio_reactor::BackendError>(())
+    /// ```
     pub fn backend_name(&self) -> &'static str {
         self.inner.name
     }
@@ -203,6 +234,20 @@ impl Reactor {
     /// On Linux it also sets this thread's timer slack to 1 ns (the default
     /// is 50 µs, which the kernel may add to every timed wait), so sleeps
     /// end close to their deadlines.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::{registered_fds, BackendKind, Reactor};
+    ///
+    /// let reactor = Reactor::new(BackendKind::Poll)?;
+    /// assert_eq!(registered_fds(), None); // no current reactor
+    /// let guard = reactor.enter();
+    /// assert_eq!(registered_fds(), Some(0));
+    /// drop(guard);
+    /// assert_eq!(registered_fds(), None);
+    /// # Ok::<(), fibrio_reactor::BackendError>(())
+    /// ```
     pub fn enter(&self) -> EnterGuard {
         let previous = REACTOR.with(|c| c.borrow_mut().replace(self.inner.clone()));
         tighten_timer_slack();
@@ -210,6 +255,20 @@ impl Reactor {
     }
 
     /// The [`Driver`] to give the scheduler.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
+    /// use fibrio_reactor::{BackendKind, Reactor};
+    ///
+    /// let reactor = Reactor::new(BackendKind::Poll)?;
+    /// let _enter = reactor.enter();
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), reactor.driver());
+    /// assert_eq!(scheduler.driver_name(), "poll");
+    /// assert_eq!(scheduler.block_on(|| 1).unwrap(), 1);
+    /// # Ok::<(), fibrio_reactor::BackendError>(())
+    /// ```
     pub fn driver(&self) -> Box<dyn Driver> {
         Box::new(ReactorDriver {
             inner: self.inner.clone(),
@@ -244,6 +303,20 @@ fn tighten_timer_slack() {
 }
 
 /// Restores the previous current reactor when dropped.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_reactor::{registered_fds, BackendKind, Reactor};
+///
+/// let (outer, inner) = (Reactor::new(BackendKind::Poll)?, Reactor::new(BackendKind::Poll)?);
+/// let _outer = outer.enter();
+/// {
+///     let _inner = inner.enter(); // `inner` is current here
+/// }
+/// assert_eq!(registered_fds(), Some(0)); // `outer` is current again
+/// # Ok::<(), fibrio_reactor::BackendError>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "the reactor is only current while the guard lives"]
 pub struct EnterGuard {
@@ -550,6 +623,17 @@ fn closed() -> io::Error {
 }
 
 /// A direction of readiness.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_reactor::Direction;
+///
+/// let read = Direction::Read;
+/// let copy = read; // `Copy`
+/// assert_eq!(copy, Direction::Read);
+/// assert_ne!(read, Direction::Write);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// Readable (or acceptable, or hung up).

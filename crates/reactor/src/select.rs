@@ -41,6 +41,16 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// The lowercase name used by `FIBRIO_BACKEND`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::BackendKind;
+    ///
+    /// assert_eq!(BackendKind::Poll.as_str(), "poll");
+    /// let kind = BackendKind::Epoll;
+    /// assert_eq!(kind.as_str().parse::<BackendKind>().unwrap(), kind);
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             BackendKind::Auto => "auto",
@@ -74,6 +84,16 @@ impl FromStr for BackendKind {
 }
 
 /// Why a backend could not be chosen or opened.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_reactor::{BackendError, BackendKind};
+///
+/// let err = "select".parse::<BackendKind>().unwrap_err();
+/// assert!(matches!(&err, BackendError::Unknown { value } if value == "select"));
+/// assert!(err.to_string().contains("use one of auto, epoll, kqueue, poll"));
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackendError {

@@ -2,6 +2,16 @@
 //! message hands it back (`into_inner`), so a failed send never loses it.
 
 /// Why [`Sender::send`](super::Sender::send) failed. The message comes back.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_concurrency::channel::{self, SendError};
+///
+/// let (tx, rx) = channel::unbounded();
+/// drop(rx);
+/// assert_eq!(tx.send("hi"), Err(SendError::Disconnected("hi")));
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy, thiserror::Error)]
 pub enum SendError<T> {
     /// Every [`Receiver`](super::Receiver) is gone, or one closed the
@@ -45,6 +55,18 @@ impl<T> std::fmt::Debug for SendError<T> {
 
 /// Why [`Sender::send_timeout`](super::Sender::send_timeout) failed. The
 /// message comes back.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fibrio_concurrency::channel::{self, SendTimeoutError};
+///
+/// let (tx, _rx) = channel::bounded(1);
+/// tx.send(1).unwrap();
+/// let err = tx.send_timeout(2, Duration::ZERO).unwrap_err();
+/// assert_eq!(err, SendTimeoutError::Timeout(2));
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy, thiserror::Error)]
 pub enum SendTimeoutError<T> {
     /// The channel stayed full (for `bounded(0)`: no receiver took the
@@ -137,6 +159,18 @@ impl<T> std::fmt::Debug for SendTimeoutError<T> {
 
 /// Why [`Sender::try_send`](super::Sender::try_send) failed. The message
 /// comes back.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_concurrency::channel::{self, TrySendError};
+///
+/// let (tx, rx) = channel::bounded(1);
+/// tx.try_send(1).unwrap();
+/// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+/// drop(rx);
+/// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
+/// ```
 #[derive(PartialEq, Eq, Clone, Copy, thiserror::Error)]
 pub enum TrySendError<T> {
     /// The channel is full (for `bounded(0)`: no receiver is waiting).
@@ -177,6 +211,16 @@ impl<T> std::fmt::Debug for TrySendError<T> {
 }
 
 /// Why [`Receiver::recv`](super::Receiver::recv) failed.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_concurrency::channel::{self, RecvError};
+///
+/// let (tx, rx) = channel::unbounded::<i32>();
+/// drop(tx);
+/// assert_eq!(rx.recv(), Err(RecvError::Disconnected));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RecvError {
     /// The channel is empty and every [`Sender`](super::Sender) is gone,
@@ -192,6 +236,17 @@ pub enum RecvError {
 }
 
 /// Why [`Receiver::try_recv`](super::Receiver::try_recv) failed.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_concurrency::channel::{self, TryRecvError};
+///
+/// let (tx, rx) = channel::unbounded::<i32>();
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+/// drop(tx);
+/// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TryRecvError {
     /// No message now; use `recv` to wait for one.
@@ -206,6 +261,22 @@ pub enum TryRecvError {
 }
 
 /// Why [`Receiver::recv_timeout`](super::Receiver::recv_timeout) failed.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fibrio_concurrency::channel::{self, RecvTimeoutError};
+///
+/// fibrio::run(|| {
+///     let (tx, rx) = channel::unbounded::<i32>();
+///     let err = rx.recv_timeout(Duration::from_millis(1)).unwrap_err();
+///     assert_eq!(err, RecvTimeoutError::Timeout);
+///     drop(tx);
+///     let err = rx.recv_timeout(Duration::from_millis(1)).unwrap_err();
+///     assert_eq!(err, RecvTimeoutError::Disconnected);
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RecvTimeoutError {
     /// No message arrived in time.

@@ -98,6 +98,16 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 
 /// A snapshot of a channel's counters, from [`Sender::statistics`] or
 /// [`Receiver::statistics`].
+///
+/// # Examples
+///
+/// ```
+/// let (tx, rx) = fibrio_concurrency::channel::bounded(2);
+/// tx.send('a').unwrap();
+/// let stats = rx.statistics();
+/// assert_eq!((stats.queued, stats.capacity), (1, Some(2)));
+/// assert_eq!((stats.senders, stats.receivers, stats.closed), (1, 1, false));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ChannelStatistics {

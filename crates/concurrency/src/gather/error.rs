@@ -106,21 +106,74 @@ impl GatherFailure {
     }
 
     /// The task's position in the input.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let (ok, gone) = (fibrio::spawn(|| ()), fibrio::spawn(|| ()));
+    ///     gone.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![ok, gone]).unwrap_err();
+    ///     assert_eq!(err.failures()[0].index(), 1);
+    /// });
+    /// ```
     pub fn index(&self) -> usize {
         self.index
     }
 
     /// The task's name, if it was given one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let task = fibrio::task::Builder::new().name("fetch").spawn(|| ()).unwrap();
+    ///     task.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![task]).unwrap_err();
+    ///     assert_eq!(err.failures()[0].name(), Some("fetch"));
+    /// });
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// The task's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let task = fibrio::spawn(|| ());
+    ///     let id = task.id();
+    ///     task.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![task]).unwrap_err();
+    ///     assert_eq!(err.failures()[0].id(), id);
+    /// });
+    /// ```
     pub fn id(&self) -> u64 {
         self.id
     }
 
     /// How the task failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, FailureKind, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let task = fibrio::spawn(|| ());
+    ///     task.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![task]).unwrap_err();
+    ///     assert_eq!(err.failures()[0].kind(), FailureKind::Cancelled);
+    /// });
+    /// ```
     pub fn kind(&self) -> FailureKind {
         self.kind
     }
@@ -128,28 +181,100 @@ impl GatherFailure {
     /// True if a fail-fast gather cancelled this task after another one
     /// failed ([`FailureKind::CancelledByGather`]), rather than the task
     /// failing on its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let gone = fibrio::spawn(|| 0u8);
+    ///     gone.cancel();
+    ///     let slow = fibrio::spawn(|| -> u8 { loop { fibrio::yield_now() } });
+    ///     let err = gather_with(GatherStrategy::FailFast, vec![gone, slow]).unwrap_err();
+    ///     assert!(!err.failures()[0].cancelled_by_gather()); // cancelled by us
+    ///     assert!(err.failures()[1].cancelled_by_gather()); // stopped by the gather
+    /// });
+    /// ```
     pub fn cancelled_by_gather(&self) -> bool {
         self.kind == FailureKind::CancelledByGather
     }
 
     /// The panic message for a panic (`<non-string panic payload>` if the
     /// payload is not a string), else the error's text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let task = fibrio::spawn(|| ());
+    ///     task.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![task]).unwrap_err();
+    ///     assert_eq!(err.failures()[0].message(), "the task was cancelled");
+    /// });
+    /// ```
     pub fn message(&self) -> &str {
         &self.message
     }
 
     /// The error itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let task = fibrio::spawn(|| ());
+    ///     task.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![task]).unwrap_err();
+    ///     assert!(err.failures()[0].error().is_cancelled());
+    /// });
+    /// ```
     pub fn error(&self) -> &JoinError {
         &self.error
     }
 
     /// The error itself, by value: for a panic, [`JoinError::into_panic`]
     /// gives the payload to [`std::panic::resume_unwind`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let task = fibrio::spawn(|| -> u8 { panic!("boom") });
+    /// #   let hook = std::panic::take_hook();
+    /// #   std::panic::set_hook(Box::new(|_| {}));
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![task]).unwrap_err();
+    /// #   std::panic::set_hook(hook);
+    ///     let failure = err.into_parts().1.remove(0);
+    ///     let payload = failure.into_error().into_panic();
+    ///     assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+    /// });
+    /// ```
     pub fn into_error(self) -> JoinError {
         self.error
     }
 
     /// The serialisable summary of this failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, FailureKind, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let task = fibrio::task::Builder::new().name("b").spawn(|| ()).unwrap();
+    ///     task.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![task]).unwrap_err();
+    ///     let report = err.failures()[0].report();
+    ///     assert_eq!((report.name.as_deref(), report.kind), (Some("b"), FailureKind::Cancelled));
+    /// });
+    /// ```
     pub fn report(&self) -> FailureReport {
         FailureReport {
             index: self.index,
@@ -268,31 +393,118 @@ impl<T> GatherError<T> {
     }
 
     /// How many handles were gathered (`success_count() + failed_count()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let ok = fibrio::spawn(|| 1);
+    ///     let gone = fibrio::spawn(|| 2);
+    ///     gone.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![ok, gone]).unwrap_err();
+    ///     assert_eq!(err.total(), 2);
+    /// });
+    /// ```
     pub fn total(&self) -> usize {
         self.total
     }
 
     /// How many tasks failed (cancelled ones included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let ok = fibrio::spawn(|| 1);
+    ///     let gone = fibrio::spawn(|| 2);
+    ///     gone.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![ok, gone]).unwrap_err();
+    ///     assert_eq!(err.failed_count(), 1);
+    /// });
+    /// ```
     pub fn failed_count(&self) -> usize {
         self.failures.len()
     }
 
     /// How many tasks returned a value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let ok = fibrio::spawn(|| 1);
+    ///     let gone = fibrio::spawn(|| 2);
+    ///     gone.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![ok, gone]).unwrap_err();
+    ///     assert_eq!(err.success_count(), 1);
+    /// });
+    /// ```
     pub fn success_count(&self) -> usize {
         self.successes.len()
     }
 
     /// The failures, by input index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let ok = fibrio::spawn(|| 1);
+    ///     let gone = fibrio::spawn(|| 2);
+    ///     gone.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![ok, gone]).unwrap_err();
+    ///     assert_eq!(err.failures().len(), 1);
+    ///     assert_eq!(err.failures()[0].index(), 1);
+    /// });
+    /// ```
     pub fn failures(&self) -> &[GatherFailure] {
         &self.failures
     }
 
     /// The values, with their input indices, by index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let ok = fibrio::spawn(|| 1);
+    ///     let gone = fibrio::spawn(|| 2);
+    ///     gone.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![ok, gone]).unwrap_err();
+    ///     assert_eq!(err.successes(), &[(0, 1)]);
+    /// });
+    /// ```
     pub fn successes(&self) -> &[(usize, T)] {
         &self.successes
     }
 
     /// The values and the failures, each by input index.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::gather::{gather_with, GatherStrategy};
+    ///
+    /// fibrio::run(|| {
+    ///     let ok = fibrio::spawn(|| 1);
+    ///     let gone = fibrio::spawn(|| 2);
+    ///     gone.cancel();
+    ///     let err = gather_with(GatherStrategy::WaitAll, vec![ok, gone]).unwrap_err();
+    ///     let (successes, failures) = err.into_parts();
+    ///     assert_eq!(successes, [(0, 1)]);
+    ///     assert_eq!(failures[0].index(), 1);
+    /// });
+    /// ```
     pub fn into_parts(self) -> (Vec<(usize, T)>, Vec<GatherFailure>) {
         (self.successes, self.failures)
     }

@@ -12,6 +12,18 @@
 use std::fmt;
 
 /// Why [`retry`](super::retry) gave up.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_concurrency::retry::{retry, RetryPolicy, StopReason};
+///
+/// let policy = RetryPolicy::builder().retry_if(|e: &&str| *e == "busy").build().unwrap();
+/// let err = retry(&policy, || Err::<(), _>("not found")).unwrap_err();
+/// assert_eq!(err.reason(), StopReason::NotRetryable);
+/// let err = retry(&RetryPolicy::disabled(), || Err::<(), _>("busy")).unwrap_err();
+/// assert_eq!(err.reason(), StopReason::Exhausted);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     /// Every retry the policy allows was used, and the last attempt failed
@@ -59,16 +71,53 @@ pub struct RetryError<E> {
 
 impl<E> RetryError<E> {
     /// How many times the operation ran (and failed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::{retry, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::builder().max_retries(1).initial_delay(Duration::ZERO).build().unwrap();
+    /// let mut n = 0;
+    /// let err = retry(&policy, || { n += 1; Err::<(), _>(n) }).unwrap_err();
+    /// assert_eq!(err.attempts(), 2);
+    /// ```
     pub fn attempts(&self) -> u32 {
         u32::try_from(self.errors.len()).unwrap_or(u32::MAX)
     }
 
     /// Why [`retry`](super::retry) stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::retry::{retry, RetryPolicy, StopReason};
+    ///
+    /// let err = retry(&RetryPolicy::disabled(), || Err::<(), _>("down")).unwrap_err();
+    /// assert_eq!(err.reason(), StopReason::Exhausted);
+    /// ```
     pub fn reason(&self) -> StopReason {
         self.reason
     }
 
     /// The error of the last attempt.
+    ///
+    /// # Panics
+    ///
+    /// Never: a `RetryError` holds at least one error, one per attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::{retry, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::builder().max_retries(1).initial_delay(Duration::ZERO).build().unwrap();
+    /// let mut n = 0;
+    /// let err = retry(&policy, || { n += 1; Err::<(), _>(n) }).unwrap_err();
+    /// assert_eq!(*err.last(), 2);
+    /// ```
     pub fn last(&self) -> &E {
         self.errors
             .last()
@@ -76,11 +125,39 @@ impl<E> RetryError<E> {
     }
 
     /// Every attempt's error, oldest first (`attempts()` of them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::{retry, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::builder().max_retries(1).initial_delay(Duration::ZERO).build().unwrap();
+    /// let mut n = 0;
+    /// let err = retry(&policy, || { n += 1; Err::<(), _>(n) }).unwrap_err();
+    /// assert_eq!(err.errors(), [1, 2]);
+    /// ```
     pub fn errors(&self) -> &[E] {
         &self.errors
     }
 
     /// The error of the last attempt, by value.
+    ///
+    /// # Panics
+    ///
+    /// Never: a `RetryError` holds at least one error, one per attempt.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::{retry, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::builder().max_retries(1).initial_delay(Duration::ZERO).build().unwrap();
+    /// let mut n = 0;
+    /// let err = retry(&policy, || { n += 1; Err::<(), _>(n) }).unwrap_err();
+    /// assert_eq!(err.into_last(), 2);
+    /// ```
     pub fn into_last(mut self) -> E {
         self.errors
             .pop()
@@ -88,6 +165,18 @@ impl<E> RetryError<E> {
     }
 
     /// Every attempt's error, oldest first, by value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::{retry, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::builder().max_retries(1).initial_delay(Duration::ZERO).build().unwrap();
+    /// let mut n = 0;
+    /// let err = retry(&policy, || { n += 1; Err::<(), _>(n) }).unwrap_err();
+    /// assert_eq!(err.into_errors(), vec![1, 2]);
+    /// ```
     pub fn into_errors(self) -> Vec<E> {
         self.errors
     }

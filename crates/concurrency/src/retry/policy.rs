@@ -26,6 +26,22 @@ use std::time::{Duration, SystemTime};
 type Predicate<E> = Arc<dyn Fn(&E) -> bool + Send + Sync>;
 
 /// Why a [`RetryPolicyBuilder`] refused to build a policy.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fibrio_concurrency::retry::{RetryConfigError, RetryPolicy};
+///
+/// let err = RetryPolicy::<()>::builder().multiplier(0.5).build().unwrap_err();
+/// assert_eq!(err, RetryConfigError::InvalidMultiplier(0.5));
+/// let err = RetryPolicy::<()>::builder()
+///     .initial_delay(Duration::from_secs(2))
+///     .max_delay(Duration::from_secs(1))
+///     .build()
+///     .unwrap_err();
+/// assert!(matches!(err, RetryConfigError::MaxDelayBelowInitial { .. }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum RetryConfigError {
     /// The multiplier is NaN, infinite, or below 1.0.
@@ -232,26 +248,73 @@ impl<E> RetryPolicy<E> {
 
     /// Retries after the first attempt; the operation runs at most
     /// `max_retries() + 1` times.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// assert_eq!(RetryPolicy::<()>::new().max_retries(), 3);
+    /// assert_eq!(RetryPolicy::<()>::disabled().max_retries(), 0);
+    /// ```
     pub fn max_retries(&self) -> u32 {
         self.max_retries
     }
 
     /// The nominal pause before the first retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::<()>::aggressive();
+    /// assert_eq!(policy.initial_delay(), Duration::from_millis(10));
+    /// ```
     pub fn initial_delay(&self) -> Duration {
         self.initial_delay
     }
 
     /// The cap on every pause.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::<()>::conservative();
+    /// assert_eq!(policy.max_delay(), Duration::from_secs(30));
+    /// ```
     pub fn max_delay(&self) -> Duration {
         self.max_delay
     }
 
     /// How much each nominal pause grows over the one before (>= 1.0).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// assert_eq!(RetryPolicy::<()>::new().multiplier(), 2.0);
+    /// assert_eq!(RetryPolicy::<()>::disabled().multiplier(), 1.0);
+    /// ```
     pub fn multiplier(&self) -> f64 {
         self.multiplier
     }
 
     /// The largest fraction (0.0..=1.0) of a pause that jitter takes off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// assert_eq!(RetryPolicy::<()>::new().jitter(), 0.1);
+    /// assert_eq!(RetryPolicy::<()>::disabled().jitter(), 0.0);
+    /// ```
     pub fn jitter(&self) -> f64 {
         self.jitter
     }
@@ -450,18 +513,56 @@ pub struct RetryPolicyBuilder<E> {
 
 impl<E> RetryPolicyBuilder<E> {
     /// Retries after the first attempt (0: never retry).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::retry::{retry, RetryPolicy};
+    ///
+    /// let policy = RetryPolicy::builder().max_retries(0).build().unwrap();
+    /// let err = retry(&policy, || Err::<(), _>("down")).unwrap_err();
+    /// assert_eq!(err.attempts(), 1);
+    /// ```
     pub fn max_retries(mut self, n: u32) -> RetryPolicyBuilder<E> {
         self.policy.max_retries = n;
         self
     }
 
     /// The pause before the first retry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::<()>::builder()
+    ///     .initial_delay(Duration::from_millis(50))
+    ///     .jitter(0.0)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(policy.delay_for(1), Duration::from_millis(50));
+    /// ```
     pub fn initial_delay(mut self, delay: Duration) -> RetryPolicyBuilder<E> {
         self.policy.initial_delay = delay;
         self
     }
 
     /// The cap on every pause; must be at least the initial delay.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::<()>::builder()
+    ///     .initial_delay(Duration::from_millis(100))
+    ///     .max_delay(Duration::from_millis(150))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(*policy.delay_range(5).end(), Duration::from_millis(150));
+    /// ```
     pub fn max_delay(mut self, delay: Duration) -> RetryPolicyBuilder<E> {
         self.policy.max_delay = delay;
         self
@@ -469,6 +570,20 @@ impl<E> RetryPolicyBuilder<E> {
 
     /// How much each pause grows over the one before: finite and at least
     /// 1.0 (1.0 keeps the pause constant).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::<()>::builder()
+    ///     .initial_delay(Duration::from_millis(10))
+    ///     .multiplier(3.0)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(*policy.delay_range(3).end(), Duration::from_millis(90));
+    /// ```
     pub fn multiplier(mut self, factor: f64) -> RetryPolicyBuilder<E> {
         self.policy.multiplier = factor;
         self
@@ -478,6 +593,20 @@ impl<E> RetryPolicyBuilder<E> {
     /// off, in `0.0..=1.0`: with 0.25 a 100 ms pause lasts 75 to 100 ms.
     /// Jitter spreads out tasks that failed together, so they do not all
     /// retry at the same instant.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_concurrency::retry::RetryPolicy;
+    ///
+    /// let policy = RetryPolicy::<()>::builder()
+    ///     .initial_delay(Duration::from_millis(100))
+    ///     .jitter(0.25)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(policy.delay_range(1), Duration::from_millis(75)..=Duration::from_millis(100));
+    /// ```
     pub fn jitter(mut self, fraction: f64) -> RetryPolicyBuilder<E> {
         self.policy.jitter = fraction;
         self
@@ -487,6 +616,16 @@ impl<E> RetryPolicyBuilder<E> {
     /// other error ends [`retry`](super::retry) at once with
     /// [`StopReason::NotRetryable`](super::StopReason::NotRetryable).
     /// Replaces an earlier predicate. Without one, every error is retried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_concurrency::retry::{retry, RetryPolicy, StopReason};
+    ///
+    /// let policy = RetryPolicy::builder().retry_if(|e: &i32| *e < 0).build().unwrap();
+    /// let err = retry(&policy, || Err::<(), _>(404)).unwrap_err();
+    /// assert_eq!((err.attempts(), err.reason()), (1, StopReason::NotRetryable));
+    /// ```
     pub fn retry_if(
         mut self,
         predicate: impl Fn(&E) -> bool + Send + Sync + 'static,

@@ -719,32 +719,100 @@ pub struct FiberRef {
 
 impl FiberRef {
     /// The fiber's process-unique id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::Fiber;
+    ///
+    /// let fiber: Fiber<(), (), ()> = Fiber::new(|()| ());
+    /// assert_eq!(fiber.as_ref().id(), fiber.id());
+    /// ```
     pub fn id(&self) -> u64 {
         self.header.id
     }
 
     /// The fiber's name, if the builder gave it one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let fiber: fibrio_core::fiber::Fiber<(), (), ()> =
+    ///     fibrio_core::fiber::Builder::new().name("io").build(|(): ()| ())?;
+    /// assert_eq!(fiber.as_ref().name(), Some("io"));
+    /// # Ok::<(), fibrio_core::stack::StackError>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.header.name.as_deref()
     }
 
     /// True once `start` has been called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::Fiber;
+    ///
+    /// let fiber: Fiber<(), (), ()> = Fiber::new(|()| ());
+    /// let handle = fiber.as_ref();
+    /// assert!(!handle.is_started());
+    /// fiber.start(()).unwrap();
+    /// assert!(handle.is_started());
+    /// ```
     pub fn is_started(&self) -> bool {
         self.header.stored_status.get() != Status::NotStarted
     }
 
     /// True while the fiber is suspended and can be resumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::{suspend, Fiber};
+    ///
+    /// let fiber: Fiber<(), (), ()> = Fiber::new(|()| suspend::<(), ()>(()).unwrap());
+    /// let handle = fiber.as_ref();
+    /// fiber.start(()).unwrap();
+    /// assert!(handle.is_suspended());
+    /// fiber.resume(()).unwrap();
+    /// assert!(!handle.is_suspended());
+    /// ```
     pub fn is_suspended(&self) -> bool {
         self.header.status() == Status::Suspended
     }
 
     /// True while a `start`/`resume`/`throw` of this fiber has not returned,
     /// including while a fiber it started is running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::{current, Fiber};
+    ///
+    /// let fiber: Fiber<(), (), bool> = Fiber::new(|()| current().unwrap().is_running());
+    /// let handle = fiber.as_ref();
+    /// fiber.start(()).unwrap();
+    /// assert!(fiber.get_return().unwrap()); // running while inside the fiber
+    /// assert!(!handle.is_running());
+    /// ```
     pub fn is_running(&self) -> bool {
         self.header.status() == Status::Running
     }
 
     /// True once the fiber has returned, panicked, or been closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::fiber::Fiber;
+    ///
+    /// let fiber: Fiber<(), (), ()> = Fiber::new(|()| ());
+    /// let handle = fiber.as_ref();
+    /// fiber.start(()).unwrap();
+    /// assert!(handle.is_terminated());
+    /// drop(fiber);
+    /// assert!(handle.is_terminated()); // still valid after the fiber is gone
+    /// ```
     pub fn is_terminated(&self) -> bool {
         self.header.stored_status.get().is_terminated()
     }

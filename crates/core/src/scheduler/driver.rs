@@ -14,6 +14,16 @@ use std::time::Duration;
 use super::table::TaskKey;
 
 /// Wakes a blocked [`Driver::park`] from any thread.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::scheduler::{Driver, NotifyDriver};
+///
+/// let driver = NotifyDriver::new();
+/// let notifier = driver.notifier(); // Send + Sync: usable from any thread
+/// std::thread::spawn(move || notifier.notify()).join().unwrap();
+/// ```
 pub trait DriverNotifier: Send + Sync {
     /// Makes the driver's current or next `park` return early.
     fn notify(&self);

@@ -78,11 +78,29 @@ pub enum JoinError {
 
 impl JoinError {
     /// True if the task was cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::JoinError;
+    ///
+    /// assert!(JoinError::Cancelled.is_cancelled());
+    /// assert!(!JoinError::OutsideTask.is_cancelled());
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self, JoinError::Cancelled)
     }
 
     /// True if the task panicked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::JoinError;
+    ///
+    /// assert!(JoinError::Panicked(Box::new("boom")).is_panic());
+    /// assert!(!JoinError::Cancelled.is_panic());
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self, JoinError::Panicked(_))
     }
@@ -116,6 +134,16 @@ impl JoinError {
     /// # Errors
     ///
     /// Returns `self` unchanged when it is not [`JoinError::Panicked`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::JoinError;
+    ///
+    /// let payload = JoinError::Panicked(Box::new(7_u32)).try_into_panic().unwrap();
+    /// assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
+    /// assert!(JoinError::Cancelled.try_into_panic().unwrap_err().is_cancelled());
+    /// ```
     pub fn try_into_panic(self) -> Result<Payload, JoinError> {
         match self {
             JoinError::Panicked(payload) => Ok(payload),
@@ -140,6 +168,15 @@ impl fmt::Debug for JoinError {
 }
 
 /// Why [`park`](crate::task::park) returned without parking.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::task::{park, ParkError};
+///
+/// // Outside a task there is nothing to park.
+/// assert_eq!(park(), Err(ParkError::OutsideTask));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ParkError {
     /// Not called from inside a fibrio task.
@@ -152,6 +189,18 @@ pub enum ParkError {
 }
 
 /// Why [`Scheduler::block_on`](super::Scheduler::block_on) could not run its task to the end.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig, SchedulerError};
+///
+/// # fibrio_core::task::test_support::block_on(|| {
+/// let inner = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+/// let err = inner.block_on(|| ()).unwrap_err(); // a runtime already runs here
+/// assert!(matches!(err, SchedulerError::Nested));
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SchedulerError {

@@ -46,6 +46,17 @@ impl Handle {
     /// # Panics
     ///
     /// Outside a runtime; use [`try_current`](Handle::try_current) to check.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::scheduler::Handle;
+    ///
+    /// let remote = Handle::current().spawn(|| "spawned");
+    /// assert_eq!(remote.join().unwrap(), "spawned");
+    /// # });
+    /// ```
     pub fn current() -> Handle {
         match Handle::try_current() {
             Some(handle) => handle,
@@ -113,6 +124,18 @@ impl Handle {
     }
 
     /// Wakes the runtime if it is blocked in its driver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+    /// let handle = scheduler.handle();
+    /// // From any thread; harmless when the runtime is not blocked.
+    /// std::thread::spawn(move || handle.wake()).join().unwrap();
+    /// assert_eq!(scheduler.block_on(|| 1).unwrap(), 1);
+    /// ```
     pub fn wake(&self) {
         self.remote.notifier.notify();
     }
@@ -194,6 +217,18 @@ pub struct RemoteJoinHandle<T> {
 
 impl<T> RemoteJoinHandle<T> {
     /// True once the result is available.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let remote = fibrio_core::scheduler::Handle::current().spawn(|| 6 * 7);
+    /// while !remote.is_finished() {
+    ///     fibrio_core::task::yield_now(); // lets the runtime start and run it
+    /// }
+    /// assert_eq!(remote.join().unwrap(), 42);
+    /// # });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.slot
             .state
@@ -215,6 +250,18 @@ impl<T> RemoteJoinHandle<T> {
     /// # Cancellation
     ///
     /// Inside a task, a checkpoint.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+    /// let remote = scheduler.handle().spawn(|| 6 * 7);
+    /// // Inside a task, `join` parks the task; on a plain thread it blocks.
+    /// let value = scheduler.block_on(move || remote.join()).unwrap();
+    /// assert_eq!(value.unwrap(), 42);
+    /// ```
     pub fn join(self) -> Result<T, JoinError> {
         loop {
             let in_task = Unparker::current();

@@ -100,6 +100,15 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler with `config` that parks in `driver`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+    /// assert_eq!(scheduler.block_on(|| 2 + 2).unwrap(), 4);
+    /// ```
     pub fn new(config: SchedulerConfig, driver: Box<dyn Driver>) -> Scheduler {
         Scheduler {
             inner: run::SchedulerInner::new(config, driver),
@@ -107,11 +116,31 @@ impl Scheduler {
     }
 
     /// The driver's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+    /// assert_eq!(scheduler.driver_name(), "notify");
+    /// ```
     pub fn driver_name(&self) -> &'static str {
         self.inner.driver_name()
     }
 
     /// A handle that spawns onto this scheduler from any thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+    /// let handle = scheduler.handle();
+    /// let remote = std::thread::spawn(move || handle.spawn(|| "from a thread")).join().unwrap();
+    /// assert_eq!(scheduler.block_on(move || remote.join()).unwrap().unwrap(), "from a thread");
+    /// ```
     pub fn handle(&self) -> Handle {
         Handle::new(self.inner.remote())
     }

@@ -41,6 +41,14 @@ pub struct NotifyDriver {
 
 impl NotifyDriver {
     /// A new driver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{Driver, NotifyDriver};
+    ///
+    /// assert_eq!(NotifyDriver::new().name(), "notify");
+    /// ```
     pub fn new() -> NotifyDriver {
         NotifyDriver::default()
     }

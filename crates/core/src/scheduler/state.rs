@@ -43,6 +43,15 @@ pub enum TaskState {
 impl TaskState {
     /// True for `Completed`, `Failed` and `Cancelled`: the task will never
     /// run again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::TaskState;
+    ///
+    /// assert!(TaskState::Cancelled.is_terminal());
+    /// assert!(!TaskState::Pending.is_terminal());
+    /// ```
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -51,16 +60,45 @@ impl TaskState {
     }
 
     /// True for `Completed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::TaskState;
+    ///
+    /// assert!(TaskState::Completed.is_success());
+    /// assert!(!TaskState::Cancelled.is_success());
+    /// ```
     pub fn is_success(self) -> bool {
         self == TaskState::Completed
     }
 
     /// True for `Failed` (a panic). Cancellation is not a failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::TaskState;
+    ///
+    /// assert!(TaskState::Failed.is_failure());
+    /// assert!(!TaskState::Cancelled.is_failure()); // cancellation is not a failure
+    /// ```
     pub fn is_failure(self) -> bool {
         self == TaskState::Failed
     }
 
     /// True for `Cancelled`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::spawn(|| ());
+    /// handle.cancel();
+    /// handle.task_ref().wait().unwrap();
+    /// assert!(handle.state().is_cancelled()); // it never ran
+    /// # });
+    /// ```
     pub fn is_cancelled(self) -> bool {
         self == TaskState::Cancelled
     }

@@ -59,6 +59,17 @@ pub struct TaskStats {
 
 impl TaskStats {
     /// How long the task waited in the run queue before it first ran.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::spawn(|| ());
+    /// assert_eq!(handle.stats().wait_time(), None); // not started yet
+    /// fibrio_core::task::yield_now();
+    /// assert!(handle.stats().wait_time().is_some());
+    /// # });
+    /// ```
     pub fn wait_time(&self) -> Option<Duration> {
         self.started_at
             .map(|start| start.saturating_duration_since(self.created_at))
@@ -66,6 +77,18 @@ impl TaskStats {
 
     /// How long the task lived from its first run to its end (parked time
     /// included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use std::time::Duration;
+    ///
+    /// let handle = fibrio_core::task::spawn(|| fibrio_core::task::sleep(Duration::from_millis(2)));
+    /// handle.task_ref().wait().unwrap();
+    /// assert!(handle.stats().duration().unwrap() >= Duration::from_millis(1));
+    /// # });
+    /// ```
     pub fn duration(&self) -> Option<Duration> {
         match (self.started_at, self.completed_at) {
             (Some(start), Some(end)) => Some(end.saturating_duration_since(start)),

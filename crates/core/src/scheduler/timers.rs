@@ -50,6 +50,20 @@ use super::table::TaskKey;
 const LANE_SLACK: usize = 32;
 
 /// Identifies one timer, to cancel it.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+///
+/// let mut timers = TimerQueue::new();
+/// let now = Instant::now();
+/// let id = timers.insert(now, TaskKey::new(0, 0));
+/// assert!(timers.contains(id));
+/// assert!(timers.cancel(id));
+/// assert!(!timers.contains(id)); // a stale id never matches a later timer
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TimerId {
     deadline: Instant,
@@ -59,6 +73,18 @@ pub struct TimerId {
 
 impl TimerId {
     /// When the timer fires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+    ///
+    /// let mut timers = TimerQueue::new();
+    /// let now = Instant::now();
+    /// let id = timers.insert(now + Duration::from_secs(1), TaskKey::new(0, 0));
+    /// assert_eq!(id.deadline(), now + Duration::from_secs(1));
+    /// ```
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
@@ -120,6 +146,14 @@ pub struct TimerQueue {
 
 impl TimerQueue {
     /// An empty queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let timers = fibrio_core::scheduler::TimerQueue::new();
+    /// assert!(timers.is_empty());
+    /// assert_eq!(timers.next_deadline(), None);
+    /// ```
     pub fn new() -> TimerQueue {
         TimerQueue::default()
     }
@@ -127,6 +161,20 @@ impl TimerQueue {
     /// Adds a timer that wakes `task` at `deadline`: O(1) when `deadline`
     /// is no earlier than the latest timer set in order so far, O(log n)
     /// otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+    ///
+    /// let mut timers = TimerQueue::new();
+    /// let now = Instant::now();
+    /// timers.insert(now + Duration::from_secs(2), TaskKey::new(0, 0));
+    /// timers.insert(now + Duration::from_secs(1), TaskKey::new(1, 0)); // out of order
+    /// assert_eq!(timers.len(), 2);
+    /// assert_eq!(timers.next_deadline(), Some(now + Duration::from_secs(1)));
+    /// ```
     pub fn insert(&mut self, deadline: Instant, task: TaskKey) -> TimerId {
         self.sequence += 1;
         let in_lane = self
@@ -178,6 +226,20 @@ impl TimerQueue {
 
     /// Removes a timer. Returns false if it already fired or was cancelled.
     /// O(log n) for a heap timer; amortised O(1) for a lane timer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+    ///
+    /// let mut timers = TimerQueue::new();
+    /// let now = Instant::now();
+    /// let id = timers.insert(now, TaskKey::new(0, 0));
+    /// assert!(timers.cancel(id));
+    /// assert!(!timers.cancel(id)); // already cancelled
+    /// assert!(timers.is_empty());
+    /// ```
     pub fn cancel(&mut self, id: TimerId) -> bool {
         if !self.contains(id) {
             return false;
@@ -194,6 +256,20 @@ impl TimerQueue {
     }
 
     /// True while the timer `id` has neither fired nor been cancelled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+    ///
+    /// let mut timers = TimerQueue::new();
+    /// let now = Instant::now();
+    /// let id = timers.insert(now, TaskKey::new(0, 0));
+    /// assert!(timers.contains(id));
+    /// timers.fire_due(now, |_| {});
+    /// assert!(!timers.contains(id)); // it fired
+    /// ```
     pub fn contains(&self, id: TimerId) -> bool {
         self.slots
             .get(id.slot as usize)
@@ -201,12 +277,41 @@ impl TimerQueue {
     }
 
     /// The earliest deadline, if any timer is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+    ///
+    /// let mut timers = TimerQueue::new();
+    /// let now = Instant::now();
+    /// assert_eq!(timers.next_deadline(), None);
+    /// timers.insert(now + Duration::from_millis(5), TaskKey::new(0, 0));
+    /// assert_eq!(timers.next_deadline(), Some(now + Duration::from_millis(5)));
+    /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
         self.earliest().map(|(entry, _)| entry.deadline)
     }
 
     /// Removes every timer whose deadline is at or before `now`, in deadline
     /// order, passing each task to `wake`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+    ///
+    /// let mut timers = TimerQueue::new();
+    /// let now = Instant::now();
+    /// timers.insert(now + Duration::from_secs(1), TaskKey::new(1, 0));
+    /// timers.insert(now, TaskKey::new(0, 0));
+    /// let mut woken = Vec::new();
+    /// assert_eq!(timers.fire_due(now, |key| woken.push(key)), 1);
+    /// assert_eq!(woken, [TaskKey::new(0, 0)]); // the later timer is still set
+    /// assert_eq!(timers.len(), 1);
+    /// ```
     pub fn fire_due(&mut self, now: Instant, mut wake: impl FnMut(TaskKey)) -> usize {
         let mut fired = 0;
         while let Some((first, from_lane)) = self.earliest() {
@@ -229,11 +334,40 @@ impl TimerQueue {
     }
 
     /// How many timers are set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+    ///
+    /// let mut timers = TimerQueue::new();
+    /// let now = Instant::now();
+    /// let id = timers.insert(now, TaskKey::new(0, 0));
+    /// timers.insert(now, TaskKey::new(1, 0));
+    /// timers.cancel(id);
+    /// assert_eq!(timers.len(), 1); // only live timers count
+    /// ```
     pub fn len(&self) -> usize {
         self.heap.len() + self.lane_live
     }
 
     /// True when no timer is set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use fibrio_core::scheduler::{TaskKey, TimerQueue};
+    ///
+    /// let mut timers = TimerQueue::new();
+    /// let now = Instant::now();
+    /// assert!(timers.is_empty());
+    /// let id = timers.insert(now, TaskKey::new(0, 0));
+    /// assert!(!timers.is_empty());
+    /// timers.cancel(id);
+    /// assert!(timers.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -234,6 +234,14 @@ pub fn set_pool_capacity(capacity: usize) {
 }
 
 /// The system page size (a power of two), read once.
+///
+/// # Examples
+///
+/// ```
+/// let page = fibrio_core::stack::page_size();
+/// assert!(page.is_power_of_two());
+/// assert_eq!(fibrio_core::stack::rounded_size(page + 1).unwrap() % page, 0);
+/// ```
 #[inline]
 pub fn page_size() -> usize {
     static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
@@ -370,12 +378,34 @@ impl FiberStack {
     }
 
     /// The usable size in bytes (the guard page not included).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::stack::{page_size, FiberStack};
+    ///
+    /// let stack = FiberStack::new(64 * 1024 + 1)?; // rounded up to whole pages
+    /// assert_eq!(stack.size(), 64 * 1024 + page_size());
+    /// # Ok::<(), fibrio_core::stack::StackError>(())
+    /// ```
     #[inline]
     pub fn size(&self) -> usize {
         self.size
     }
 
     /// The address range `[start, end)` of the guard page below the stack.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::stack::{page_size, FiberStack};
+    ///
+    /// let stack = FiberStack::new(64 * 1024)?;
+    /// let (start, end) = stack.guard_range();
+    /// assert_eq!(end - start, page_size()); // one guard page
+    /// assert_eq!(start % page_size(), 0);
+    /// # Ok::<(), fibrio_core::stack::StackError>(())
+    /// ```
     #[inline]
     pub fn guard_range(&self) -> (usize, usize) {
         let start = self.inner.limit().get();

@@ -141,11 +141,35 @@ impl<T> JoinHandle<T> {
     }
 
     /// True once the task has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::spawn(|| 1);
+    /// assert!(!handle.is_finished()); // queued, not run yet
+    /// fibrio_core::task::yield_now();
+    /// assert!(handle.is_finished());
+    /// # });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.header().is_terminal()
     }
 
     /// The task's state now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::TaskState;
+    ///
+    /// let handle = fibrio_core::task::spawn(|| 1);
+    /// assert_eq!(handle.state(), TaskState::Pending);
+    /// fibrio_core::task::yield_now();
+    /// assert_eq!(handle.state(), TaskState::Completed);
+    /// # });
+    /// ```
     pub fn state(&self) -> TaskState {
         self.header().state()
     }
@@ -169,11 +193,33 @@ impl<T> JoinHandle<T> {
     }
 
     /// The task's process-unique id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let a = fibrio_core::task::spawn(|| ());
+    /// let b = fibrio_core::task::spawn(|| ());
+    /// assert_ne!(a.id(), b.id());
+    /// # });
+    /// ```
     pub fn id(&self) -> u64 {
         self.header().id()
     }
 
     /// The task's name, if it was given one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::{spawn, Builder};
+    ///
+    /// let named = Builder::new().name("io").spawn(|| ()).unwrap();
+    /// assert_eq!(named.name(), Some("io"));
+    /// assert_eq!(spawn(|| ()).name(), None);
+    /// # });
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.header().name().map(|name| &**name)
     }
@@ -224,31 +270,95 @@ impl TaskRef {
     }
 
     /// Requests cancellation, as [`JoinHandle::cancel`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::spawn(|| ());
+    /// handle.task_ref().cancel();
+    /// assert!(handle.join().unwrap_err().is_cancelled());
+    /// # });
+    /// ```
     pub fn cancel(&self) {
         cancel_task(self.header());
     }
 
     /// True once the task has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let task = fibrio_core::task::spawn(|| 1).task_ref(); // the handle is dropped
+    /// assert!(!task.is_finished());
+    /// task.wait().unwrap();
+    /// assert!(task.is_finished());
+    /// # });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.header().is_terminal()
     }
 
     /// The task's state now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::task::TaskState;
+    ///
+    /// let task = fibrio_core::task::spawn(|| 1).task_ref();
+    /// assert_eq!(task.state(), TaskState::Pending);
+    /// task.wait().unwrap();
+    /// assert_eq!(task.state(), TaskState::Completed);
+    /// # });
+    /// ```
     pub fn state(&self) -> TaskState {
         self.header().state()
     }
 
     /// A snapshot of the task's statistics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::spawn(|| ());
+    /// let task = handle.task_ref();
+    /// task.wait().unwrap();
+    /// assert_eq!(task.stats(), handle.stats());
+    /// assert_eq!(task.stats().switches, 1);
+    /// # });
+    /// ```
     pub fn stats(&self) -> TaskStats {
         self.header().stats()
     }
 
     /// The task's process-unique id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::spawn(|| ());
+    /// assert_eq!(handle.task_ref().id(), handle.id());
+    /// # });
+    /// ```
     pub fn id(&self) -> u64 {
         self.header().id()
     }
 
     /// The task's name, if it was given one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let handle = fibrio_core::task::Builder::new().name("io").spawn(|| ()).unwrap();
+    /// assert_eq!(handle.task_ref().name(), Some("io"));
+    /// # });
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.header().name().map(|name| &**name)
     }
@@ -265,6 +375,18 @@ impl TaskRef {
     ///
     /// Always a checkpoint, even when the task has already ended; the
     /// watched task keeps running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use std::time::Duration;
+    ///
+    /// let task = fibrio_core::task::spawn(|| fibrio_core::task::sleep(Duration::from_millis(1))).task_ref();
+    /// task.wait().unwrap(); // parks until the task has ended
+    /// assert!(task.state().is_success());
+    /// # });
+    /// ```
     pub fn wait(&self) -> Result<(), JoinError> {
         super::checkpoint_if_cancelled();
         while !self.is_finished() {

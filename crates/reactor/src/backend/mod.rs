@@ -124,6 +124,16 @@ pub struct ReadyEvent {
 
 impl ReadyEvent {
     /// An event for `key` with `ready` directions and no hang-up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::backend::{Interest, ReadyEvent};
+    ///
+    /// let event = ReadyEvent::new(7, Interest::WRITABLE);
+    /// assert_eq!((event.key, event.ready), (7, Interest::WRITABLE));
+    /// assert!(!event.hangup);
+    /// ```
     pub fn new(key: usize, ready: Interest) -> ReadyEvent {
         ReadyEvent {
             key,
