@@ -4,7 +4,10 @@
 //! Invariants:
 //! * `tasks` holds the [`JoinHandle`] of every task spawned into the set
 //!   whose result has not been taken yet, under a token unique within the
-//!   set. [`JoinSet::len`] counts them, ended or not.
+//!   set. [`JoinSet::len`] counts them, ended or not. Tokens grow with each
+//!   spawn and `tasks` is a `BTreeMap`, so every walk over it (cancelling,
+//!   draining) goes in spawn order, never in a hasher's order: a
+//!   deterministic simulation replays it.
 //! * Every task spawned into the set pushes its token onto the shared
 //!   `ended` queue exactly once, from a guard moved into its closure: as
 //!   the closure returns, as it unwinds (a panic, a cancellation), or, for
@@ -23,7 +26,7 @@
 //!   cancelled and end at their next checkpoint, on their own.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -115,7 +118,7 @@ impl Drop for Unregister<'_> {
 /// });
 /// ```
 pub struct JoinSet<T> {
-    tasks: HashMap<u64, JoinHandle<T>>,
+    tasks: BTreeMap<u64, JoinHandle<T>>,
     completions: Rc<Completions>,
     next_token: u64,
 }
@@ -131,7 +134,7 @@ impl<T> JoinSet<T> {
     /// ```
     pub fn new() -> JoinSet<T> {
         JoinSet {
-            tasks: HashMap::new(),
+            tasks: BTreeMap::new(),
             completions: Rc::default(),
             next_token: 0,
         }
@@ -252,7 +255,7 @@ impl<T> JoinSet<T> {
             return;
         }
         CancelScope::shield(|| {
-            for (_, handle) in self.tasks.drain() {
+            for (_, handle) in std::mem::take(&mut self.tasks) {
                 if let Err(JoinError::Unwinding | JoinError::OutsideTask) = handle.join() {
                     // Nothing can be waited for: the rest are cancelled.
                     break;
@@ -417,7 +420,7 @@ impl<T: 'static> JoinSet<T> {
                     Ok(None) => return,
                     Err(err) => {
                         self.cancel_all();
-                        for _ in self.tasks.drain() {
+                        for _ in std::mem::take(&mut self.tasks) {
                             results.push(Err(match err {
                                 JoinError::Unwinding => JoinError::Unwinding,
                                 _ => JoinError::OutsideTask,

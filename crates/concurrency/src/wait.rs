@@ -69,16 +69,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The deadline `timeout` from now; `None` (no deadline: wait as long as
-/// it takes) when that instant cannot be represented, so a huge timeout
-/// such as `Duration::MAX` never panics.
+/// The deadline `timeout` from now on the runtime's clock (virtual inside
+/// a simulation); `None` (no deadline: wait as long as it takes) when that
+/// instant cannot be represented, so a huge timeout such as
+/// `Duration::MAX` never panics.
 pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
+    fibrio_core::time::now_std().checked_add(timeout)
 }
 
-/// True once `deadline` has passed.
+/// True once `deadline` has passed on the runtime's clock.
 pub(crate) fn expired(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
+    deadline.is_some_and(|d| fibrio_core::time::now_std() >= d)
 }
 
 /// A primitive whose state (behind [`state`](Waitable::state)) holds a
@@ -429,7 +430,8 @@ fn block(deadline: Option<Instant>) -> Result<(), Stop> {
             match deadline {
                 None => std::thread::park(),
                 Some(d) => {
-                    let now = Instant::now();
+                    // Outside a task no simulation runs: the real clock.
+                    let now = fibrio_core::time::now_std();
                     if d > now {
                         std::thread::park_timeout(d - now);
                     }

@@ -11,7 +11,8 @@
 //! | `unwind` (private) | the cancellation payload and [`is_cancellation`](task::is_cancellation) |
 //! | [`stack`] | [`FiberStack`](stack::FiberStack), the stack pool, the overflow reporter (which learns whose stack overflowed through lookups the layers above register) |
 //! | [`fiber`] | [`Fiber`](fiber::Fiber), [`suspend`](fiber::suspend), [`current`](fiber::current), [`FiberError`](fiber::FiberError) |
-//! | [`scheduler`] | the task kernel: the run queue, the task table and record, the timers, the driver seam, [`Handle`](scheduler::Handle) |
+//! | [`scheduler`] | the task kernel: the run queue, the task table and record, the timers, the driver seam, [`Handle`](scheduler::Handle), the clock and the deterministic kernel |
+//! | [`time`] | the runtime's clock: [`Instant`](time::Instant) and [`now_std`](time::now_std), virtual inside a deterministic simulation |
 //! | [`task`] | the public task API: [`spawn`](task::spawn), [`JoinHandle`](task::JoinHandle), [`park`](task::park), [`sleep`](task::sleep), [`CancelScope`](task::CancelScope) |
 //!
 //! Fibers require `panic = "unwind"`: dropping a suspended fiber unwinds
@@ -46,10 +47,11 @@ compile_error!(
 #[cfg(not(unix))]
 compile_error!("fibrio currently supports Unix targets only (Linux, macOS, the BSDs).");
 
-// Layers, bottom up: unwind, stack, fiber, scheduler, task; each uses only
-// the ones before it (see the table above).
+// Layers, bottom up: unwind, stack, fiber, scheduler, time, task; each
+// uses only the ones before it (see the table above).
 pub mod fiber;
 pub mod scheduler;
 pub mod stack;
 pub mod task;
+pub mod time;
 mod unwind;

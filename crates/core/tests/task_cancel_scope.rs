@@ -361,3 +361,40 @@ fn a_scope_cancelled_while_a_fiber_inside_it_waits_ends_the_fiber_and_the_scope(
         assert!(fiber.is_terminated());
     });
 }
+
+#[test]
+fn a_cancelled_scope_wakes_its_parked_members_in_the_order_they_joined() {
+    block_on(|| {
+        let order = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let scope = CancelScope::new();
+        let children: Vec<_> = scope
+            .run(|| {
+                (0..32)
+                    .map(|i| {
+                        let order = order.clone();
+                        task::spawn(move || {
+                            struct Record(u32, Rc<std::cell::RefCell<Vec<u32>>>);
+                            impl Drop for Record {
+                                fn drop(&mut self) {
+                                    self.1.borrow_mut().push(self.0);
+                                }
+                            }
+                            let _record = Record(i, order);
+                            loop {
+                                task::park().unwrap(); // only the cancel wakes us
+                            }
+                        })
+                    })
+                    .collect()
+            })
+            .expect("the scope is not cancelled yet");
+        // Let every child start and park.
+        task::yield_now();
+        scope.cancel();
+        for child in children {
+            assert!(child.join().is_err());
+        }
+        // The wake order is the join order (member ids), not a hash order.
+        assert_eq!(*order.borrow(), (0..32).collect::<Vec<_>>());
+    });
+}

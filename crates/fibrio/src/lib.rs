@@ -106,6 +106,45 @@ pub use workers::{worker_index, WorkerError, Workers, WorkersBuilder};
 #[doc(inline)]
 pub use fibrio_macros::test;
 
+/// Time on the runtime's clock: [`Instant`](time::Instant), and the
+/// timers [`sleep`] and [`sleep_until`].
+///
+/// Outside a simulation the runtime's clock is the system's monotonic
+/// clock, and `fibrio::time::Instant::now()` equals what
+/// `std::time::Instant::now()` would return. Inside a deterministic
+/// simulation the clock is **virtual**: it moves only when every task is
+/// parked, straight to the next deadline, so an hour of sleeping takes
+/// milliseconds. Every fibrio timer reads it (`sleep`, every timeout and
+/// deadline, socket timeouts, retry backoff).
+///
+/// **`std::time::Instant::now()` is not virtual.** Inside a simulation it
+/// keeps reading the real clock, which lags far behind the virtual one: a
+/// deadline built from it has usually passed already, and durations
+/// measured with it say how long the simulation took to compute, not how
+/// much virtual time went by. Code that may run in a simulation should
+/// read [`Instant::now`](time::Instant::now) from this module. A
+/// `fibrio::time::Instant` converts to a `std::time::Instant` (`into_std`,
+/// `From`) for every API that takes one, and the deadline APIs
+/// (`sleep_until`, `move_on_at`, `fail_at`, `CancelScope::with_deadline`)
+/// take either.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fibrio::time::Instant;
+///
+/// fibrio::run(|| {
+///     let start = Instant::now();
+///     fibrio::time::sleep_until(start + Duration::from_millis(2));
+///     assert!(start.elapsed() >= Duration::from_millis(2));
+/// });
+/// ```
+pub mod time {
+    pub use fibrio_core::time::Instant;
+    pub use fibrio_reactor::{sleep, sleep_until};
+}
+
 /// Tasks: spawning with options, cancellation checkpoints and scopes,
 /// park/unpark, waiting for any of several tasks.
 pub mod task {

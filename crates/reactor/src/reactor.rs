@@ -529,7 +529,7 @@ impl ReactorInner {
                 if ready {
                     return Ok(());
                 }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if deadline.is_some_and(|d| fibrio_core::time::now_std() >= d) {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "fibrio: the I/O operation timed out",

@@ -3,7 +3,7 @@
 //! Invariant: the channel's `senders` count equals the number of live
 //! `Sender`s; the drop that brings it to zero wakes every waiting receiver.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::error::{SendError, SendTimeoutError, TrySendError};
 use super::shared::{self, Shared};
@@ -113,7 +113,7 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        shared::send(&self.shared, msg, Instant::now().checked_add(timeout))
+        shared::send(&self.shared, msg, crate::wait::deadline_after(timeout))
     }
 
     /// Sends `msg` if that needs no waiting.

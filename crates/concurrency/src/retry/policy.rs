@@ -678,10 +678,16 @@ impl<E> fmt::Debug for RetryPolicyBuilder<E> {
     }
 }
 
-/// A uniformly distributed number in `[0, 1)`, from a per-thread
-/// xorshift64 generator seeded from std's randomly keyed hasher and the
-/// clock. Not cryptographic: it only spreads retries apart.
+/// A uniformly distributed number in `[0, 1)`. Inside a deterministic
+/// simulation it comes from the run's User stream, so the jitter replays
+/// with the seed; otherwise from a per-thread xorshift64 generator seeded
+/// from std's randomly keyed hasher and the clock. Not cryptographic: it
+/// only spreads retries apart.
 fn random_unit() -> f64 {
+    if let Some(x) = fibrio_core::task::det::random_u64(fibrio_core::task::det::Stream::User) {
+        // The top 53 bits, as a fraction.
+        return (x >> 11) as f64 / (1u64 << 53) as f64;
+    }
     thread_local! {
         static STATE: Cell<u64> = Cell::new(seed());
     }

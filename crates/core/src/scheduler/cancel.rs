@@ -16,7 +16,10 @@
 //!   a frame removes its entry when it is dropped (popped, or its task
 //!   finished). Whoever cancels a scope or moves its deadline wakes every
 //!   member, so that a parked member reaches its checkpoint (or re-arms its
-//!   wake-up for the new deadline).
+//!   wake-up for the new deadline). Members are kept in a `BTreeMap` and
+//!   woken in member-id order, i.e. in the order they joined: the wake
+//!   order (and so the run-queue order) never depends on a hasher's seed,
+//!   which a deterministic simulation needs.
 //! * A frame is identified by `(scope id, member id)`, unique for the life
 //!   of the process, so a frame is only ever removed by the guard that
 //!   pushed it (`TaskHeader::remove_frame`).
@@ -41,11 +44,12 @@
 //!   wake-up for the deadlines now visible. Raising a shield needs no
 //!   wake-up: the next walk stops at it.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
+use super::clock;
 use super::remote::Unparker;
 
 static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
@@ -63,7 +67,7 @@ pub(crate) struct ScopeState {
 #[derive(Default)]
 struct Members {
     next: u64,
-    by_id: HashMap<u64, Unparker>,
+    by_id: BTreeMap<u64, Unparker>,
 }
 
 impl ScopeState {
@@ -102,7 +106,7 @@ impl ScopeState {
     /// whether the scope is cancelled now.
     pub(crate) fn set_deadline(&self, deadline: Option<Instant>) -> bool {
         let mut current = self.deadline.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
+        let now = clock::now();
         if current.is_some_and(|old| now >= old) {
             self.cancelled.store(true, Ordering::Release);
         }
@@ -124,7 +128,7 @@ impl ScopeState {
             return true;
         }
         match self.deadline() {
-            Some(deadline) if *now.get_or_insert_with(Instant::now) >= deadline => {
+            Some(deadline) if *now.get_or_insert_with(clock::now) >= deadline => {
                 // The latch: once seen passed, cancelled for good.
                 self.cancelled.store(true, Ordering::Release);
                 true

@@ -9,7 +9,7 @@
 //!   `timeout` it passes already stops at the next deadline.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::table::TaskKey;
 
@@ -87,4 +87,35 @@ pub trait Driver {
 
     /// A handle that wakes `park` from other threads.
     fn notifier(&self) -> Arc<dyn DriverNotifier>;
+
+    /// Virtual time only (a scheduler built with
+    /// [`Scheduler::deterministic`](super::Scheduler::deterministic)): hand
+    /// over, on `woken`, the keys of the tasks that events due at or before
+    /// `now` woke, and return when the driver's next event is due (`None`:
+    /// nothing in flight). It must not block, and must return a time after
+    /// `now` (everything due by `now` has been delivered): the scheduler
+    /// jumps its clock there when no task is runnable, and reports a
+    /// deadlock when no timer is pending and this returns `None`.
+    ///
+    /// The default looks at outside events without blocking
+    /// (`park(Some(ZERO))`) and reports nothing in flight: right for
+    /// drivers with no virtual events of their own, such as
+    /// [`NotifyDriver`](super::NotifyDriver).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use fibrio_core::scheduler::{Driver, NotifyDriver};
+    ///
+    /// let mut driver = NotifyDriver::new();
+    /// let mut woken = Vec::new();
+    /// assert_eq!(driver.poll_virtual(Instant::now(), &mut woken), None);
+    /// assert!(woken.is_empty());
+    /// ```
+    fn poll_virtual(&mut self, now: Instant, woken: &mut Vec<TaskKey>) -> Option<Instant> {
+        let _ = now;
+        self.park(Some(Duration::ZERO), woken);
+        None
+    }
 }

@@ -17,6 +17,7 @@
 //! | file | owns |
 //! |---|---|
 //! | `state.rs`, `stats.rs`, `error.rs`, `config.rs` | plain data: [`TaskState`], [`TaskStats`], the errors, [`SchedulerConfig`] |
+//! | `clock.rs` | the runtime's clock: std's, or the virtual one of a deterministic scheduler |
 //! | `table.rs` | [`TaskKey`] and the slot table of tasks |
 //! | `driver.rs` | the [`Driver`] seam to the reactor |
 //! | `remote.rs` | the cross-thread inbox and [`Unparker`]'s data |
@@ -24,6 +25,8 @@
 //! | `run_queue.rs` | the runnable tasks and the scheduling-policy seam |
 //! | `cancel.rs` | cancel-scope state and a task's scope frames |
 //! | `record.rs` | the task record (`TaskHeader`): its fields and legal transitions |
+//! | `det.rs` | the deterministic kernel's data: [`DetConfig`], [`PolicySpec`], [`DetStats`], [`DetFailure`], random streams, per-run ids, trace hash, the records of panicked tasks |
+//! | `policy.rs` | the seeded schedule policies (random, PCT, deviations) |
 //! | `prefetch.rs`, `watchdog.rs` | cache prefetching, the blocked-task watchdog |
 //! | `run.rs` | the loop: spawning, running, parking, waking, cancelling |
 //! | `handle.rs`, `notify_driver.rs` | [`Handle`], [`NotifyDriver`] |
@@ -51,16 +54,28 @@
 //!   without parking).
 //! * After the main task ends, every other task is cancelled and the loop
 //!   runs until the table is empty: no task outlives `block_on`.
+//! * A deterministic scheduler ([`Scheduler::deterministic`]) runs the
+//!   same loop on virtual time: it never blocks; the clock (`clock.rs`)
+//!   moves only when no task is runnable and the inbox is empty, straight
+//!   to the next timer or driver event; nothing to move to is a deadlock.
+//!   Its run queue is ordered by a seeded policy, chosen at every pop (the
+//!   only scheduling points: no switch at spawn or wake-up). A production
+//!   scheduler pays for this with one branch per `run_until` call, per
+//!   spawn (the task id) and per task end (the unjoined-panic watch), and
+//!   one thread-local load per clock read.
 //! * A [`TaskKey`] means nothing outside its runtime: task records carry
 //!   their runtime's id, and handles kept from an earlier runtime never
 //!   reach a task of a later one.
 
 mod cancel;
+mod clock;
 mod config;
+mod det;
 mod driver;
 mod error;
 mod handle;
 mod notify_driver;
+mod policy;
 mod prefetch;
 mod record;
 mod remote;
@@ -73,6 +88,7 @@ mod timers;
 mod watchdog;
 
 pub use config::SchedulerConfig;
+pub use det::{DeadlockReport, DetConfig, DetFailure, DetStats, PolicySpec, Stream, TaskWait};
 pub use driver::{Driver, DriverNotifier};
 pub use error::{JoinError, ParkError, SchedulerError, SpawnError};
 pub use handle::{Handle, RemoteJoinHandle};
@@ -84,9 +100,12 @@ pub use table::TaskKey;
 pub use timers::{TimerId, TimerQueue};
 
 pub(crate) use cancel::{FrameId, ScopeState};
+pub(crate) use clock::now as clock_now;
+pub(crate) use det::{is_active as det_active, tag as det_tag, with_active as with_det};
 pub(crate) use record::{ErasedTask, Task, TaskHeader};
 pub(crate) use run::{
-    cancel_task, park_running, spawn_here, with_running, with_scheduler, yield_running,
+    cancel_task, park_running, schedule_point, spawn_here, with_running, with_scheduler,
+    yield_running,
 };
 
 /// A single-threaded scheduler and its driver.
@@ -173,7 +192,13 @@ impl Scheduler {
     ///
     /// A panic in `main` is resumed here, after the other tasks have been
     /// cancelled and unwound. A panic of the scheduler's loop (its driver,
-    /// say) comes out of here after main's stack has been unwound.
+    /// say) comes out of here after main's stack has been unwound. On a
+    /// [`deterministic`](Scheduler::deterministic) scheduler, a failure of
+    /// the run other than main's panic (a deadlock, a limit, an unjoined
+    /// panic) panics with its message; use
+    /// [`block_on_deterministic`](Scheduler::block_on_deterministic) to get
+    /// it as a value.
+    ///
     /// # Examples
     ///
     /// ```
@@ -204,6 +229,112 @@ impl Scheduler {
     /// ```
     pub fn block_on<'a, T: 'a>(self, main: impl FnOnce() -> T + 'a) -> Result<T, SchedulerError> {
         self.inner.block_on(main)
+    }
+
+    /// A deterministic scheduler for simulations: virtual time, the
+    /// schedule chosen by `det`'s seeded policy, per-run task ids (1, 2,
+    /// ... in spawn order), and no watchdog (`config.watchdog` is
+    /// ignored: it measures real time). Run it with
+    /// [`block_on_deterministic`](Scheduler::block_on_deterministic).
+    ///
+    /// Virtual time starts at the real instant `block_on_deterministic` is
+    /// called and moves only when no task is runnable: then straight to
+    /// the next timer, or to the driver's next event
+    /// ([`Driver::poll_virtual`]). Every deadline of fibrio reads it
+    /// ([`crate::time`]); `std::time::Instant::now()` does not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use fibrio_core::scheduler::{DetConfig, NotifyDriver, Scheduler, SchedulerConfig};
+    /// use fibrio_core::time::Instant;
+    ///
+    /// let scheduler = Scheduler::deterministic(
+    ///     SchedulerConfig::default(),
+    ///     Box::new(NotifyDriver::new()),
+    ///     DetConfig::new(7),
+    /// );
+    /// let (slept, stats) = scheduler.block_on_deterministic(|| {
+    ///     let start = Instant::now();
+    ///     fibrio_core::task::sleep(Duration::from_secs(3600)); // no real waiting
+    ///     start.elapsed()
+    /// });
+    /// assert_eq!(slept.unwrap(), Duration::from_secs(3600));
+    /// assert_eq!(stats.virtual_elapsed, Duration::from_secs(3600));
+    /// ```
+    pub fn deterministic(
+        config: SchedulerConfig,
+        driver: Box<dyn Driver>,
+        det: DetConfig,
+    ) -> Scheduler {
+        Scheduler {
+            inner: run::SchedulerInner::new_deterministic(config, driver, det),
+        }
+    }
+
+    /// Runs `main` on a deterministic scheduler (see
+    /// [`deterministic`](Scheduler::deterministic)) as
+    /// [`block_on`](Scheduler::block_on) does (`main` may borrow from the
+    /// caller; the other tasks are cancelled and unwound when it returns),
+    /// and returns its outcome with the run's [`DetStats`]. The same
+    /// config, driver behaviour and program give the same result and the
+    /// same stats.
+    ///
+    /// The run stops at its first failure, then cancels and unwinds every
+    /// task as at the end of main; a second failure during that shutdown
+    /// abandons it (the tasks left are unwound when the scheduler is
+    /// dropped).
+    ///
+    /// # Errors
+    ///
+    /// The run's first failure: [`DetFailure::Deadlock`] (no task runnable,
+    /// no timer pending, nothing in flight in the driver),
+    /// [`DetFailure::TimeLimit`] ([`DetConfig::max_virtual_time`] or
+    /// [`DetConfig::max_steps`]), [`DetFailure::UnjoinedPanic`] (a task
+    /// panicked and its outcome was dropped untaken),
+    /// [`DetFailure::MainPanicked`] (main's payload), or
+    /// [`DetFailure::Scheduler`] (nested inside another scheduler, main
+    /// cancelled, main's stack not mapped).
+    ///
+    /// # Panics
+    ///
+    /// Only if the scheduler's own loop panics (its driver, say), as
+    /// [`block_on`](Scheduler::block_on) does; main's panic is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{DetConfig, DetFailure, NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let run = |seed| {
+    ///     Scheduler::deterministic(SchedulerConfig::default(), Box::new(NotifyDriver::new()), DetConfig::new(seed))
+    ///         .block_on_deterministic(|| {
+    ///             let children: Vec<_> = (0..4)
+    ///                 .map(|i| fibrio_core::task::spawn(move || i))
+    ///                 .collect();
+    ///             children.into_iter().map(|c| c.join().unwrap()).sum::<i32>()
+    ///         })
+    /// };
+    /// let (sum, stats) = run(5);
+    /// assert_eq!(sum.unwrap(), 6);
+    /// assert_eq!(run(5).1, stats); // same seed, same run
+    ///
+    /// // A detached task's panic fails the run.
+    /// let (result, _) =
+    ///     Scheduler::deterministic(SchedulerConfig::default(), Box::new(NotifyDriver::new()), DetConfig::new(1))
+    ///         .block_on_deterministic(|| {
+    ///             drop(fibrio_core::task::spawn(|| panic!("planned")));
+    ///             // Parked until the child has run, whatever the schedule.
+    ///             fibrio_core::task::sleep(std::time::Duration::from_secs(1));
+    ///         });
+    /// assert!(matches!(result, Err(DetFailure::UnjoinedPanic { .. })));
+    /// ```
+    pub fn block_on_deterministic<'a, T: 'a>(
+        self,
+        main: impl FnOnce() -> T + 'a,
+    ) -> (Result<T, DetFailure>, DetStats) {
+        self.inner.block_on_deterministic(main)
     }
 
     /// True on a thread that is inside [`block_on`](Scheduler::block_on).

@@ -56,7 +56,9 @@
 //!   it.
 //! * `output` is written once, by the task's root frame (or by the
 //!   scheduler for a task cancelled before it ran), and taken once by
-//!   `JoinHandle::join`.
+//!   `JoinHandle::join`. A deterministic scheduler keeps the record of a
+//!   task that panicked and fails the run if a panic is still in it once
+//!   nothing else holds the record (nobody joined it: `run.rs`).
 //! * `stack_hint` is written by `spawn` (near the stack's top) and by
 //!   `suspend` (its own frame) and is only ever prefetched, never
 //!   dereferenced, so any value is harmless (`scheduler/prefetch.rs`).
@@ -77,6 +79,7 @@ use super::state::TaskState;
 use super::stats::TaskStats;
 use super::table::TaskKey;
 use crate::fiber::current::{self as fiber_current, FiberHeader};
+use crate::fiber::payload_message;
 use crate::stack::FiberStack;
 use crate::unwind::Cancelled;
 
@@ -271,7 +274,10 @@ impl TaskHeader {
     ///
     /// The task is not terminal and is not running: only the scheduler loop
     /// calls this, never a task on itself.
-    #[inline]
+    // Always inlined into the scheduler's loops: with two of them (the
+    // production loop and the deterministic one) LLVM stopped inlining it,
+    // which cost every task switch a call.
+    #[inline(always)]
     pub(crate) unsafe fn resume(&self) -> bool {
         self.switches.set(self.switches.get() + 1);
         // SAFETY: `saved_fiber` is null or what the switch below returned
@@ -406,6 +412,22 @@ impl TaskHeader {
 
     // ---- cancellation ---------------------------------------------------
 
+    /// True while the task is suspended in `park`, waiting to be unparked.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.parked.get()
+    }
+
+    /// True while the task's key is in the run queue.
+    pub(crate) fn is_queued(&self) -> bool {
+        self.queued.get()
+    }
+
+    /// True once the task's own cancellation was requested (or forced),
+    /// whether or not it can reach the task through its shields.
+    pub(crate) fn cancel_requested(&self) -> bool {
+        self.cancel.get() & (REQUESTED | FORCED) != 0
+    }
+
     /// Requests cancellation. Returns whether the task is parked (and so
     /// must be woken to reach its checkpoint); false for a terminal task,
     /// which is left alone.
@@ -436,6 +458,13 @@ impl TaskHeader {
     #[inline]
     pub(crate) fn take_cancel_wake(&self) -> bool {
         self.cancel_wake.replace(false)
+    }
+
+    /// False when no cancellation flag is set at all (one load): then
+    /// [`pending_cancel`](Self::pending_cancel) is `None` for sure.
+    #[inline]
+    pub(crate) fn may_be_cancelled(&self) -> bool {
+        self.cancel.get() != 0
     }
 
     /// What a checkpoint would unwind for now.
@@ -616,6 +645,9 @@ pub(crate) trait ErasedTask {
     fn set_cancelled(&self);
     /// The terminal state matching the stored outcome.
     fn outcome_state(&self) -> TaskState;
+    /// The message of the panic stored as the outcome, if the task
+    /// panicked and nobody has taken the outcome.
+    fn untaken_panic(&self) -> Option<String>;
 }
 
 impl<T> ErasedTask for Task<T> {
@@ -634,6 +666,19 @@ impl<T> ErasedTask for Task<T> {
             Some(Ok(_)) => TaskState::Completed,
             Some(Err(JoinError::Panicked(_))) => TaskState::Failed,
             _ => TaskState::Cancelled,
+        }
+    }
+
+    fn untaken_panic(&self) -> Option<String> {
+        if !self.header.is_terminal() {
+            return None;
+        }
+        // SAFETY: the task is terminal, so its root frame no longer writes
+        // the output; `take_output`, the only other access, takes `&self`
+        // on this thread and does not run during this call.
+        match unsafe { &*self.output.get() } {
+            Some(Err(JoinError::Panicked(payload))) => Some(payload_message(payload).to_owned()),
+            _ => None,
         }
     }
 }

@@ -22,7 +22,9 @@ use crossbeam_channel::Receiver;
 use fibrio_context::Context;
 
 use super::cancel::{Frame, ScopeState};
+use super::clock;
 use super::config::SchedulerConfig;
+use super::det::{self, tag, DeadlockReport, DetConfig, DetFailure, DetState, Stream, TaskWait};
 use super::driver::Driver;
 use super::error::{JoinError, ParkError, SchedulerError, SpawnError};
 use super::prefetch;
@@ -96,11 +98,42 @@ pub(crate) struct SchedulerInner {
     shutting_down: Cell<bool>,
     /// The next task id this scheduler hands out, and the end of its block.
     task_ids: Cell<(u64, u64)>,
+    /// `Some` for a deterministic scheduler only (virtual time, seeded
+    /// schedule); boxed so that its address stays put for `det::Activate`.
+    det: Option<Box<DetState>>,
 }
 
 impl SchedulerInner {
     pub(crate) fn new(config: SchedulerConfig, driver: Box<dyn Driver>) -> Rc<SchedulerInner> {
+        Self::build(config, driver, None)
+    }
+
+    /// A deterministic scheduler: virtual time, the run queue ordered by
+    /// the seeded policy of `det`, per-run task ids, and no watchdog (it
+    /// measures real time).
+    pub(crate) fn new_deterministic(
+        mut config: SchedulerConfig,
+        driver: Box<dyn Driver>,
+        det: DetConfig,
+    ) -> Rc<SchedulerInner> {
+        config.watchdog = None;
+        Self::build(config, driver, Some(Box::new(DetState::new(det))))
+    }
+
+    fn build(
+        config: SchedulerConfig,
+        driver: Box<dyn Driver>,
+        det: Option<Box<DetState>>,
+    ) -> Rc<SchedulerInner> {
         stack::register_overflow_lookup(overflowed_task);
+        let run_queue = match &det {
+            None => RunQueue::new(),
+            Some(det) => RunQueue::with_policy(
+                det.config
+                    .policy
+                    .build(Stream::Schedule.seed_for(det.config.seed)),
+            ),
+        };
         let id = NEXT_SCHEDULER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (remote, inbox) = Remote::new(id, driver.notifier());
         let watchdog = config.watchdog.map(Watchdog::start);
@@ -109,7 +142,7 @@ impl SchedulerInner {
             driver_name: driver.name(),
             config,
             table: RefCell::new(TaskTable::new()),
-            run_queue: RefCell::new(RunQueue::new()),
+            run_queue: RefCell::new(run_queue),
             running: Cell::new(std::ptr::null()),
             timers: RefCell::new(TimerQueue::new()),
             now: Cell::new(Instant::now()),
@@ -120,6 +153,7 @@ impl SchedulerInner {
             watchdog,
             shutting_down: Cell::new(false),
             task_ids: Cell::new((0, 0)),
+            det,
         })
     }
 
@@ -164,6 +198,67 @@ impl SchedulerInner {
         self: &Rc<Self>,
         main: impl FnOnce() -> T + 'a,
     ) -> Result<T, SchedulerError> {
+        if self.det.is_some() {
+            return match self.block_on_deterministic(main).0 {
+                Ok(value) => Ok(value),
+                Err(DetFailure::MainPanicked(payload)) => panic::resume_unwind(payload),
+                Err(DetFailure::Scheduler(err)) => Err(err),
+                Err(failure) => panic!("fibrio: deterministic run failed: {failure}"),
+            };
+        }
+        match self.block_on_caught(main)? {
+            Ok(value) => Ok(value),
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// Runs a deterministic scheduler's `block_on`: virtual time from an
+    /// origin read now, this scheduler's `DetState` active on the thread
+    /// meanwhile. Returns main's outcome (the run's first failure wins over
+    /// it) and the run's figures.
+    pub(crate) fn block_on_deterministic<'a, T: 'a>(
+        self: &Rc<Self>,
+        main: impl FnOnce() -> T + 'a,
+    ) -> (Result<T, DetFailure>, det::DetStats) {
+        let det = self
+            .det
+            .as_deref()
+            .expect("block_on_deterministic on a deterministic scheduler");
+        if with_scheduler(|_| ()).is_some() {
+            let stats = det.stats(det.origin());
+            return (Err(DetFailure::Scheduler(SchedulerError::Nested)), stats);
+        }
+        /// Leaves virtual time on every way out, a panic included.
+        struct LeaveVirtualTime;
+        impl Drop for LeaveVirtualTime {
+            fn drop(&mut self) {
+                clock::set_virtual(None);
+            }
+        }
+        let origin = Instant::now();
+        det.set_origin(origin);
+        self.now.set(origin);
+        clock::set_virtual(Some(origin));
+        let _virtual = LeaveVirtualTime;
+        let _active = det::Activate::new(det);
+        let outcome = self.block_on_caught(main);
+        // The handles left were dropped with their tasks in the shutdown.
+        det.check_unjoined();
+        let stats = det.stats(self.now.get());
+        let result = match (det.take_failure(), outcome) {
+            (Some(failure), _) => Err(failure),
+            (None, Ok(Ok(value))) => Ok(value),
+            (None, Ok(Err(payload))) => Err(DetFailure::MainPanicked(payload)),
+            (None, Err(err)) => Err(DetFailure::Scheduler(err)),
+        };
+        (result, stats)
+    }
+
+    /// `block_on`, with main's panic handed back rather than resumed.
+    fn block_on_caught<'a, T: 'a>(
+        self: &Rc<Self>,
+        main: impl FnOnce() -> T + 'a,
+    ) -> Result<Result<T, Box<dyn std::any::Any + Send>>, SchedulerError> {
         if with_scheduler(|_| ()).is_some() {
             return Err(SchedulerError::Nested);
         }
@@ -175,7 +270,8 @@ impl SchedulerInner {
         }
         SCHEDULER.with(|s| s.set(Rc::as_ptr(self)));
         let _enter = Enter;
-        self.now.set(Instant::now());
+        // Virtual inside a deterministic run: its origin.
+        self.now.set(clock::now());
 
         // Declared before `main_task` and `_finish_main`, so dropped after
         // them on every path (locals drop in reverse order).
@@ -234,11 +330,11 @@ impl SchedulerInner {
 
         match main_task.take_output() {
             // `run_main` stores the value before main's root frame returns.
-            Some(Ok(())) => Ok(slot
+            Some(Ok(())) => Ok(Ok(slot
                 .output
                 .take()
-                .expect("fibrio: main returned without storing its value")),
-            Some(Err(JoinError::Panicked(payload))) => panic::resume_unwind(payload),
+                .expect("fibrio: main returned without storing its value"))),
+            Some(Err(JoinError::Panicked(payload))) => Ok(Err(payload)),
             _ => Err(SchedulerError::MainCancelled),
         }
     }
@@ -255,6 +351,9 @@ impl SchedulerInner {
     /// Runs tasks, and parks in the driver when none is runnable, until
     /// `done` holds.
     fn run_until(&self, done: &dyn Fn() -> bool) {
+        if let Some(det) = &self.det {
+            return self.run_until_deterministic(det, done);
+        }
         let interval = self.config.driver_interval.max(1);
         let mut since_turn = 0u32;
         while !done() {
@@ -279,6 +378,145 @@ impl SchedulerInner {
                     self.drain_inbox();
                 }
             }
+        }
+    }
+
+    /// `run_until` of a deterministic scheduler: never blocks; when no task
+    /// is runnable, virtual time jumps to the next event (`turn_virtual`).
+    /// Counts and traces every task run, and stops early when a failure is
+    /// recorded meanwhile (a deadlock, a limit, an unjoined panic): the
+    /// shutdown that follows is a second `run_until`, which a second
+    /// failure stops in turn.
+    #[cold]
+    #[inline(never)]
+    fn run_until_deterministic(&self, det: &DetState, done: &dyn Fn() -> bool) {
+        let interval = self.config.driver_interval.max(1);
+        let mut since_turn = 0u32;
+        let failures = det.failures();
+        // Each loop (main's, then the shutdown's) gets the full allowance.
+        let step_limit = det.steps().saturating_add(det.config.max_steps);
+        while !done() && det.failures() == failures {
+            if det.steps() >= step_limit && self.run_queue.borrow().peek().is_some() {
+                det.fail(DetFailure::TimeLimit {
+                    elapsed: self.now.get().saturating_duration_since(det.origin()),
+                    steps: det.steps(),
+                });
+                break;
+            }
+            let next = self.run_queue.borrow_mut().pop();
+            let Some(key) = next else {
+                since_turn = 0;
+                if self.drain_inbox() {
+                    // A wake-up or spawn from another thread: not under
+                    // the simulation's control, so the run may not replay.
+                    det.trace(&[tag::EXTERNAL]);
+                    continue;
+                }
+                self.turn_virtual(det, true);
+                continue;
+            };
+            let Some(task) = self.table.borrow().get(key).cloned() else {
+                continue;
+            };
+            let header = task.header();
+            let id = header.id();
+            det.step();
+            det.trace(&[tag::RUN, id]);
+            self.run_task(key);
+            if header.is_terminal() {
+                det.trace(&[tag::FINISH, id, state_word(header.state())]);
+            } else if header.is_queued() {
+                det.trace(&[tag::YIELD, id]);
+            } else {
+                det.trace(&[tag::PARK, id]);
+            }
+            drop(task);
+            det.check_unjoined();
+            since_turn += 1;
+            if since_turn >= interval {
+                since_turn = 0;
+                if self.drain_inbox() {
+                    det.trace(&[tag::EXTERNAL]);
+                }
+                self.turn_virtual(det, false);
+            }
+        }
+    }
+
+    /// The turn of a deterministic scheduler. Delivers the driver's events
+    /// and fires the timers due now; then, when `idle` (nothing is runnable
+    /// and the inbox is empty) and nothing woke, moves virtual time to the
+    /// earlier of the next timer and the driver's next event, and delivers
+    /// what is due there. Nothing due at all: a deadlock. Virtual time past
+    /// `max_virtual_time`: the time limit. Never blocks.
+    fn turn_virtual(&self, det: &DetState, idle: bool) {
+        let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
+        let now = self.now.get();
+        let next_event = self.driver.borrow_mut().poll_virtual(now, &mut woken);
+        let fired = self
+            .timers
+            .borrow_mut()
+            .fire_due(now, |key| woken.push(key));
+        if fired > 0 {
+            det.trace(&[tag::FIRE, fired as u64]);
+        }
+        if idle && woken.is_empty() {
+            let next_timer = self.timers.borrow().next_deadline();
+            let next = match (next_timer, next_event) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            match next {
+                None => det.fail(DetFailure::Deadlock(self.deadlock_report(det))),
+                Some(at) => {
+                    let at = at.max(now);
+                    let elapsed = at.saturating_duration_since(det.origin());
+                    if elapsed > det.config.max_virtual_time {
+                        det.fail(DetFailure::TimeLimit {
+                            elapsed: now.saturating_duration_since(det.origin()),
+                            steps: det.steps(),
+                        });
+                    } else {
+                        self.now.set(at);
+                        clock::set_virtual(Some(at));
+                        det.trace(&[tag::ADVANCE, elapsed.as_nanos() as u64]);
+                        self.driver.borrow_mut().poll_virtual(at, &mut woken);
+                        let fired = self.timers.borrow_mut().fire_due(at, |key| woken.push(key));
+                        if fired > 0 {
+                            det.trace(&[tag::FIRE, fired as u64]);
+                        }
+                    }
+                }
+            }
+        }
+        for key in woken.drain(..) {
+            self.unpark(key);
+        }
+        *self.woken.borrow_mut() = woken;
+    }
+
+    /// Every live task, in slot order, for a deadlock report.
+    fn deadlock_report(&self, det: &DetState) -> DeadlockReport {
+        let table = self.table.borrow();
+        let tasks = table
+            .keys()
+            .into_iter()
+            .filter_map(|key| table.get(key))
+            .map(|task| {
+                let header = task.header();
+                TaskWait {
+                    id: header.id(),
+                    name: header.name().cloned(),
+                    state: header.state(),
+                    parked: header.is_parked(),
+                    cancel_requested: header.cancel_requested(),
+                }
+            })
+            .collect();
+        DeadlockReport {
+            virtual_elapsed: self.now.get().saturating_duration_since(det.origin()),
+            steps: det.steps(),
+            tasks,
         }
     }
 
@@ -346,6 +584,10 @@ impl SchedulerInner {
         any
     }
 
+    // Always inlined: it has two callers (the production loop and the
+    // deterministic one), and a call here costs the production loop ~5% of
+    // a spawn+join (callgrind).
+    #[inline(always)]
     fn run_task(&self, key: TaskKey) {
         let Some(task) = self.table.borrow().get(key).cloned() else {
             return;
@@ -355,7 +597,7 @@ impl SchedulerInner {
         match header.state() {
             TaskState::Running => {}
             TaskState::Pending => {
-                if header.pending_cancel().is_some() {
+                if header.may_be_cancelled() && header.pending_cancel().is_some() {
                     task.set_cancelled();
                     self.finish(key, &*task);
                     return;
@@ -385,11 +627,13 @@ impl SchedulerInner {
     /// Ends a task whose root frame returned (or that never ran): records
     /// its state, frees its stack, wakes its joiners, forgets it.
     fn finish(&self, key: TaskKey, task: &dyn ErasedTask) {
+        let state = task.outcome_state();
         task.header()
-            .finish(task.outcome_state(), self.now.get(), |waiter| {
-                self.unpark(waiter)
-            });
-        self.table.borrow_mut().remove(key);
+            .finish(state, self.now.get(), |waiter| self.unpark(waiter));
+        let record = self.table.borrow_mut().remove(key);
+        if let Some(det) = &self.det {
+            watch_if_failed(det, state, record);
+        }
     }
 
     /// Spawns `f` as a new task, queued behind the runnable ones.
@@ -473,8 +717,13 @@ impl SchedulerInner {
         Ok(task)
     }
 
-    /// A process-unique task id, from this scheduler's block of ids.
+    /// A process-unique task id, from this scheduler's block of ids; in a
+    /// deterministic run, the next per-run id (1, 2, ...), its spawn traced.
+    #[inline]
     fn next_task_id(&self) -> u64 {
+        if let Some(det) = &self.det {
+            return self.next_deterministic_task_id(det);
+        }
         let (next, end) = self.task_ids.get();
         if next < end {
             self.task_ids.set((next + 1, end));
@@ -483,6 +732,16 @@ impl SchedulerInner {
         let start = NEXT_TASK_ID.fetch_add(TASK_ID_BLOCK, std::sync::atomic::Ordering::Relaxed);
         self.task_ids.set((start + 1, start + TASK_ID_BLOCK));
         start
+    }
+
+    /// The next per-run id of a deterministic run, its spawn traced.
+    #[cold]
+    #[inline(never)]
+    fn next_deterministic_task_id(&self, det: &DetState) -> u64 {
+        let id = det.next_id();
+        let parent = self.running().map_or(0, TaskHeader::id);
+        det.trace(&[tag::SPAWN, parent, id]);
+        id
     }
 
     /// Wakes the task `key`: queues it if it is parked, or leaves it a
@@ -707,6 +966,18 @@ pub(crate) fn yield_running() -> bool {
     .is_some()
 }
 
+/// In a deterministic run, puts the running task at the back of the run
+/// queue and lets the schedule policy choose who runs next, without the
+/// cancellation checkpoints of `yield_now`. Does nothing outside a
+/// deterministic run, outside a task, or while unwinding.
+pub(crate) fn schedule_point() {
+    with_running(|scheduler, header| {
+        if scheduler.det.is_some() && !std::thread::panicking() {
+            scheduler.yield_running(header);
+        }
+    });
+}
+
 /// Spawns onto the scheduler running on this thread, into the scopes the
 /// running task (the spawner) is inside.
 pub(crate) fn spawn_here<T: 'static>(
@@ -828,5 +1099,29 @@ impl Drop for SchedulerInner {
         // never called) is dropped with its table, which unwinds suspended
         // coroutines.
         self.run_queue.get_mut().clear();
+    }
+}
+
+/// In a deterministic run, keeps the record of a task that panicked (see
+/// `DetState::check_unjoined`). Out of line: production never calls it.
+#[cold]
+#[inline(never)]
+fn watch_if_failed(det: &DetState, state: TaskState, record: Option<Rc<dyn ErasedTask>>) {
+    if state == TaskState::Failed {
+        if let Some(record) = record {
+            det.watch_failed(record);
+        }
+    }
+}
+
+/// A stable number for `state`, for the trace hash (not `as`: the enum's
+/// layout may change, the trace must not).
+fn state_word(state: TaskState) -> u64 {
+    match state {
+        TaskState::Pending => 1,
+        TaskState::Running => 2,
+        TaskState::Completed => 3,
+        TaskState::Failed => 4,
+        TaskState::Cancelled => 5,
     }
 }

@@ -42,6 +42,11 @@ impl TaskKey {
     pub fn new(index: u32, generation: u32) -> TaskKey {
         TaskKey { index, generation }
     }
+
+    /// The slot index part of the key.
+    pub(crate) fn index(self) -> u32 {
+        self.index
+    }
 }
 
 struct Slot<T: ?Sized> {

@@ -192,7 +192,8 @@ impl<T> JoinHandle<T> {
         self.header().stats()
     }
 
-    /// The task's process-unique id.
+    /// The task's id: unique within the process, or, inside a deterministic
+    /// simulation, within its run (see [`current_id`](super::current_id)).
     ///
     /// # Examples
     ///
@@ -335,7 +336,8 @@ impl TaskRef {
         self.header().stats()
     }
 
-    /// The task's process-unique id.
+    /// The task's id: unique within the process, or, inside a deterministic
+    /// simulation, within its run (see [`current_id`](super::current_id)).
     ///
     /// # Examples
     ///

@@ -36,6 +36,8 @@
 //! running task, as a [`TaskRef`] it can cancel itself through or hand out.
 
 mod builder;
+#[doc(hidden)]
+pub mod det;
 mod join;
 mod park;
 mod scope;

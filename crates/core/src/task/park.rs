@@ -211,6 +211,10 @@ pub fn current_key() -> Option<TaskKey> {
 
 /// The id of the current task, if any.
 ///
+/// Ids are unique within the process; inside a deterministic simulation
+/// (`Scheduler::deterministic`) they are per run instead (1 for main, then
+/// 2, 3, ... in spawn order), so that a re-run of a seed sees the same ids.
+///
 /// # Examples
 ///
 /// ```

@@ -82,7 +82,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::park::checkpoint;
-use crate::scheduler::{with_running, with_scheduler, FrameId, ScopeState, TaskKey, Unparker};
+use crate::scheduler::{
+    clock_now, with_running, with_scheduler, FrameId, ScopeState, TaskKey, Unparker,
+};
 use crate::unwind::Cancelled;
 
 /// A region of code that can be cancelled as a whole, or given a deadline,
@@ -151,6 +153,10 @@ impl CancelScope {
 
     /// A scope that cancels itself at `deadline`.
     ///
+    /// `deadline` is a `std::time::Instant` or a [`crate::time::Instant`]; build
+    /// it from the runtime's clock ([`crate::time::Instant::now`]) so that it
+    /// is virtual inside a deterministic simulation.
+    ///
     /// # Examples
     ///
     /// ```
@@ -160,7 +166,8 @@ impl CancelScope {
     /// let deadline = Instant::now() + Duration::from_secs(5);
     /// assert_eq!(CancelScope::with_deadline(deadline).deadline(), Some(deadline));
     /// ```
-    pub fn with_deadline(deadline: Instant) -> CancelScope {
+    pub fn with_deadline(deadline: impl Into<Instant>) -> CancelScope {
+        let deadline: Instant = deadline.into();
         CancelScope {
             state: ScopeState::new(false, Some(deadline)),
         }
@@ -718,7 +725,7 @@ impl Drop for EnteredScope {
 }
 
 fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
+    let now = clock_now();
     now.checked_add(timeout)
         .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
@@ -832,6 +839,10 @@ pub fn fail_after<R>(timeout: Duration, f: impl FnOnce() -> R) -> Result<R, Elap
 /// deadline already passed cuts `f` short at its first checkpoint. The
 /// absolute form of [`move_on_after`].
 ///
+/// `deadline` is a `std::time::Instant` or a [`crate::time::Instant`]; build
+/// it from the runtime's clock ([`crate::time::Instant::now`]) so that it
+/// is virtual inside a deterministic simulation.
+///
 /// # Cancellation
 ///
 /// Cancellation from outside passes through.
@@ -852,13 +863,18 @@ pub fn fail_after<R>(timeout: Duration, f: impl FnOnce() -> R) -> Result<R, Elap
 /// assert_eq!(move_on_at(later, || 5), Some(5));
 /// # });
 /// ```
-pub fn move_on_at<R>(deadline: Instant, f: impl FnOnce() -> R) -> Option<R> {
+pub fn move_on_at<R>(deadline: impl Into<Instant>, f: impl FnOnce() -> R) -> Option<R> {
+    let deadline: Instant = deadline.into();
     CancelScope::with_deadline(deadline).run(f)
 }
 
 /// Runs `f` in a scope that cancels it at `deadline`, and reports the
 /// expiry as an error (trio's `fail_at`). The absolute form of
 /// [`fail_after`].
+///
+/// `deadline` is a `std::time::Instant` or a [`crate::time::Instant`]; build
+/// it from the runtime's clock ([`crate::time::Instant::now`]) so that it
+/// is virtual inside a deterministic simulation.
 ///
 /// # Errors
 ///
@@ -883,8 +899,9 @@ pub fn move_on_at<R>(deadline: Instant, f: impl FnOnce() -> R) -> Option<R> {
 /// assert_eq!(fail_at(Instant::now() + Duration::from_secs(60), || 42), Ok(42));
 /// # });
 /// ```
-pub fn fail_at<R>(deadline: Instant, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
-    let given = deadline.saturating_duration_since(Instant::now());
+pub fn fail_at<R>(deadline: impl Into<Instant>, f: impl FnOnce() -> R) -> Result<R, Elapsed> {
+    let deadline: Instant = deadline.into();
+    let given = deadline.saturating_duration_since(clock_now());
     move_on_at(deadline, f).ok_or(Elapsed::new(given))
 }
 
@@ -1005,7 +1022,7 @@ pub fn fail_after_shielded<R>(timeout: Duration, f: impl FnOnce() -> R) -> Resul
 /// ```
 pub fn current_effective_deadline() -> Option<Instant> {
     with_running(|_, task| {
-        let now = Instant::now();
+        let now = clock_now();
         let earliest = task.visible_deadline();
         if task.pending_cancel().is_some() {
             return Some(earliest.map_or(now, |deadline| deadline.min(now)));

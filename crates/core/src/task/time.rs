@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::scheduler::{park_running, with_running, with_scheduler, yield_running};
+use crate::scheduler::{clock_now, park_running, with_running, with_scheduler, yield_running};
 
 /// Parks the current task for at least `duration`; other tasks run
 /// meanwhile. `sleep(Duration::ZERO)` yields to the other runnable tasks.
@@ -41,7 +41,7 @@ use crate::scheduler::{park_running, with_running, with_scheduler, yield_running
 /// assert!(elapsed >= Duration::from_millis(20));
 /// ```
 pub fn sleep(duration: Duration) {
-    let now = Instant::now();
+    let now = clock_now();
     match now.checked_add(duration) {
         Some(deadline) => sleep_until_from(now, deadline),
         // Too far to represent: sleep until woken by cancellation.
@@ -50,6 +50,10 @@ pub fn sleep(duration: Duration) {
 }
 
 /// Parks the current task until `deadline`. See [`sleep`].
+///
+/// `deadline` is a `std::time::Instant` or a [`crate::time::Instant`]; build
+/// it from the runtime's clock ([`crate::time::Instant::now`]) so that it
+/// is virtual inside a deterministic simulation.
 ///
 /// # Cancellation
 ///
@@ -65,8 +69,8 @@ pub fn sleep(duration: Duration) {
 /// assert!(Instant::now() >= deadline);
 /// # });
 /// ```
-pub fn sleep_until(deadline: Instant) {
-    sleep_until_from(Instant::now(), deadline);
+pub fn sleep_until(deadline: impl Into<Instant>) {
+    sleep_until_from(clock_now(), deadline.into());
 }
 
 /// `sleep_until`, given the time now (so `sleep` reads the clock once).

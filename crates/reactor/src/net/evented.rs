@@ -99,7 +99,11 @@ impl<S: AsRawFd> Evented<S> {
             Direction::Read => self.read_timeout.get(),
             Direction::Write => self.write_timeout.get(),
         };
-        self.blocking_until(direction, timeout.map(|t| Instant::now() + t), &mut op)
+        self.blocking_until(
+            direction,
+            timeout.map(|t| fibrio_core::time::now_std() + t),
+            &mut op,
+        )
     }
 
     /// Reads from a *stream* socket, like `blocking(Direction::Read, op)`,
@@ -116,7 +120,10 @@ impl<S: AsRawFd> Evented<S> {
         capacity: usize,
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let deadline = self.read_timeout.get().map(|t| Instant::now() + t);
+        let deadline = self
+            .read_timeout
+            .get()
+            .map(|t| fibrio_core::time::now_std() + t);
         task::checkpoint_if_cancelled();
         if capacity > 0 {
             if let Some(registration) = self.registration.get() {

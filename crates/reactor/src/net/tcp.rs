@@ -510,7 +510,7 @@ impl TcpStream {
                 "cannot connect with a 0 duration timeout",
             ));
         }
-        TcpStream::connect_addr(*addr, Some(Instant::now() + timeout))
+        TcpStream::connect_addr(*addr, Some(fibrio_core::time::now_std() + timeout))
     }
 
     fn connect_addr(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
