@@ -52,10 +52,14 @@
 //!   [`Builder::workers`] and [`Workers`]: one share-nothing runtime per
 //!   thread.
 //! * [`stack`]: guard-paged, pooled stacks and their statistics.
+//! * [`sim`] and [`sim_test`]: deterministic simulation testing on
+//!   virtual time, with the schedule chosen by a seed and every failure
+//!   replayable from its seed.
 
 #![forbid(unsafe_code)]
 
 mod runtime;
+pub mod sim;
 mod workers;
 
 pub use fibrio_concurrency::{channel, sync};
@@ -105,6 +109,52 @@ pub use workers::{worker_index, WorkerError, Workers, WorkersBuilder};
 /// checked to be accepted; `tests/macros_test_attr.rs` runs the same shapes.
 #[doc(inline)]
 pub use fibrio_macros::test;
+
+/// Runs a test body under [`sim::check`]: once per seed, each time on a
+/// fresh deterministic runtime (virtual time, the schedule chosen by the
+/// seed). `#[fibrio::sim_test(cases = N)]` sets the number of seeds
+/// (otherwise 256, or `FIBRIO_SIM_CASES`); `FIBRIO_SIM_SEED=N` runs only
+/// seed `N`. A failing seed fails the test with a message that contains
+/// `seed N` and the replay hint `FIBRIO_SIM_SEED=N`.
+///
+/// The body is called once per seed, so it must be a `Fn`: it may not
+/// move out of captured state. It may return a `Result` whose error is
+/// `Debug`; an `Err` fails that seed.
+///
+/// ```
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use std::time::Duration;
+///
+/// #[fibrio::sim_test(cases = 100)]
+/// fn a_timeout_fires_on_virtual_time() {
+///     let done = Rc::new(Cell::new(false));
+///     let worker = fibrio::spawn({
+///         let done = done.clone();
+///         move || {
+///             fibrio::sleep(Duration::from_secs(30));
+///             done.set(true);
+///         }
+///     });
+///     let waited = fibrio::time::Instant::now();
+///     fibrio::sleep(Duration::from_secs(10));
+///     assert!(!done.get());
+///     worker.join().unwrap();
+///     assert_eq!(waited.elapsed(), Duration::from_secs(30));
+/// }
+///
+/// #[fibrio::sim_test]
+/// fn results_work_too() -> Result<(), std::num::ParseIntError> {
+///     let n: u64 = "7".parse()?;
+///     assert_eq!(n, 7);
+///     Ok(())
+/// }
+/// ```
+///
+/// A doctest is compiled without `--test`, so the functions above are only
+/// checked to be accepted; `tests/sim_macros.rs` runs the same shapes.
+#[doc(inline)]
+pub use fibrio_macros::sim_test;
 
 /// Time on the runtime's clock: [`Instant`](time::Instant), and the
 /// timers [`sleep`] and [`sleep_until`].

@@ -22,6 +22,9 @@ use fibrio_reactor::{BackendError, BackendKind, Reactor};
 /// // An unknown backend name.
 /// let err: RuntimeError = "select".parse::<Backend>().unwrap_err().into();
 /// assert!(matches!(err, RuntimeError::Backend(_)));
+/// // Inside a simulation, a runtime refuses to start.
+/// let refused = fibrio::sim::run(0, || Runtime::new().unwrap().try_run(|| ()));
+/// assert!(matches!(refused, Err(RuntimeError::InsideSimulation)));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -33,6 +36,13 @@ pub enum RuntimeError {
     /// `run` was called inside a running runtime, or main could not start.
     #[error(transparent)]
     Scheduler(#[from] SchedulerError),
+    /// `run` was called inside a simulation ([`fibrio::sim`](crate::sim)),
+    /// which is a runtime of its own: spawn a task instead.
+    #[error(
+        "fibrio::run inside a simulation (fibrio::sim): the simulation is already a runtime; \
+         spawn a task with fibrio::spawn instead"
+    )]
+    InsideSimulation,
 }
 
 /// Configures a [`Runtime`].
@@ -347,9 +357,10 @@ impl Runtime {
     /// # Panics
     ///
     /// A panic in `main` comes out of `run` (after the other tasks are
-    /// unwound). Calling `run` inside a running runtime panics with a message
-    /// that says to spawn instead; [`try_run`](Runtime::try_run) returns that
-    /// as an error.
+    /// unwound). Calling `run` inside a running runtime or inside a
+    /// simulation ([`fibrio::sim`](crate::sim)) panics with a message that
+    /// says to spawn instead; [`try_run`](Runtime::try_run) returns that as
+    /// an error.
     ///
     /// # Examples
     ///
@@ -368,6 +379,8 @@ impl Runtime {
     pub fn run<'a, T: 'a>(self, main: impl FnOnce() -> T + 'a) -> T {
         match self.try_run(main) {
             Ok(value) => value,
+            // Its message starts with "fibrio::run" already.
+            Err(err @ RuntimeError::InsideSimulation) => panic!("{err}"),
             Err(err) => panic!("fibrio::run: {err}"),
         }
     }
@@ -378,7 +391,9 @@ impl Runtime {
     /// # Errors
     ///
     /// [`RuntimeError::Scheduler`] when called inside a running runtime, when
-    /// main's stack cannot be mapped, or when main was cancelled.
+    /// main's stack cannot be mapped, or when main was cancelled;
+    /// [`RuntimeError::InsideSimulation`] when called inside a simulation
+    /// ([`fibrio::sim`](crate::sim)).
     ///
     /// # Panics
     ///
@@ -397,6 +412,9 @@ impl Runtime {
     /// # Ok::<(), fibrio::RuntimeError>(())
     /// ```
     pub fn try_run<'a, T: 'a>(self, main: impl FnOnce() -> T + 'a) -> Result<T, RuntimeError> {
+        if fibrio_core::task::det::active() {
+            return Err(RuntimeError::InsideSimulation);
+        }
         if Scheduler::is_running_here() {
             return Err(SchedulerError::Nested.into());
         }
@@ -440,7 +458,7 @@ impl Runtime {
 ///
 /// If the runtime cannot be built (for example an unknown
 /// `FIBRIO_BACKEND`), if `main` panics, or if called inside a running
-/// runtime.
+/// runtime or inside a simulation ([`fibrio::sim`](crate::sim)).
 ///
 /// # Examples
 ///

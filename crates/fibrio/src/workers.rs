@@ -12,6 +12,9 @@
 //!   (it must be `Send + Sync`).
 //! * [`Workers::join`] returns one entry per worker, in worker order:
 //!   its value, its panic, or the error that kept it from starting.
+//! * Inside a simulation ([`fibrio::sim`](crate::sim)) no thread is
+//!   started: a simulation runs on one thread, so every worker reports
+//!   [`WorkerError::InsideSimulation`] at once instead.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -64,6 +67,10 @@ impl WorkersBuilder {
     /// returns, for as long as the [`Workers`] is kept or beyond (dropping
     /// it does not stop them), so nothing ties their end to a borrow.
     ///
+    /// Inside a simulation ([`fibrio::sim`](crate::sim)) no thread starts:
+    /// [`Workers::join`] gives [`WorkerError::InsideSimulation`] for every
+    /// worker.
+    ///
     /// # Examples
     ///
     /// ```
@@ -89,6 +96,14 @@ impl WorkersBuilder {
     /// built on: every worker's thread has ended when `run` returns or
     /// unwinds, and in each worker `main` may borrow as in
     /// [`Runtime::run`](crate::Runtime::run).
+    ///
+    /// # Errors
+    ///
+    /// Per worker: [`WorkerError::Start`] if its runtime could not start,
+    /// [`WorkerError::Panicked`] if `main` panicked,
+    /// [`WorkerError::Thread`] if its thread could not be spawned, and
+    /// [`WorkerError::InsideSimulation`] for every worker when called inside
+    /// a simulation ([`fibrio::sim`](crate::sim)), where no thread starts.
     ///
     /// # Examples
     ///
@@ -118,6 +133,9 @@ impl WorkersBuilder {
         F: Fn() -> T + Sync,
     {
         let count = worker_count(self.count);
+        if let Some(refused) = refused_in_simulation(count) {
+            return refused.into_iter().map(Err).collect();
+        }
         let builder = self.builder;
         let main = &main;
         std::thread::scope(|scope| {
@@ -183,6 +201,10 @@ pub fn worker_index() -> Option<usize> {
 /// });
 /// assert!(outcomes[0].is_ok());
 /// assert!(matches!(outcomes[1], Err(WorkerError::Panicked { index: 1, .. })));
+///
+/// // Inside a simulation, no worker starts.
+/// let refused = fibrio::sim::run(0, || fibrio::Runtime::builder().workers(2).run(|| ()));
+/// assert!(matches!(refused[1], Err(WorkerError::InsideSimulation { index: 1 })));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -213,10 +235,31 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    /// Workers were started inside a simulation
+    /// ([`fibrio::sim`](crate::sim)), which runs on one thread: no worker
+    /// thread was started.
+    #[error(
+        "worker {index} not started: workers(n) inside a simulation (fibrio::sim), which runs \
+         on one thread; spawn tasks instead of starting workers"
+    )]
+    InsideSimulation {
+        /// The worker's index.
+        index: usize,
+    },
 }
 
-/// A worker's thread, or why it could not be spawned.
-type WorkerThread<T> = Result<ThreadHandle<Result<T, WorkerError>>, std::io::Error>;
+/// A worker's thread, or why it was not started.
+type WorkerThread<T> = Result<ThreadHandle<Result<T, WorkerError>>, WorkerError>;
+
+/// One [`WorkerError::InsideSimulation`] per worker if this thread runs a
+/// simulation, which cannot host worker threads.
+fn refused_in_simulation(count: usize) -> Option<Vec<WorkerError>> {
+    fibrio_core::task::det::active().then(|| {
+        (0..count)
+            .map(|index| WorkerError::InsideSimulation { index })
+            .collect()
+    })
+}
 
 /// Running workers, from [`WorkersBuilder::start`](crate::WorkersBuilder::start).
 ///
@@ -302,7 +345,7 @@ impl<T: Send + 'static> Workers<T> {
         self.threads
             .into_iter()
             .map(|(index, thread)| match thread {
-                Err(source) => Err(WorkerError::Thread { index, source }),
+                Err(refused) => Err(refused),
                 Ok(thread) => match thread.join() {
                     Ok(outcome) => outcome,
                     Err(payload) => Err(WorkerError::Panicked { index, payload }),
@@ -355,6 +398,12 @@ where
     F: Fn() -> T + Send + Sync + 'static,
 {
     let count = worker_count(count);
+    if let Some(refused) = refused_in_simulation(count) {
+        return Workers {
+            threads: refused.into_iter().map(Err).enumerate().collect(),
+            handles: vec![None; count],
+        };
+    }
     let main = Arc::new(main);
     let mut threads = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
@@ -374,7 +423,10 @@ where
             Ok(_) => handle_rx.recv().ok().flatten(),
             Err(_) => None,
         });
-        threads.push((index, thread));
+        threads.push((
+            index,
+            thread.map_err(|source| WorkerError::Thread { index, source }),
+        ));
     }
     Workers { threads, handles }
 }

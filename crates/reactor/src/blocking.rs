@@ -13,6 +13,10 @@
 //!   variables ([`SendableContext`]), captured when `spawn_blocking` is
 //!   called; the pool thread's own context is put back when the job ends,
 //!   so nothing a job sets is seen by the caller or by later jobs.
+//! * Inside a deterministic simulation (`fibrio::sim`) no job reaches the
+//!   pool: the closure runs inline on the simulation's thread, in the same
+//!   kind of context, and then the schedule picks the next task, so the
+//!   run stays one thread and replayable.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,6 +98,12 @@ impl Pool {
 ///
 /// Outside a fibrio task it simply runs `f` on the calling thread.
 ///
+/// Inside a deterministic simulation (`fibrio::sim`) it runs `f` inline
+/// too, on the simulation's thread, in zero virtual time, then reaches a
+/// scheduling point (the seeded schedule may run other tasks before the
+/// caller goes on). A simulation is one thread: `f` must not wait for
+/// another task, or for a thread that needs one to make progress.
+///
 /// # Context variables
 ///
 /// `f` sees a snapshot of the caller's context, taken when
@@ -145,6 +155,13 @@ where
         return Err(JoinError::Unwinding);
     }
     task::checkpoint_if_cancelled();
+    if task::det::active() {
+        let result = panic::catch_unwind(AssertUnwindSafe(move || context.into_context().run(f)))
+            .map_err(JoinError::Panicked);
+        // Not a checkpoint: a cancellation must not undo finished work.
+        task::det::schedule_point();
+        return result;
+    }
     let slot: Arc<Mutex<Option<std::thread::Result<T>>>> = Arc::new(Mutex::new(None));
     let filled = slot.clone();
     pool().submit(Box::new(move || {
