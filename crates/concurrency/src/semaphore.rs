@@ -192,6 +192,10 @@ impl WaitState<(), usize> for State {
         &mut self.waiters
     }
 
+    fn wait_kind(_: usize) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::Semaphore
+    }
+
     fn closed(&self) -> bool {
         self.closed
     }

@@ -53,13 +53,20 @@
 //! * Inside a task, waiting parks the task (a cancellation checkpoint: a
 //!   cancelled waiter unwinds, and its [`Waiter`]'s `Drop` leaves); outside
 //!   any task it parks the thread.
+//! * What a parked waiter waits for: every park here records a
+//!   [`WaitReason`] in the task, built from [`Waitable::wait_kind`] (per
+//!   primitive and, by the tag, per direction), the address of the
+//!   primitive's state lock (to tell objects apart; never dereferenced) and
+//!   [`Waitable::holder`] (the mutex's owner, read when the waiter parks;
+//!   stale for a waiter already parked when the lock is handed on, until
+//!   it parks again). Nothing is formatted and nothing allocated for it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use fibrio_core::task::{ParkError, Unparker};
+use fibrio_core::task::{ParkError, Unparker, WaitKind, WaitReason};
 
 use crate::sync::WaitError;
 
@@ -111,6 +118,16 @@ pub(crate) trait Waitable<T, K: Copy = ()> {
     /// Not called for a waiter served without being handed anything (a
     /// sender whose message was taken: its send is done).
     fn abandon(&self, st: &mut Self::State, tag: K, left: Left<T>);
+
+    /// What a waiter tagged `tag` waits for, as a deadlock report or a task
+    /// dump names it (a `Mutex`, a channel `Recv`, a `RwLockWrite`, ...).
+    fn wait_kind(tag: K) -> WaitKind;
+
+    /// The id of the task holding what waiters wait for, read each time a
+    /// waiter parks; 0 (the default) when unknown or not applicable.
+    fn holder(&self) -> u64 {
+        0
+    }
 }
 
 /// What a primitive whose state is all under its state lock implements,
@@ -128,6 +145,9 @@ pub(crate) trait WaitState<T, K: Copy = ()> {
     /// A waiter tagged `tag` gives up, as `left` says (see
     /// [`Waitable::abandon`]).
     fn abandon(&mut self, tag: K, left: Left<T>);
+
+    /// What a waiter tagged `tag` waits for (see [`Waitable::wait_kind`]).
+    fn wait_kind(tag: K) -> WaitKind;
 }
 
 impl<S: WaitState<T, K>, T, K: Copy> Waitable<T, K> for Mutex<S> {
@@ -147,6 +167,10 @@ impl<S: WaitState<T, K>, T, K: Copy> Waitable<T, K> for Mutex<S> {
 
     fn abandon(&self, st: &mut S, tag: K, left: Left<T>) {
         st.abandon(tag, left);
+    }
+
+    fn wait_kind(tag: K) -> WaitKind {
+        S::wait_kind(tag)
     }
 }
 
@@ -342,8 +366,11 @@ impl<'a, W: Waitable<T, K>, T, K: Copy> Waiter<'a, W, T, K> {
         deadline: Option<Instant>,
     ) -> Result<MutexGuard<'a, W::State>, Stop> {
         let owner = self.owner;
+        let kind = W::wait_kind(self.node.tag);
+        let object = WaitReason::object_id(owner.state());
         loop {
-            let parked = block(deadline);
+            let reason = WaitReason::new(kind, object).with_holder(owner.holder());
+            let parked = block(deadline, reason);
             let mut st = lock(owner.state());
             if !lock(&self.node.slot).queued {
                 return Ok(st);
@@ -420,10 +447,11 @@ impl Waker {
     }
 }
 
-/// Waits until woken, until `deadline`, or spuriously. The one call that
-/// parks.
-fn block(deadline: Option<Instant>) -> Result<(), Stop> {
-    match fibrio_core::task::park_until(deadline) {
+/// Waits until woken, until `deadline`, or spuriously, recording `reason`
+/// in the task. The one call that parks.
+#[inline]
+fn block(deadline: Option<Instant>, reason: WaitReason) -> Result<(), Stop> {
+    match fibrio_core::task::park_for(reason, deadline) {
         Ok(()) => Ok(()),
         Err(ParkError::Unwinding) => Err(Stop::Unwinding),
         Err(ParkError::OutsideTask) => {

@@ -170,11 +170,11 @@ fn a_deadlock_is_reported_with_every_task() {
         "{text}"
     );
     assert!(
-        text.contains("task 1 \"main\": parked, no deadline"),
+        text.contains("task 1 \"main\": waits for an unpark (task::park)"),
         "{text}"
     );
     assert!(
-        text.contains("task 2 \"waiter\": parked, no deadline"),
+        text.contains("task 2 \"waiter\": waits for an unpark (task::park)"),
         "{text}"
     );
 }

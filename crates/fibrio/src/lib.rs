@@ -201,9 +201,9 @@ pub mod task {
     pub use fibrio_core::task::{
         checkpoint, checkpoint_if_cancelled, current, current_effective_deadline, current_id,
         current_name, fail_after, fail_after_shielded, fail_at, is_cancellation, is_cancelled,
-        move_on_after, move_on_after_shielded, move_on_at, park, spawn, try_current, wait_any,
-        yield_now, Builder, CancelScope, Elapsed, JoinError, JoinHandle, ParkError, ScopeContext,
-        SpawnError, TaskRef, TaskState, TaskStats, Unparker,
+        move_on_after, move_on_after_shielded, move_on_at, park, park_for, spawn, try_current,
+        wait_any, yield_now, Builder, CancelScope, Elapsed, JoinError, JoinHandle, ParkError,
+        ScopeContext, SpawnError, TaskRef, TaskState, TaskStats, Unparker, WaitKind, WaitReason,
     };
 }
 

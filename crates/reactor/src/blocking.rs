@@ -25,7 +25,10 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use fibrio_context::SendableContext;
-use fibrio_core::task::{self, JoinError, ParkError, Unparker};
+use fibrio_core::task::{self, JoinError, ParkError, Unparker, WaitKind, WaitReason};
+
+/// What a task waiting for its `spawn_blocking` job waits for.
+const BLOCKING: WaitReason = WaitReason::new(WaitKind::Blocking, 0);
 
 /// The most threads the blocking pool runs at once; further jobs queue.
 pub const MAX_BLOCKING_THREADS: usize = 64;
@@ -175,7 +178,7 @@ where
         if let Some(result) = slot.lock().unwrap_or_else(|e| e.into_inner()).take() {
             return result.map_err(JoinError::Panicked);
         }
-        match task::park() {
+        match task::park_for(BLOCKING, None) {
             Ok(()) => {}
             Err(ParkError::Unwinding) => return Err(JoinError::Unwinding),
             Err(ParkError::OutsideTask) => return Err(JoinError::OutsideTask),

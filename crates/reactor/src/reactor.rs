@@ -479,7 +479,8 @@ impl ReactorInner {
     }
 
     /// Parks the current task until registration `(key, token)` is ready in
-    /// `direction`, or until `deadline` (then `TimedOut`).
+    /// `direction`, or until `deadline` (then `TimedOut`). While parked the
+    /// task's wait reason is `Read` or `Write` on the registration's fd.
     ///
     /// The caller has just seen an operation in `direction` fail with
     /// `WouldBlock`, and has not switched tasks since; with an edge-triggered
@@ -507,7 +508,9 @@ impl ReactorInner {
             }
         }
         loop {
-            {
+            // Registered for `direction` or returned; `reason` is what the
+            // task waits for while parked: the direction, on the fd.
+            let reason = {
                 let mut io = self.io.borrow_mut();
                 let Some(Some(entry)) = io.get_mut(key) else {
                     return Err(closed());
@@ -545,7 +548,13 @@ impl ReactorInner {
                 if !self.persistent {
                     self.rearm(key, entry);
                 }
-            }
+                let kind = match direction {
+                    Direction::Read => task::WaitKind::Read,
+                    Direction::Write => task::WaitKind::Write,
+                };
+                // A registered fd is never negative.
+                task::WaitReason::new(kind, entry.fd as u64)
+            };
             let _unregister = Unregister {
                 reactor: self,
                 key,
@@ -553,7 +562,7 @@ impl ReactorInner {
                 direction,
                 me,
             };
-            match task::park_until(deadline) {
+            match task::park_for(reason, deadline) {
                 Ok(()) => {}
                 Err(task::ParkError::Unwinding) => {
                     return Err(io::Error::new(

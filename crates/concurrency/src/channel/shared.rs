@@ -223,6 +223,10 @@ impl<T> WaitState<T, Sending> for State<T> {
         &mut self.send_waiters
     }
 
+    fn wait_kind(_: Sending) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::Send
+    }
+
     fn closed(&self) -> bool {
         self.send_disconnected()
     }
@@ -236,6 +240,10 @@ impl<T> WaitState<T, Sending> for State<T> {
 impl<T> WaitState<T, Receiving> for State<T> {
     fn waiters(&mut self) -> &mut WaitQueue<T, Receiving> {
         &mut self.recv_waiters
+    }
+
+    fn wait_kind(_: Receiving) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::Recv
     }
 
     /// Nothing queued either: a waiting receiver is handed messages

@@ -85,6 +85,10 @@ impl WaitState<()> for State {
         &mut self.waiters
     }
 
+    fn wait_kind(_: ()) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::Barrier
+    }
+
     /// A waiter that leaves before its generation is released withdraws
     /// its arrival; one already released leaves nothing behind.
     fn abandon(&mut self, _: (), left: Left<()>) {

@@ -110,6 +110,10 @@ impl WaitState<Wakeup> for State {
         &mut self.waiters
     }
 
+    fn wait_kind(_: ()) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::Condvar
+    }
+
     /// A `notify_one` handed to a waiter that leaves goes to the next one.
     fn abandon(&mut self, _: (), left: Left<Wakeup>) {
         match left {

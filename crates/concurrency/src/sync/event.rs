@@ -239,6 +239,10 @@ impl WaitState<()> for State {
         &mut self.waiters
     }
 
+    fn wait_kind(_: ()) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::Event
+    }
+
     /// Nothing to pass on: the `set` wakes everyone.
     fn abandon(&mut self, _: (), _: Left<()>) {
         self.abandoned += 1;

@@ -25,6 +25,12 @@
 //!   removes its node or, if the token is already there, passes the
 //!   ownership on as an unlock would. So a cancelled waiter never ends up
 //!   owning the lock.
+//! * `owner` is the id of the task that last took the logical lock (0 for
+//!   a thread outside any task), stored (relaxed) by the taker on every
+//!   successful acquisition; it is only read as the `holder` of a waiter's
+//!   wait reason when the waiter parks, so a stale value is harmless: after
+//!   a hand-off it names the previous owner until the new one runs. It
+//!   orders nothing.
 //! * `data` is locked only by the logical owner, after it has taken the
 //!   logical lock, and its guard is dropped before the logical lock is
 //!   released (field order in [`MutexGuard`]). So `data` is never
@@ -32,7 +38,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
@@ -85,10 +91,20 @@ struct Queue {
 #[derive(Debug, Default)]
 struct RawMutex {
     state: AtomicUsize,
+    /// The task that last took the lock, for wait reasons (see the module
+    /// invariants).
+    owner: AtomicU64,
     queue: std::sync::Mutex<Queue>,
 }
 
 impl RawMutex {
+    /// Records the caller as the owner: a relaxed store of its task id.
+    #[inline]
+    fn record_owner(&self) {
+        let id = fibrio_core::task::current_id().unwrap_or(0);
+        self.owner.store(id, Ordering::Relaxed);
+    }
+
     /// Takes the lock if it is free and nobody is queued.
     #[inline]
     fn try_lock(&self) -> bool {
@@ -100,7 +116,10 @@ impl RawMutex {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.record_owner();
+                    return true;
+                }
                 Err(actual) => s = actual,
             }
         }
@@ -159,7 +178,10 @@ impl RawMutex {
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => return Ok(()),
+                        Ok(_) => {
+                            self.record_owner();
+                            return Ok(());
+                        }
                         Err(actual) => s = actual,
                     }
                     continue;
@@ -191,6 +213,7 @@ impl RawMutex {
         match waiter.wait(deadline) {
             Ok(_) => {
                 self.state.fetch_add(ACQUIRED, Ordering::Relaxed);
+                self.record_owner();
                 waiter.take();
                 Ok(())
             }
@@ -209,6 +232,14 @@ impl Waitable<()> for RawMutex {
 
     fn queue(q: &mut Queue) -> &mut WaitQueue<()> {
         &mut q.waiters
+    }
+
+    fn wait_kind(_: ()) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::Mutex
+    }
+
+    fn holder(&self) -> u64 {
+        self.owner.load(Ordering::Relaxed)
     }
 
     /// A lock handed to a waiter that gives up goes on as an unlock would.

@@ -74,6 +74,10 @@ impl WaitState<Wakeup> for State {
         &mut self.waiters
     }
 
+    fn wait_kind(_: ()) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::Notify
+    }
+
     /// A `notify_one` (`notify_last`) handed to a waiter that leaves is
     /// sent again, the same way.
     fn abandon(&mut self, _: (), left: Left<Wakeup>) {

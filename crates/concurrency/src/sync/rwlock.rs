@@ -125,6 +125,15 @@ impl WaitState<(), bool> for State {
         &mut self.waiters
     }
 
+    /// A writer waits for the write lock, a reader for a read lock.
+    fn wait_kind(write: bool) -> fibrio_core::task::WaitKind {
+        if write {
+            fibrio_core::task::WaitKind::RwLockWrite
+        } else {
+            fibrio_core::task::WaitKind::RwLockRead
+        }
+    }
+
     /// A departing writer may have held back readers; a lock handed to a
     /// waiter that gives up is released as a guard would.
     fn abandon(&mut self, write: bool, left: Left<()>) {

@@ -326,6 +326,10 @@ impl WaitState<()> for State {
         &mut self.waiters
     }
 
+    fn wait_kind(_: ()) -> fibrio_core::task::WaitKind {
+        fibrio_core::task::WaitKind::WaitGroup
+    }
+
     /// Nothing to pass on: the `done` that reaches zero wakes everyone.
     fn abandon(&mut self, _: (), _: Left<()>) {
         self.abandoned += 1;

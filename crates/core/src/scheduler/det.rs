@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use super::error::SchedulerError;
 use super::record::ErasedTask;
-use super::state::TaskState;
+use super::state::{TaskState, WaitReason};
 
 /// One step of SplitMix64 (Steele, Lea, Flood 2014): a bijective mixer of
 /// `u64`s, used both as the random generator and as the trace hash's fold.
@@ -308,6 +308,9 @@ pub struct TaskWait {
     /// True if the task is suspended in `park` waiting for a wake-up (the
     /// usual case in a deadlock); false if it is suspended otherwise.
     pub parked: bool,
+    /// What the task waits for, as its parking call recorded it: `Some`
+    /// exactly when `parked` is true.
+    pub wait: Option<WaitReason>,
     /// True if a cancellation was requested for the task and has not
     /// reached it (it is shielded, or parked where cancellation does not
     /// wake it).
@@ -322,6 +325,7 @@ pub struct TaskWait {
 ///
 /// ```
 /// use fibrio_core::scheduler::{DetConfig, DetFailure, NotifyDriver, Scheduler, SchedulerConfig};
+/// use fibrio_core::task::WaitReason;
 ///
 /// let (result, _) =
 ///     Scheduler::deterministic(SchedulerConfig::default(), Box::new(NotifyDriver::new()), DetConfig::new(1))
@@ -329,7 +333,8 @@ pub struct TaskWait {
 /// let Err(DetFailure::Deadlock(report)) = result else { panic!("expected a deadlock") };
 /// assert_eq!(report.tasks.len(), 1);
 /// assert_eq!(report.tasks[0].name.as_deref(), Some("main"));
-/// assert!(report.to_string().contains("task 1 \"main\": parked"));
+/// assert_eq!(report.tasks[0].wait, Some(WaitReason::PARK));
+/// assert!(report.to_string().contains("task 1 \"main\": waits for an unpark"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -343,6 +348,10 @@ pub struct DeadlockReport {
 }
 
 impl fmt::Display for DeadlockReport {
+    /// One line per task: `task 5 "main": waits for a Mutex held by task 9
+    /// (mutex#1)`. Primitives are numbered per kind in order of first
+    /// appearance (`mutex#1`, `channel#2`), so the text does not depend on
+    /// where the allocator put them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -350,14 +359,37 @@ impl fmt::Display for DeadlockReport {
              no timer is pending and nothing is in flight",
             self.virtual_elapsed, self.steps
         )?;
+        // (label, object) in order of first appearance; a deadlock report
+        // has few tasks, so a linear search is fine.
+        let mut seen: Vec<(&'static str, u64)> = Vec::new();
         for task in &self.tasks {
             write!(f, "\n  task {}", task.id)?;
             if let Some(name) = &task.name {
                 write!(f, " {name:?}")?;
             }
-            let how = if task.parked { "parked" } else { "suspended" };
             // A deadlock means no timer is pending: no task has a deadline.
-            write!(f, ": {how}, no deadline")?;
+            match task.wait {
+                Some(reason) => {
+                    write!(f, ": waits for {reason}")?;
+                    if reason.kind.object_is_primitive() {
+                        let label = reason.kind.object_label();
+                        let number = match seen
+                            .iter()
+                            .filter(|(l, _)| *l == label)
+                            .position(|&(_, o)| o == reason.object)
+                        {
+                            Some(i) => i + 1,
+                            None => {
+                                seen.push((label, reason.object));
+                                seen.iter().filter(|(l, _)| *l == label).count()
+                            }
+                        };
+                        write!(f, " ({label}#{number})")?;
+                    }
+                }
+                None if task.parked => write!(f, ": parked")?,
+                None => write!(f, ": suspended, not parked")?,
+            }
             if task.cancel_requested {
                 write!(f, ", cancellation requested but shielded")?;
             }

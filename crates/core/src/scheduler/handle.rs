@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use super::error::{JoinError, ParkError, SpawnError};
 use super::remote::{Remote, RemoteMsg, Unparker};
 use super::run::{park_running, spawn_here, with_scheduler};
+use super::state::{WaitKind, WaitReason};
 use crate::unwind::is_cancellation;
 
 /// A `Send + Clone` handle to a runtime: spawns `Send` closures onto it from
@@ -280,7 +281,9 @@ impl<T> RemoteJoinHandle<T> {
                 });
             }
             if in_task.is_some() {
-                if let Err(ParkError::Unwinding) = park_running(None) {
+                // The task runs on another runtime: its id is not known here.
+                let reason = WaitReason::new(WaitKind::Join, 0);
+                if let Err(ParkError::Unwinding) = park_running(None, reason) {
                     return Err(JoinError::Unwinding);
                 }
             } else {

@@ -94,7 +94,7 @@ pub use error::{JoinError, ParkError, SchedulerError, SpawnError};
 pub use handle::{Handle, RemoteJoinHandle};
 pub use notify_driver::NotifyDriver;
 pub use remote::Unparker;
-pub use state::TaskState;
+pub use state::{TaskState, WaitKind, WaitReason};
 pub use stats::TaskStats;
 pub use table::TaskKey;
 pub use timers::{TimerId, TimerQueue};

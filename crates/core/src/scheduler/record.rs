@@ -23,6 +23,11 @@
 //!   it and does not park. These three make wake-ups impossible to lose or
 //!   duplicate; only `unpark`, `begin_park`, `mark_queued` and
 //!   `take_queued` change them.
+//! * `wait` is the [`WaitReason`] the task's latest park recorded: written
+//!   by `begin_park`, in the same call that sets `parked` (one three-word
+//!   store, next to `parked` in the layout, nothing formatted), and never
+//!   cleared. It is meaningful only while `parked` is set, so it is read
+//!   only through `wait_reason`, which returns `None` otherwise.
 //! * `cancel` holds three flags, so that a checkpoint with none set costs
 //!   one load: `REQUESTED` only ever goes from clear to set (level-triggered
 //!   cancellation); so does `FORCED`, set only by a scheduler
@@ -75,7 +80,7 @@ use fibrio_context::Context;
 
 use super::cancel::{self, Frame, FrameId};
 use super::error::JoinError;
-use super::state::TaskState;
+use super::state::{TaskState, WaitReason};
 use super::stats::TaskStats;
 use super::table::TaskKey;
 use crate::fiber::current::{self as fiber_current, FiberHeader};
@@ -131,6 +136,9 @@ pub(crate) struct TaskHeader {
     started_at: Cell<Option<Instant>>,
     completed_at: Cell<Option<Instant>>,
     switches: Cell<u64>,
+    /// Declared last among the word-sized fields, so that it sits next to
+    /// the one-byte flags (`parked` among them) that `begin_park` writes.
+    wait: Cell<WaitReason>,
 }
 
 /// The immutable facts a new header starts from.
@@ -179,6 +187,7 @@ impl TaskHeader {
             started_at: Cell::new(None),
             completed_at: Cell::new(None),
             switches: Cell::new(0),
+            wait: Cell::new(WaitReason::PARK),
         }
     }
 
@@ -399,15 +408,22 @@ impl TaskHeader {
         }
     }
 
-    /// The running task is about to park: false if a wake-up token was
-    /// waiting (consumed; do not park), true if it is now parked.
+    /// The running task is about to park, waiting for `reason`: false if a
+    /// wake-up token was waiting (consumed; do not park), true if it is now
+    /// parked, with `reason` recorded.
     #[inline]
-    pub(crate) fn begin_park(&self) -> bool {
+    pub(crate) fn begin_park(&self, reason: WaitReason) -> bool {
         if self.notified.replace(false) {
             return false;
         }
+        self.wait.set(reason);
         self.parked.set(true);
         true
+    }
+
+    /// What the task waits for while it is parked; `None` otherwise.
+    pub(crate) fn wait_reason(&self) -> Option<WaitReason> {
+        self.parked.get().then(|| self.wait.get())
     }
 
     // ---- cancellation ---------------------------------------------------
@@ -680,5 +696,31 @@ impl<T> ErasedTask for Task<T> {
             Some(Err(JoinError::Panicked(payload))) => Some(payload_message(payload).to_owned()),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::{offset_of, size_of};
+
+    use super::{TaskHeader, WaitReason};
+
+    /// The record's invariants promise that `begin_park`'s store of the
+    /// wait reason lands next to the `parked` flag it writes anyway.
+    #[test]
+    fn the_wait_reason_sits_next_to_the_park_flags() {
+        let wait = offset_of!(TaskHeader, wait);
+        let parked = offset_of!(TaskHeader, parked);
+        let (low, high) = if wait < parked {
+            (wait, parked + 1)
+        } else {
+            (parked, wait + size_of::<WaitReason>())
+        };
+        assert!(
+            high - low <= 48,
+            "wait at {wait}, parked at {parked}, header {} bytes",
+            size_of::<TaskHeader>()
+        );
+        assert_eq!(size_of::<WaitReason>(), 24);
     }
 }

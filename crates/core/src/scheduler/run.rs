@@ -31,7 +31,7 @@ use super::prefetch;
 use super::record::{ErasedTask, Task, TaskHeader, TaskIdentity};
 use super::remote::{Remote, RemoteMsg, Unparker};
 use super::run_queue::RunQueue;
-use super::state::TaskState;
+use super::state::{TaskState, WaitReason};
 use super::table::{TaskKey, TaskTable};
 use super::timers::TimerQueue;
 use super::watchdog::Watchdog;
@@ -509,6 +509,7 @@ impl SchedulerInner {
                     name: header.name().cloned(),
                     state: header.state(),
                     parked: header.is_parked(),
+                    wait: header.wait_reason(),
                     cancel_requested: header.cancel_requested(),
                 }
             })
@@ -789,23 +790,25 @@ impl SchedulerInner {
         unsafe { header.suspend() };
     }
 
-    /// Parks the running task `header` until it is unparked or `deadline`
-    /// passes. Returns whether `deadline`'s timer is what woke it.
+    /// Parks the running task `header`, waiting for `reason`, until it is
+    /// unparked or `deadline` passes. Returns whether `deadline`'s timer is
+    /// what woke it.
     #[inline(always)]
     fn park_running_task(
         &self,
         header: &TaskHeader,
         deadline: Option<Instant>,
+        reason: WaitReason,
     ) -> Result<bool, ParkError> {
         if std::thread::panicking() {
             return Err(ParkError::Unwinding);
         }
         header.checkpoint();
         if deadline.is_some() || header.in_scope() {
-            return self.park_with_timer(header, deadline);
+            return self.park_with_timer(header, deadline, reason);
         }
         // The common park: no deadline, so no timer.
-        if header.begin_park() {
+        if header.begin_park(reason) {
             // SAFETY: `header` is the running task (the caller's contract).
             unsafe { header.suspend() };
             // Running again. Unwind if a cancellation is what woke us; any
@@ -824,11 +827,12 @@ impl SchedulerInner {
         &self,
         header: &TaskHeader,
         deadline: Option<Instant>,
+        reason: WaitReason,
     ) -> Result<bool, ParkError> {
         if deadline.is_some_and(|deadline| deadline <= self.now.get()) {
             return Ok(true);
         }
-        if !header.begin_park() {
+        if !header.begin_park(reason) {
             return Ok(false);
         }
         // Inside scopes with a deadline, wake at the earliest one, so that
@@ -936,10 +940,14 @@ impl Drop for FinishMain<'_> {
     }
 }
 
-/// Parks the running task until it is unparked or `deadline` passes (see
-/// `task::park_until`). Returns whether the deadline is what woke it.
+/// Parks the running task, recording that it waits for `reason`, until it
+/// is unparked or `deadline` passes (see `task::park_for`). Returns whether
+/// the deadline is what woke it.
 #[inline(always)]
-pub(crate) fn park_running(deadline: Option<Instant>) -> Result<bool, ParkError> {
+pub(crate) fn park_running(
+    deadline: Option<Instant>,
+    reason: WaitReason,
+) -> Result<bool, ParkError> {
     // No closure here: this is the hot path of every blocking call, and a
     // closure around the switch was left out of line, costing a second
     // frame that saves every callee-saved register.
@@ -949,7 +957,7 @@ pub(crate) fn park_running(deadline: Option<Instant>) -> Result<bool, ParkError>
     let Some(header) = scheduler.running() else {
         return Err(ParkError::OutsideTask);
     };
-    scheduler.park_running_task(header, deadline)
+    scheduler.park_running_task(header, deadline, reason)
 }
 
 /// Lets the other runnable tasks run, then continues. False outside a task.

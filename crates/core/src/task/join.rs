@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::scheduler::{
     cancel_task, park_running, with_running, ErasedTask, JoinError, ParkError, Task, TaskHeader,
-    TaskState, TaskStats,
+    TaskState, TaskStats, WaitKind, WaitReason,
 };
 
 /// An owned permission to wait for a task's result.
@@ -396,6 +396,30 @@ impl TaskRef {
         }
         Ok(())
     }
+
+    /// What the task waits for while it is parked (a lock, a channel, a
+    /// join, a read, a sleep, ...); `None` while it is not parked (queued,
+    /// running, not started or ended). For task dumps and tests: the value
+    /// is what the task's latest parking call recorded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use std::time::Duration;
+    /// use fibrio_core::task::{self, WaitKind};
+    ///
+    /// let sleeper = task::spawn(|| task::sleep(Duration::from_millis(5))).task_ref();
+    /// assert_eq!(sleeper.wait_reason(), None); // not started
+    /// task::yield_now(); // it runs and parks in its sleep
+    /// assert_eq!(sleeper.wait_reason().unwrap().kind, WaitKind::Sleep);
+    /// sleeper.wait().unwrap();
+    /// assert_eq!(sleeper.wait_reason(), None); // ended
+    /// # });
+    /// ```
+    pub fn wait_reason(&self) -> Option<WaitReason> {
+        self.header().wait_reason()
+    }
 }
 
 impl fmt::Debug for TaskRef {
@@ -511,6 +535,17 @@ pub fn wait_any(tasks: &[TaskRef]) -> Result<Option<usize>, JoinError> {
 /// `headers`, parks once, and unregisters (also when unwinding). May return
 /// spuriously; callers loop.
 fn wait_finished(headers: &[&TaskHeader]) -> Result<(), JoinError> {
+    // Named now, formatted never (only a report prints it).
+    let reason = match headers {
+        [one] => WaitReason::new(WaitKind::Join, one.id()),
+        _ => {
+            let first = headers
+                .iter()
+                .find(|h| !h.is_terminal())
+                .unwrap_or(&headers[0]);
+            WaitReason::new(WaitKind::JoinAny, first.id())
+        }
+    };
     let Some(me) = with_running(|_, me| me.key()) else {
         return Err(JoinError::OutsideTask);
     };
@@ -531,7 +566,7 @@ fn wait_finished(headers: &[&TaskHeader]) -> Result<(), JoinError> {
         }
     }
     let _unregister = Unregister { headers, me };
-    match park_running(None) {
+    match park_running(None, reason) {
         Ok(_) => Ok(()),
         Err(ParkError::Unwinding) => Err(JoinError::Unwinding),
         Err(ParkError::OutsideTask) => Err(JoinError::OutsideTask),

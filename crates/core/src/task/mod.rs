@@ -34,6 +34,14 @@
 //! [`checkpoint`] is a cancellation checkpoint and a schedule point, as
 //! trio's is; [`checkpoint_if_cancelled`] only checks. [`current`] is the
 //! running task, as a [`TaskRef`] it can cancel itself through or hand out.
+//!
+//! # What a parked task waits for
+//!
+//! Every parking call records a [`WaitReason`] in the task before it
+//! suspends ([`park_for`]; `park` records [`WaitKind::Park`], `sleep`
+//! `Sleep`, joins `Join`/`JoinAny`, and the higher layers their locks,
+//! channels and I/O). [`TaskRef::wait_reason`] reads it while the task is
+//! parked, and a deterministic run's deadlock report prints it per task.
 
 mod builder;
 #[doc(hidden)]
@@ -47,7 +55,7 @@ pub use builder::{spawn, Builder};
 pub use join::{current, try_current, wait_any, JoinHandle, TaskRef};
 pub use park::{
     checkpoint, checkpoint_if_cancelled, current_id, current_key, current_name, is_cancelled, park,
-    park_until, unpark_local, yield_now,
+    park_for, park_until, unpark_local, yield_now,
 };
 pub use scope::{
     current_effective_deadline, fail_after, fail_after_shielded, fail_at, move_on_after,
@@ -57,7 +65,7 @@ pub use time::{pending_timers, sleep, sleep_until};
 
 pub use crate::scheduler::{
     Handle, JoinError, ParkError, RemoteJoinHandle, SpawnError, TaskKey, TaskState, TaskStats,
-    Unparker,
+    Unparker, WaitKind, WaitReason,
 };
 pub use crate::unwind::is_cancellation;
 

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::scheduler::{
-    park_running, with_running, with_scheduler, yield_running, ParkError, TaskKey,
+    park_running, with_running, with_scheduler, yield_running, ParkError, TaskKey, WaitReason,
 };
 
 /// Parks the current task until it is unparked.
@@ -51,7 +51,7 @@ use crate::scheduler::{
 /// # });
 /// ```
 pub fn park() -> Result<(), ParkError> {
-    park_running(None).map(drop)
+    park_running(None, WaitReason::PARK).map(drop)
 }
 
 /// Parks the current task until it is unparked or `deadline` passes,
@@ -84,7 +84,44 @@ pub fn park() -> Result<(), ParkError> {
 /// # });
 /// ```
 pub fn park_until(deadline: Option<Instant>) -> Result<(), ParkError> {
-    park_running(deadline).map(drop)
+    park_running(deadline, WaitReason::PARK).map(drop)
+}
+
+/// [`park_until`], recording what the task waits for: `reason` is what a
+/// deadlock report or [`TaskRef::wait_reason`](super::TaskRef::wait_reason)
+/// shows while the task is parked. Blocking primitives call this rather
+/// than [`park`], so that a stuck task says what it is stuck on (a lock, a
+/// channel, a read). Recording costs one store of three words when the
+/// task actually parks, and nothing when a waiting wake-up token makes it
+/// return at once.
+///
+/// # Errors
+///
+/// As [`park`]: [`ParkError::OutsideTask`] outside a task,
+/// [`ParkError::Unwinding`] during unwinding (neither suspends).
+///
+/// # Cancellation
+///
+/// A checkpoint, as [`park`].
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// use fibrio_core::task::{self, Unparker, WaitKind, WaitReason};
+///
+/// let (me, unparker) = (task::current(), Unparker::current().unwrap());
+/// let watcher = task::spawn(move || {
+///     let reason = me.wait_reason().unwrap(); // main is parked
+///     assert_eq!(reason, WaitReason::new(WaitKind::Event, 42));
+///     unparker.unpark();
+/// });
+/// task::park_for(WaitReason::new(WaitKind::Event, 42), None).unwrap();
+/// watcher.join().unwrap();
+/// # });
+/// ```
+pub fn park_for(reason: WaitReason, deadline: Option<Instant>) -> Result<(), ParkError> {
+    park_running(deadline, reason).map(drop)
 }
 
 /// A schedule point and a cancellation checkpoint, trio's
@@ -224,6 +261,7 @@ pub fn current_key() -> Option<TaskKey> {
 /// assert_eq!(handle.join().unwrap(), Some(id));
 /// # });
 /// ```
+#[inline]
 pub fn current_id() -> Option<u64> {
     with_running(|_, task| task.id())
 }

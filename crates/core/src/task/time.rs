@@ -8,7 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::scheduler::{clock_now, park_running, with_running, with_scheduler, yield_running};
+use crate::scheduler::{
+    clock_now, park_running, with_running, with_scheduler, yield_running, WaitKind, WaitReason,
+};
+
+/// A sleep's wait reason: the deadline is in the task's timer.
+const SLEEP: WaitReason = WaitReason::new(WaitKind::Sleep, 0);
 
 /// Parks the current task for at least `duration`; other tasks run
 /// meanwhile. `sleep(Duration::ZERO)` yields to the other runnable tasks.
@@ -85,7 +90,7 @@ fn sleep_until_from(now: Instant, deadline: Instant) {
         return;
     }
     // Spurious wake-ups park again; only our own timer ends the sleep.
-    while let Ok(fired) = park_running(Some(deadline)) {
+    while let Ok(fired) = park_running(Some(deadline), SLEEP) {
         if fired {
             return;
         }
@@ -98,7 +103,7 @@ fn sleep_forever() {
             std::thread::park();
         }
     }
-    while park_running(None).is_ok() {}
+    while park_running(None, SLEEP).is_ok() {}
 }
 
 /// The timers of the runtime running on this thread that have not fired
