@@ -143,11 +143,13 @@ fn outside_runtime() -> io::Error {
     if fibrio_core::task::det::active() {
         // A deterministic simulation has no reactor: real sockets cannot
         // wait there (their readiness would come from the real world, at
-        // real times, and break replay).
+        // real times, and break replay). TCP sockets made there are
+        // simulated instead (`crate::sim`) and never get here.
         return io::Error::new(
             io::ErrorKind::Unsupported,
             "fibrio::net: a real socket cannot wait inside a simulation (fibrio::sim); \
-             the simulated network is not built yet, so test socket code with fibrio::run",
+             only TCP sockets made there with bind/connect are simulated (not UDP, Unix \
+             sockets, or sockets made with from_std), so test this code with fibrio::run",
         );
     }
     io::Error::other("fibrio: registering an fd outside a fibrio runtime; do it inside fibrio::run")

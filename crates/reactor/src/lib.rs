@@ -19,6 +19,8 @@
 //!   `UnixStream` with `std::net`'s API, parking the task instead of the
 //!   thread.
 //! * [`spawn_blocking`]: blocking work on a thread pool.
+//! * [`sim`]: the simulated network of a deterministic simulation
+//!   (`fibrio::sim`), which the TCP types use while it is entered.
 //!
 //! # Examples
 //!
@@ -42,6 +44,7 @@ pub mod io;
 pub mod net;
 mod reactor;
 mod select;
+pub mod sim;
 
 pub use blocking::{spawn_blocking, KEEP_ALIVE, MAX_BLOCKING_THREADS};
 /// The scheduler's timers, re-exported: `sleep` and `park_until` live in

@@ -376,6 +376,22 @@ impl WaitReason {
     /// ```
     pub const PARK: WaitReason = WaitReason::new(WaitKind::Park, 0);
 
+    /// The bit that marks the `object` of a `Read`, `Write`, `Accept` or
+    /// `Connect` reason as a simulated connection's id (`fibrio::sim` has
+    /// no file descriptors) rather than an fd.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::{WaitKind, WaitReason};
+    ///
+    /// let real = WaitReason::new(WaitKind::Read, 7);
+    /// let simulated = WaitReason::new(WaitKind::Read, 7 | WaitReason::SIMULATED_SOCKET);
+    /// assert_eq!(real.to_string(), "a read on fd 7");
+    /// assert_eq!(simulated.to_string(), "a read on simulated connection 7");
+    /// ```
+    pub const SIMULATED_SOCKET: u64 = 1 << 63;
+
     /// A reason of kind `kind` on `object`, with no holder.
     ///
     /// # Examples
@@ -441,10 +457,20 @@ impl fmt::Display for WaitReason {
             WaitKind::Join => write!(f, "a join of task {object}")?,
             WaitKind::JoinAny => write!(f, "a join of any of several tasks (task {object}, ...)")?,
             WaitKind::Blocking => f.write_str("a spawn_blocking job")?,
-            WaitKind::Read => write!(f, "a read on fd {object}")?,
-            WaitKind::Write => write!(f, "a write on fd {object}")?,
-            WaitKind::Accept => write!(f, "an accept on fd {object}")?,
-            WaitKind::Connect => write!(f, "a connect on fd {object}")?,
+            WaitKind::Read | WaitKind::Write | WaitKind::Accept | WaitKind::Connect => {
+                let what = match self.kind {
+                    WaitKind::Read => "a read",
+                    WaitKind::Write => "a write",
+                    WaitKind::Accept => "an accept",
+                    _ => "a connect",
+                };
+                if object & WaitReason::SIMULATED_SOCKET != 0 {
+                    let id = object & !WaitReason::SIMULATED_SOCKET;
+                    write!(f, "{what} on simulated connection {id}")?;
+                } else {
+                    write!(f, "{what} on fd {object}")?;
+                }
+            }
             WaitKind::Mutex => f.write_str("a Mutex")?,
             WaitKind::RwLockRead => f.write_str("a RwLock read lock")?,
             WaitKind::RwLockWrite => f.write_str("a RwLock write lock")?,

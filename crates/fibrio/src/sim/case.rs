@@ -1,8 +1,9 @@
 //! One deterministic run of a seed: the code [`run`](super::run),
 //! [`try_run`](super::try_run) and [`check`](super::check) share.
 
-use fibrio_core::scheduler::{DetConfig, DetStats, NotifyDriver, Scheduler, SchedulerConfig};
+use fibrio_core::scheduler::{DetConfig, DetStats, Scheduler, SchedulerConfig};
 use fibrio_core::task::det;
+use fibrio_reactor::sim::{SimNet, SimNetConfig};
 
 use super::error::SimError;
 
@@ -26,15 +27,22 @@ pub(crate) fn refuse_nested(what: &str) {
 }
 
 /// Runs `main` as the main task of a deterministic scheduler seeded
-/// `seed`, on this thread, and returns its value or its failure with the
+/// `seed`, on this thread, with a simulated network of its own, and returns its value or its failure with the
 /// run's figures. The caller has checked [`refuse_nested`].
 pub(crate) fn run_case<'a, T: 'a>(
     seed: u64,
     main: impl FnOnce() -> T + 'a,
 ) -> (Result<T, SimError>, DetStats) {
+    // The run's own network: `fibrio::net` TCP sockets made in it are
+    // simulated, and its driver delivers their packets on virtual time.
+    // Entered before the scheduler starts and left after every task has
+    // ended (the guard outlives `block_on_deterministic`), so no socket of
+    // the run reaches the real network.
+    let net = SimNet::new(SimNetConfig::default());
+    let _enter = net.enter();
     let scheduler = Scheduler::deterministic(
         SchedulerConfig::default(),
-        Box::new(NotifyDriver::new()),
+        Box::new(net.driver()),
         DetConfig::new(seed),
     );
     let (result, stats) = scheduler.block_on_deterministic(main);

@@ -66,11 +66,25 @@
 //!   closure inline, on the simulation's thread, then lets the schedule
 //!   pick the next task.
 //!
+//! * **The network.** [`fibrio::net`](crate::net)'s `TcpListener` and
+//!   `TcpStream` made inside a simulation are simulated: bytes travel
+//!   between them in order, with a latency of 0 to 1 ms drawn from the
+//!   seed and a 256 KiB receive window, and no real socket or DNS lookup
+//!   is made. There is one host, `main` (`10.0.0.1`); `localhost` and
+//!   `127.0.0.1` name it too, so `bind("main:80")`,
+//!   `connect("localhost:80")` and `connect("10.0.0.1:80")` all work. The
+//!   errors are a real socket's: `ConnectionRefused` with no listener,
+//!   `AddrInUse`, `TimedOut` past a read, write or connect timeout (at the
+//!   exact virtual instant), `Ok(0)` after the peer's close or
+//!   `shutdown(Write)`, `ConnectionReset` when the peer closed with data
+//!   left unread, `BrokenPipe` for a write after the peer's close, and
+//!   `NotFound` for an unknown host name.
+//!
 //! Not controlled: `std::time::Instant`, `HashMap`'s random iteration
-//! order, other threads, real files, and real sockets (a simulated network
-//! is not part of this module yet: a `fibrio::net` socket inside a
-//! simulation is a real one, and its first operation that would have to
-//! wait fails with an `io::Error`, as a simulation has no reactor).
+//! order, other threads, real files, and the sockets the simulation does
+//! not simulate (UDP, Unix sockets, and TCP sockets made with `from_std`):
+//! they are real, and their first operation that would have to wait fails
+//! with `ErrorKind::Unsupported`.
 //!
 //! # Invariants
 //!

@@ -17,32 +17,59 @@
 //! The types are `!Send`: a socket belongs to the thread that uses it.
 //! `into_std`/`from_std` move one between threads.
 //!
+//! Inside a simulation (a [`SimNet`](crate::sim::SimNet) entered on the
+//! thread, as `fibrio::sim` does), `TcpListener::bind` and
+//! `TcpStream::connect` make simulated sockets instead, with the same API
+//! and error kinds, and host names resolve through the simulated network
+//! ([`ToSocketAddrs`]), never through DNS. A simulated socket has no file
+//! descriptor: `as_raw_fd`/`into_raw_fd` give -1, `as_fd` panics, and
+//! `into_std` fails with `ErrorKind::Unsupported`. UDP and Unix sockets
+//! are not simulated.
+//!
 //! ```compile_fail
 //! fn assert_send<T: Send>() {}
 //! assert_send::<fibrio_reactor::net::TcpStream>();
 //! ```
 
 mod accept_backoff;
+mod addr;
 mod evented;
 mod tcp;
 mod udp;
 mod unix;
 
+pub use addr::ToSocketAddrs;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 
 /// Runs `f` on each address `addr` resolves to, returning the first
 /// success or the last error.
 pub(crate) fn each_addr<T>(
+    addr: impl std::net::ToSocketAddrs,
+    f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    each_of(addr.to_socket_addrs()?, f)
+}
+
+/// [`each_addr`] for fibrio's own [`ToSocketAddrs`], which resolves host
+/// names through the simulated network inside a simulation.
+pub(crate) fn each_resolved<T>(
     addr: impl ToSocketAddrs,
+    f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    each_of(addr::Sealed::resolve(&addr)?, f)
+}
+
+fn each_of<T>(
+    addrs: impl IntoIterator<Item = SocketAddr>,
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for addr in addr.to_socket_addrs()? {
+    for addr in addrs {
         match f(addr) {
             Ok(value) => return Ok(value),
             Err(err) => last = Some(err),

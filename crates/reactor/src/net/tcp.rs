@@ -3,15 +3,24 @@
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::evented::Evented;
-use super::{accept_backoff, each_addr};
+use super::{accept_backoff, each_resolved, ToSocketAddrs};
 use crate::reactor::Direction;
+use crate::sim::{self, SimListener, SimStream};
+
+/// The error of a call that a simulated socket cannot honour.
+fn not_simulated(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("fibrio::sim: {what} is not available on a simulated socket"),
+    )
+}
 
 /// A TCP socket server, listening for connections. Mirrors
 /// [`std::net::TcpListener`]; `accept` parks the task.
@@ -49,11 +58,19 @@ use crate::reactor::Direction;
 /// # }).unwrap().unwrap();
 /// ```
 pub struct TcpListener {
-    inner: Evented<std::net::TcpListener>,
+    inner: ListenerInner,
+}
+
+/// A real socket, or a simulated one (chosen at `bind`).
+enum ListenerInner {
+    Os(Evented<std::net::TcpListener>),
+    Sim(SimListener),
 }
 
 impl TcpListener {
     /// Binds to `addr` (trying each resolved address in turn) and listens.
+    /// Inside a simulation the listener is simulated (see the
+    /// [module docs](super)).
     ///
     /// # Errors
     ///
@@ -69,12 +86,24 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        each_addr(addr, std::net::TcpListener::bind).and_then(TcpListener::from_std)
+        if let Some(net) = sim::current() {
+            return TcpListener::bind_sim(&net, addr);
+        }
+        each_resolved(addr, std::net::TcpListener::bind).and_then(TcpListener::from_std)
+    }
+
+    fn bind_sim(net: &sim::SimNet, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        let listener = each_resolved(addr, |addr| SimListener::bind(net, addr))?;
+        Ok(TcpListener {
+            inner: ListenerInner::Sim(listener),
+        })
     }
 
     /// Binds with `SO_REUSEADDR` and `SO_REUSEPORT`, so several listeners
     /// (one per worker thread) can share `addr` and the kernel spreads
-    /// incoming connections among them. The backlog is 1024.
+    /// incoming connections among them. The backlog is 1024. Inside a
+    /// simulation it is [`bind`](TcpListener::bind): a port has one
+    /// simulated listener.
     ///
     /// # Errors
     ///
@@ -91,7 +120,10 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind_reuseport(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
-        each_addr(addr, |addr| {
+        if let Some(net) = sim::current() {
+            return TcpListener::bind_sim(&net, addr);
+        }
+        each_resolved(addr, |addr| {
             let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
             socket.set_reuse_address(true)?;
             #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
@@ -122,7 +154,7 @@ impl TcpListener {
     /// ```
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
         Ok(TcpListener {
-            inner: Evented::new(listener, |l| l.set_nonblocking(true))?,
+            inner: ListenerInner::Os(Evented::new(listener, |l| l.set_nonblocking(true))?),
         })
     }
 
@@ -149,7 +181,10 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        let listener = self.inner.into_inner();
+        let listener = match self.inner {
+            ListenerInner::Os(inner) => inner.into_inner(),
+            ListenerInner::Sim(_) => return Err(not_simulated("into_std")),
+        };
         listener.set_nonblocking(false)?;
         Ok(listener)
     }
@@ -188,8 +223,16 @@ impl TcpListener {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (stream, addr) = self.inner.blocking(Direction::Read, |l| l.accept())?;
-        Ok((TcpStream::from_std(stream)?, addr))
+        match &self.inner {
+            ListenerInner::Os(inner) => {
+                let (stream, addr) = inner.blocking(Direction::Read, |l| l.accept())?;
+                Ok((TcpStream::from_std(stream)?, addr))
+            }
+            ListenerInner::Sim(listener) => {
+                let (stream, addr) = listener.accept()?;
+                Ok((TcpStream::sim(stream), addr))
+            }
+        }
     }
 
     /// An endless iterator of accepted connections. When the process runs
@@ -255,7 +298,10 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        match &self.inner {
+            ListenerInner::Os(inner) => inner.get_ref().local_addr(),
+            ListenerInner::Sim(listener) => Ok(listener.local_addr()),
+        }
     }
 
     /// A second handle to the same socket (a duplicated fd); either one
@@ -276,7 +322,12 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpListener> {
-        TcpListener::from_std(self.inner.get_ref().try_clone()?)
+        match &self.inner {
+            ListenerInner::Os(inner) => TcpListener::from_std(inner.get_ref().try_clone()?),
+            ListenerInner::Sim(listener) => Ok(TcpListener {
+                inner: ListenerInner::Sim(listener.clone()),
+            }),
+        }
     }
 
     /// Sets the IP time-to-live.
@@ -296,7 +347,10 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get_ref().set_ttl(ttl)
+        match self.os() {
+            Some(inner) => inner.get_ref().set_ttl(ttl),
+            None => Ok(()),
+        }
     }
 
     /// The IP time-to-live.
@@ -315,7 +369,10 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.get_ref().ttl()
+        match self.os() {
+            Some(inner) => inner.get_ref().ttl(),
+            None => Ok(SIM_TTL),
+        }
     }
 
     /// Takes the pending socket error (`SO_ERROR`).
@@ -334,7 +391,22 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
+        match self.os() {
+            Some(inner) => inner.get_ref().take_error(),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The TTL a simulated socket reports; setting it changes nothing.
+const SIM_TTL: u32 = 64;
+
+impl TcpListener {
+    fn os(&self) -> Option<&Evented<std::net::TcpListener>> {
+        match &self.inner {
+            ListenerInner::Os(inner) => Some(inner),
+            ListenerInner::Sim(_) => None,
+        }
     }
 }
 
@@ -436,13 +508,21 @@ impl fmt::Debug for Incoming<'_> {
 /// # }).unwrap().unwrap();
 /// ```
 pub struct TcpStream {
-    inner: Evented<std::net::TcpStream>,
+    inner: StreamInner,
+}
+
+/// A real socket, or a simulated one (chosen at `connect`).
+enum StreamInner {
+    Os(Evented<std::net::TcpStream>),
+    Sim(SimStream),
 }
 
 impl TcpStream {
     /// Connects to `addr`, trying each resolved address in turn. Name
     /// resolution (for host names, not literal addresses) blocks the thread;
     /// resolve remote names with `spawn_blocking` first if that matters.
+    /// Inside a simulation the connection is simulated, and names resolve
+    /// through the simulated network (see [`ToSocketAddrs`]).
     ///
     /// # Errors
     ///
@@ -470,7 +550,7 @@ impl TcpStream {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn connect(addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        each_addr(addr, |addr| TcpStream::connect_addr(addr, None))
+        each_resolved(addr, |addr| TcpStream::connect_addr(addr, None))
     }
 
     /// Connects to `addr`, giving up with `TimedOut` after `timeout`.
@@ -514,6 +594,9 @@ impl TcpStream {
     }
 
     fn connect_addr(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        if let Some(net) = sim::current() {
+            return SimStream::connect(&net, addr, deadline).map(TcpStream::sim);
+        }
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
         let pending = match socket.connect(&SockAddr::from(addr)) {
@@ -522,22 +605,37 @@ impl TcpStream {
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => true,
             Err(err) => return Err(err),
         };
-        let stream = TcpStream::from_std(std::net::TcpStream::from(socket))?;
+        let stream = Evented::new(std::net::TcpStream::from(socket), |s| {
+            s.set_nonblocking(true)
+        })?;
         if pending {
-            stream
-                .inner
-                .blocking_until(Direction::Write, deadline, |s| match s.take_error()? {
-                    Some(err) => Err(err),
-                    None => match s.peer_addr() {
-                        Ok(_) => Ok(()),
-                        Err(err) if err.kind() == io::ErrorKind::NotConnected => {
-                            Err(io::ErrorKind::WouldBlock.into())
-                        }
-                        Err(err) => Err(err),
-                    },
-                })?;
+            stream.blocking_until(Direction::Write, deadline, |s| match s.take_error()? {
+                Some(err) => Err(err),
+                None => match s.peer_addr() {
+                    Ok(_) => Ok(()),
+                    Err(err) if err.kind() == io::ErrorKind::NotConnected => {
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    Err(err) => Err(err),
+                },
+            })?;
         }
-        Ok(stream)
+        Ok(TcpStream {
+            inner: StreamInner::Os(stream),
+        })
+    }
+
+    fn sim(stream: SimStream) -> TcpStream {
+        TcpStream {
+            inner: StreamInner::Sim(stream),
+        }
+    }
+
+    fn os(&self) -> Option<&Evented<std::net::TcpStream>> {
+        match &self.inner {
+            StreamInner::Os(inner) => Some(inner),
+            StreamInner::Sim(_) => None,
+        }
     }
 
     /// Wraps a connected std stream, switching it to non-blocking mode.
@@ -559,7 +657,7 @@ impl TcpStream {
     /// ```
     pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
         Ok(TcpStream {
-            inner: Evented::new(stream, |s| s.set_nonblocking(true))?,
+            inner: StreamInner::Os(Evented::new(stream, |s| s.set_nonblocking(true))?),
         })
     }
 
@@ -589,7 +687,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let stream = self.inner.into_inner();
+        let stream = match self.inner {
+            StreamInner::Os(inner) => inner.into_inner(),
+            StreamInner::Sim(_) => return Err(not_simulated("into_std")),
+        };
         stream.set_nonblocking(false)?;
         Ok(stream)
     }
@@ -629,7 +730,10 @@ impl TcpStream {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.blocking(Direction::Read, |s| s.peek(buf))
+        match &self.inner {
+            StreamInner::Os(inner) => inner.blocking(Direction::Read, |s| s.peek(buf)),
+            StreamInner::Sim(stream) => stream.peek(buf),
+        }
     }
 
     /// Shuts down the read half, the write half, or both. A task blocked
@@ -663,7 +767,10 @@ impl TcpStream {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.inner.get_ref().shutdown(how)
+        match &self.inner {
+            StreamInner::Os(inner) => inner.get_ref().shutdown(how),
+            StreamInner::Sim(stream) => stream.shutdown(how),
+        }
     }
 
     /// Sets the read timeout: a read that waits longer fails with
@@ -696,7 +803,10 @@ impl TcpStream {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
+        match &self.inner {
+            StreamInner::Os(inner) => inner.set_read_timeout(timeout),
+            StreamInner::Sim(stream) => stream.set_read_timeout(timeout),
+        }
     }
 
     /// Sets the write timeout. See [`set_read_timeout`](TcpStream::set_read_timeout).
@@ -718,7 +828,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
+        match &self.inner {
+            StreamInner::Os(inner) => inner.set_write_timeout(timeout),
+            StreamInner::Sim(stream) => stream.set_write_timeout(timeout),
+        }
     }
 
     /// The read timeout.
@@ -741,7 +854,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
+        Ok(match &self.inner {
+            StreamInner::Os(inner) => inner.read_timeout(),
+            StreamInner::Sim(stream) => stream.read_timeout(),
+        })
     }
 
     /// The write timeout.
@@ -761,7 +877,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
+        Ok(match &self.inner {
+            StreamInner::Os(inner) => inner.write_timeout(),
+            StreamInner::Sim(stream) => stream.write_timeout(),
+        })
     }
 
     /// Sets `TCP_NODELAY`.
@@ -782,7 +901,13 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.inner.get_ref().set_nodelay(nodelay)
+        match &self.inner {
+            StreamInner::Os(inner) => inner.get_ref().set_nodelay(nodelay),
+            StreamInner::Sim(stream) => {
+                stream.set_nodelay(nodelay);
+                Ok(())
+            }
+        }
     }
 
     /// Whether `TCP_NODELAY` is set.
@@ -802,7 +927,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.inner.get_ref().nodelay()
+        match &self.inner {
+            StreamInner::Os(inner) => inner.get_ref().nodelay(),
+            StreamInner::Sim(stream) => Ok(stream.nodelay()),
+        }
     }
 
     /// The local address.
@@ -823,7 +951,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        match &self.inner {
+            StreamInner::Os(inner) => inner.get_ref().local_addr(),
+            StreamInner::Sim(stream) => Ok(stream.local_addr()),
+        }
     }
 
     /// The peer's address.
@@ -843,7 +974,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
+        match &self.inner {
+            StreamInner::Os(inner) => inner.get_ref().peer_addr(),
+            StreamInner::Sim(stream) => Ok(stream.peer_addr()),
+        }
     }
 
     /// A second handle to the same connection (a duplicated fd), for
@@ -869,7 +1003,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        TcpStream::from_std(self.inner.get_ref().try_clone()?)
+        match &self.inner {
+            StreamInner::Os(inner) => TcpStream::from_std(inner.get_ref().try_clone()?),
+            StreamInner::Sim(stream) => Ok(TcpStream::sim(stream.try_clone())),
+        }
     }
 
     /// Takes the pending socket error (`SO_ERROR`).
@@ -889,7 +1026,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
+        match self.os() {
+            Some(inner) => inner.get_ref().take_error(),
+            None => Ok(None),
+        }
     }
 
     /// Sets the IP time-to-live.
@@ -910,7 +1050,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get_ref().set_ttl(ttl)
+        match self.os() {
+            Some(inner) => inner.get_ref().set_ttl(ttl),
+            None => Ok(()),
+        }
     }
 
     /// The IP time-to-live.
@@ -930,7 +1073,10 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.get_ref().ttl()
+        match self.os() {
+            Some(inner) => inner.get_ref().ttl(),
+            None => Ok(SIM_TTL),
+        }
     }
 }
 
@@ -1057,6 +1203,182 @@ macro_rules! fd_traits {
 
 pub(crate) use fd_traits;
 
-fd_traits!(TcpListener, std::net::TcpListener, from_std);
-fd_traits!(TcpStream, std::net::TcpStream, from_std);
-stream_io!(TcpStream);
+/// The fd traits of the TCP types: a real socket's fd, or none for a
+/// simulated one (`as_raw_fd` and `into_raw_fd` give -1, `as_fd` panics:
+/// a simulated socket has no file descriptor to lend).
+macro_rules! tcp_fd_traits {
+    ($ty:ident, $std:ty, $inner:ident) => {
+        impl AsRawFd for $ty {
+            fn as_raw_fd(&self) -> RawFd {
+                match &self.inner {
+                    $inner::Os(inner) => inner.get_ref().as_raw_fd(),
+                    $inner::Sim(_) => -1,
+                }
+            }
+        }
+
+        impl AsFd for $ty {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                match &self.inner {
+                    $inner::Os(inner) => inner.get_ref().as_fd(),
+                    $inner::Sim(_) => {
+                        panic!("fibrio::sim: a simulated socket has no file descriptor")
+                    }
+                }
+            }
+        }
+
+        impl TryFrom<$std> for $ty {
+            type Error = io::Error;
+
+            fn try_from(socket: $std) -> io::Result<$ty> {
+                $ty::from_std(socket)
+            }
+        }
+
+        impl TryFrom<OwnedFd> for $ty {
+            type Error = io::Error;
+
+            fn try_from(fd: OwnedFd) -> io::Result<$ty> {
+                $ty::from_std(<$std>::from(fd))
+            }
+        }
+
+        impl IntoRawFd for $ty {
+            fn into_raw_fd(self) -> RawFd {
+                match self.inner {
+                    $inner::Os(inner) => inner.into_inner().into_raw_fd(),
+                    $inner::Sim(_) => -1,
+                }
+            }
+        }
+
+        impl FromRawFd for $ty {
+            /// # Safety
+            ///
+            /// `fd` must be an open socket of the right kind that nothing
+            /// else owns. If switching it to non-blocking mode fails, this
+            /// panics.
+            unsafe fn from_raw_fd(fd: RawFd) -> $ty {
+                // SAFETY: the caller guarantees `fd` is an owned, open
+                // socket of this kind (this function's contract).
+                let socket = unsafe { <$std>::from_raw_fd(fd) };
+                match $ty::from_std(socket) {
+                    Ok(wrapped) => wrapped,
+                    Err(err) => panic!("fibrio: cannot make fd {fd} non-blocking: {err}"),
+                }
+            }
+        }
+    };
+}
+
+tcp_fd_traits!(TcpListener, std::net::TcpListener, ListenerInner);
+tcp_fd_traits!(TcpStream, std::net::TcpStream, StreamInner);
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            ListenerInner::Os(inner) => fmt::Debug::fmt(inner.get_ref(), f),
+            ListenerInner::Sim(listener) => f
+                .debug_struct("TcpListener")
+                .field("addr", &listener.local_addr())
+                .field("simulated", &true)
+                .finish(),
+        }
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            StreamInner::Os(inner) => fmt::Debug::fmt(inner.get_ref(), f),
+            StreamInner::Sim(stream) => f
+                .debug_struct("TcpStream")
+                .field("addr", &stream.local_addr())
+                .field("peer", &stream.peer_addr())
+                .field("simulated", &true)
+                .finish(),
+        }
+    }
+}
+
+/// The first non-empty buffer of `bufs`, as std's default vectored I/O.
+fn first_nonempty<'a, 'b>(bufs: &'a mut [IoSliceMut<'b>]) -> &'a mut [u8] {
+    bufs.iter_mut()
+        .find(|b| !b.is_empty())
+        .map_or(&mut [][..], |b| &mut **b)
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &self.inner {
+            StreamInner::Os(inner) => {
+                let capacity = buf.len();
+                inner.read_stream(capacity, |mut s| s.read(buf))
+            }
+            StreamInner::Sim(stream) => stream.read(buf),
+        }
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        match &self.inner {
+            StreamInner::Os(inner) => {
+                let capacity = bufs.iter().map(|b| b.len()).sum();
+                inner.read_stream(capacity, |mut s| s.read_vectored(bufs))
+            }
+            StreamInner::Sim(stream) => stream.read(first_nonempty(bufs)),
+        }
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &self.inner {
+            StreamInner::Os(inner) => inner.blocking(Direction::Write, |mut s| s.write(buf)),
+            StreamInner::Sim(stream) => stream.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match &self.inner {
+            StreamInner::Os(inner) => {
+                inner.blocking(Direction::Write, |mut s| s.write_vectored(bufs))
+            }
+            StreamInner::Sim(stream) => {
+                let first = bufs
+                    .iter()
+                    .find(|b| !b.is_empty())
+                    .map_or(&[][..], |b| &**b);
+                stream.write(first)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
