@@ -90,6 +90,7 @@ fn main() {
     for _ in 0..3 {
         let count = fibrio::run(two_writers);
         println!("fibrio::run (FIFO order): count = {count}");
+        assert_eq!(count, 2, "FIFO order never loses the update");
     }
 
     let (report, seed) = find_the_lost_update();
@@ -98,5 +99,6 @@ fn main() {
     for _ in 0..3 {
         let count = fibrio::sim::run(seed, two_writers);
         println!("fibrio::sim::run({seed}) replays it: count = {count}");
+        assert_eq!(count, 1, "the replay loses the update again");
     }
 }
