@@ -45,6 +45,7 @@ pub mod net;
 mod reactor;
 mod select;
 pub mod sim;
+mod timeouts;
 
 pub use blocking::{spawn_blocking, KEEP_ALIVE, MAX_BLOCKING_THREADS};
 /// The scheduler's timers, re-exported: `sleep` and `park_until` live in

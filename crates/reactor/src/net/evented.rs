@@ -25,23 +25,23 @@
 //!   the next read may wait for it without first failing with
 //!   `WouldBlock` (`read_stream`).
 
-use std::cell::{Cell, OnceCell};
+use std::cell::OnceCell;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fibrio_core::task;
 
 use crate::io::Registration;
 use crate::reactor::Direction;
+use crate::timeouts::SocketTimeouts;
 
 pub(crate) struct Evented<S: AsRawFd> {
     // Declared first so it is dropped first: the fd is deregistered before
     // the socket closes it.
     registration: OnceCell<Registration>,
     socket: S,
-    read_timeout: Cell<Option<Duration>>,
-    write_timeout: Cell<Option<Duration>>,
+    timeouts: SocketTimeouts,
 }
 
 impl<S: AsRawFd> Evented<S> {
@@ -54,8 +54,7 @@ impl<S: AsRawFd> Evented<S> {
         Ok(Evented {
             socket,
             registration: OnceCell::new(),
-            read_timeout: Cell::new(None),
-            write_timeout: Cell::new(None),
+            timeouts: SocketTimeouts::default(),
         })
     }
 
@@ -68,24 +67,8 @@ impl<S: AsRawFd> Evented<S> {
         self.socket
     }
 
-    pub(crate) fn read_timeout(&self) -> Option<Duration> {
-        self.read_timeout.get()
-    }
-
-    pub(crate) fn write_timeout(&self) -> Option<Duration> {
-        self.write_timeout.get()
-    }
-
-    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.read_timeout.set(timeout);
-        Ok(())
-    }
-
-    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.write_timeout.set(timeout);
-        Ok(())
+    pub(crate) fn timeouts(&self) -> &SocketTimeouts {
+        &self.timeouts
     }
 
     /// Runs `op` until it does not return `WouldBlock`, waiting for
@@ -95,15 +78,7 @@ impl<S: AsRawFd> Evented<S> {
         direction: Direction,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        let timeout = match direction {
-            Direction::Read => self.read_timeout.get(),
-            Direction::Write => self.write_timeout.get(),
-        };
-        self.blocking_until(
-            direction,
-            timeout.map(|t| fibrio_core::time::now_std() + t),
-            &mut op,
-        )
+        self.blocking_until(direction, self.timeouts.deadline(direction), &mut op)
     }
 
     /// Reads from a *stream* socket, like `blocking(Direction::Read, op)`,
@@ -120,10 +95,7 @@ impl<S: AsRawFd> Evented<S> {
         capacity: usize,
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
-        let deadline = self
-            .read_timeout
-            .get()
-            .map(|t| fibrio_core::time::now_std() + t);
+        let deadline = self.timeouts.deadline(Direction::Read);
         task::checkpoint_if_cancelled();
         if capacity > 0 {
             if let Some(registration) = self.registration.get() {
@@ -183,16 +155,6 @@ impl<S: AsRawFd> Evented<S> {
         };
         registration.wait_until(direction, deadline)
     }
-}
-
-fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
-    if timeout == Some(Duration::ZERO) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "cannot set a 0 duration timeout; use None for no timeout",
-        ));
-    }
-    Ok(())
 }
 
 /// Blocks the thread in `poll(2)` until `fd` is ready or `deadline` passes.

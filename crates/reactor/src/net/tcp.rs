@@ -13,6 +13,7 @@ use super::evented::Evented;
 use super::{accept_backoff, each_resolved, ToSocketAddrs};
 use crate::reactor::Direction;
 use crate::sim::{self, SimListener, SimStream};
+use crate::timeouts::SocketTimeouts;
 
 /// The error of a call that a simulated socket cannot honour.
 fn not_simulated(what: &str) -> io::Error {
@@ -803,10 +804,7 @@ impl TcpStream {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match &self.inner {
-            StreamInner::Os(inner) => inner.set_read_timeout(timeout),
-            StreamInner::Sim(stream) => stream.set_read_timeout(timeout),
-        }
+        self.timeouts().set_read(timeout)
     }
 
     /// Sets the write timeout. See [`set_read_timeout`](TcpStream::set_read_timeout).
@@ -828,10 +826,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        match &self.inner {
-            StreamInner::Os(inner) => inner.set_write_timeout(timeout),
-            StreamInner::Sim(stream) => stream.set_write_timeout(timeout),
-        }
+        self.timeouts().set_write(timeout)
     }
 
     /// The read timeout.
@@ -854,10 +849,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(match &self.inner {
-            StreamInner::Os(inner) => inner.read_timeout(),
-            StreamInner::Sim(stream) => stream.read_timeout(),
-        })
+        Ok(self.timeouts().read())
     }
 
     /// The write timeout.
@@ -877,10 +869,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(match &self.inner {
-            StreamInner::Os(inner) => inner.write_timeout(),
-            StreamInner::Sim(stream) => stream.write_timeout(),
-        })
+        Ok(self.timeouts().write())
     }
 
     /// Sets `TCP_NODELAY`.
@@ -1380,5 +1369,15 @@ impl Write for TcpStream {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+impl TcpStream {
+    /// The read and write timeouts, real socket or simulated.
+    fn timeouts(&self) -> &SocketTimeouts {
+        match &self.inner {
+            StreamInner::Os(inner) => inner.timeouts(),
+            StreamInner::Sim(stream) => stream.timeouts(),
+        }
     }
 }

@@ -375,7 +375,7 @@ impl UdpSocket {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
+        self.inner.timeouts().set_read(timeout)
     }
 
     /// Sets the write timeout (`None`: wait forever).
@@ -396,7 +396,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
+        self.inner.timeouts().set_write(timeout)
     }
 
     /// The read timeout.
@@ -418,7 +418,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
+        Ok(self.inner.timeouts().read())
     }
 
     /// The write timeout.
@@ -437,7 +437,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
+        Ok(self.inner.timeouts().write())
     }
 
     /// The local address.

@@ -549,7 +549,7 @@ impl UnixStream {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_read_timeout(timeout)
+        self.inner.timeouts().set_read(timeout)
     }
 
     /// Sets the write timeout (`None`: wait forever).
@@ -570,7 +570,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.set_write_timeout(timeout)
+        self.inner.timeouts().set_write(timeout)
     }
 
     /// The read timeout.
@@ -592,7 +592,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.read_timeout())
+        Ok(self.inner.timeouts().read())
     }
 
     /// The write timeout.
@@ -611,7 +611,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.write_timeout())
+        Ok(self.inner.timeouts().write())
     }
 
     /// The local address.

@@ -8,12 +8,14 @@ use std::cell::Cell;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use fibrio_core::task;
 
 use super::state::{ConnId, ListenerId, NetState, WaitSlot, Wake};
 use super::SimNet;
+use crate::reactor::Direction;
+use crate::timeouts::SocketTimeouts;
 
 fn timed_out() -> io::Error {
     io::Error::new(
@@ -86,16 +88,6 @@ fn wake_all(wake: Wake) {
     }
 }
 
-fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
-    if timeout == Some(Duration::ZERO) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "cannot set a 0 duration timeout; use None for no timeout",
-        ));
-    }
-    Ok(())
-}
-
 struct ListenerHandle {
     net: SimNet,
     id: ListenerId,
@@ -163,8 +155,7 @@ impl Drop for Endpoint {
 /// with timeouts of its own.
 pub(crate) struct SimStream {
     endpoint: Rc<Endpoint>,
-    read_timeout: Cell<Option<Duration>>,
-    write_timeout: Cell<Option<Duration>>,
+    timeouts: SocketTimeouts,
     nodelay: Rc<Cell<bool>>,
 }
 
@@ -176,8 +167,7 @@ impl SimStream {
                 conn,
                 side,
             }),
-            read_timeout: Cell::new(None),
-            write_timeout: Cell::new(None),
+            timeouts: SocketTimeouts::default(),
             nodelay: Rc::new(Cell::new(false)),
         }
     }
@@ -201,10 +191,6 @@ impl SimStream {
         Ok(stream)
     }
 
-    fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-        timeout.map(|t| fibrio_core::time::now_std() + t)
-    }
-
     pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.receive(buf, true)
     }
@@ -215,7 +201,7 @@ impl SimStream {
 
     fn receive(&self, buf: &mut [u8], consume: bool) -> io::Result<usize> {
         let e = &*self.endpoint;
-        let deadline = Self::deadline(self.read_timeout.get());
+        let deadline = self.timeouts.deadline(Direction::Read);
         let slot = WaitSlot::Read(e.conn, e.side ^ 1);
         blocking(&e.net, slot, deadline, |state, wake| {
             state.read(e.conn, e.side, buf, consume, wake)
@@ -224,7 +210,7 @@ impl SimStream {
 
     pub(crate) fn write(&self, data: &[u8]) -> io::Result<usize> {
         let e = &*self.endpoint;
-        let deadline = Self::deadline(self.write_timeout.get());
+        let deadline = self.timeouts.deadline(Direction::Write);
         let slot = WaitSlot::Write(e.conn, e.side);
         blocking(&e.net, slot, deadline, |state, _| {
             state.write(e.conn, e.side, data, fibrio_core::time::now_std())
@@ -261,24 +247,8 @@ impl SimStream {
         e.net.state().borrow().addrs(e.conn, e.side).1
     }
 
-    pub(crate) fn read_timeout(&self) -> Option<Duration> {
-        self.read_timeout.get()
-    }
-
-    pub(crate) fn write_timeout(&self) -> Option<Duration> {
-        self.write_timeout.get()
-    }
-
-    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.read_timeout.set(timeout);
-        Ok(())
-    }
-
-    pub(crate) fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        check_timeout(timeout)?;
-        self.write_timeout.set(timeout);
-        Ok(())
+    pub(crate) fn timeouts(&self) -> &SocketTimeouts {
+        &self.timeouts
     }
 
     /// Recorded only: a simulated network has no Nagle delay.
@@ -293,8 +263,7 @@ impl SimStream {
     pub(crate) fn try_clone(&self) -> SimStream {
         SimStream {
             endpoint: Rc::clone(&self.endpoint),
-            read_timeout: Cell::new(None),
-            write_timeout: Cell::new(None),
+            timeouts: SocketTimeouts::default(),
             nodelay: Rc::clone(&self.nodelay),
         }
     }
