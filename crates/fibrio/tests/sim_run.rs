@@ -439,8 +439,10 @@ fn spawn_blocking_is_a_scheduling_point() {
 #[test]
 fn a_real_socket_inside_a_simulation_fails_with_an_io_error() {
     let outcome = sim::run(70, || {
-        // UDP is not simulated (TCP is: see sim_tcp.rs): a real socket.
-        let socket = fibrio::net::UdpSocket::bind("127.0.0.1:0")?;
+        // A socket made with `from_std` is real (`bind` would make a
+        // simulated one: see sim_udp.rs).
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let socket = fibrio::net::UdpSocket::from_std(std_socket)?;
         // Nobody sends: receiving would have to wait, and a simulation
         // has no reactor to wait in.
         socket.recv(&mut [0; 8]).map(|_| ())

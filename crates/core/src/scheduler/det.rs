@@ -31,6 +31,12 @@
 //!   [`DetFailure::UnjoinedPanic`]. The check runs after every task run
 //!   and once at the end of the run, so production task records pay
 //!   nothing for it (no `Drop` on the record).
+//! * Groups partition a run's tasks (the hosts of a `fibrio::sim::Sim`):
+//!   group 0 is the root; every task belongs to exactly one group for its
+//!   whole life, the group that was current when it was spawned (its
+//!   spawner's, or the one `task::det::with_group` chose). A group's live
+//!   count is the number of its tasks spawned and not yet finished, and
+//!   its waiters are woken exactly when that count reaches zero.
 //! * The thread-local `ACTIVE` points at the `DetState` of the
 //!   deterministic scheduler whose `block_on` runs on this thread, and is
 //!   null otherwise; the guard that sets it clears it on every way out.
@@ -45,6 +51,7 @@ use std::time::{Duration, Instant};
 use super::error::SchedulerError;
 use super::record::ErasedTask;
 use super::state::{TaskState, WaitReason};
+use super::table::TaskKey;
 
 /// One step of SplitMix64 (Steele, Lea, Flood 2014): a bijective mixer of
 /// `u64`s, used both as the random generator and as the trace hash's fold.
@@ -315,6 +322,9 @@ pub struct TaskWait {
     /// reached it (it is shielded, or parked where cancellation does not
     /// wake it).
     pub cancel_requested: bool,
+    /// The name of the task's group (a simulated host), `None` for the
+    /// root group.
+    pub group: Option<Arc<str>>,
 }
 
 /// Every task alive when a deterministic run deadlocked: nothing was
@@ -366,6 +376,9 @@ impl fmt::Display for DeadlockReport {
             write!(f, "\n  task {}", task.id)?;
             if let Some(name) = &task.name {
                 write!(f, " {name:?}")?;
+            }
+            if let Some(group) = &task.group {
+                write!(f, " on {group}")?;
             }
             // A deadlock means no timer is pending: no task has a deadline.
             match task.wait {
@@ -438,6 +451,9 @@ pub enum DetFailure {
         task: u64,
         /// The task's name, if it has one.
         name: Option<Arc<str>>,
+        /// The name of the task's group (a simulated host), `None` for the
+        /// root group.
+        group: Option<Arc<str>>,
         /// The panic's message.
         message: String,
     },
@@ -460,11 +476,13 @@ impl fmt::Debug for DetFailure {
             DetFailure::UnjoinedPanic {
                 task,
                 name,
+                group,
                 message,
             } => f
                 .debug_struct("UnjoinedPanic")
                 .field("task", task)
                 .field("name", name)
+                .field("group", group)
                 .field("message", message)
                 .finish(),
         }
@@ -489,11 +507,15 @@ impl fmt::Display for DetFailure {
             DetFailure::UnjoinedPanic {
                 task,
                 name,
+                group,
                 message,
             } => {
                 write!(f, "task {task}")?;
                 if let Some(name) = name {
                     write!(f, " {name:?}")?;
+                }
+                if let Some(group) = group {
+                    write!(f, " on {group}")?;
                 }
                 write!(f, " panicked and nobody joined it: {message}")
             }
@@ -534,6 +556,22 @@ pub(crate) struct DetState {
     /// The records of tasks that panicked, kept until their outcome is
     /// taken or nothing else holds them (`check_unjoined`).
     failed: RefCell<Vec<Rc<dyn ErasedTask>>>,
+    /// The groups, indexed by group id; 0 is the root.
+    groups: RefCell<Vec<Group>>,
+    /// Each task's group, indexed by per-run task id (index 0 unused).
+    task_groups: RefCell<Vec<u32>>,
+    /// The group new tasks join: the running task's, or the one
+    /// `with_group` set.
+    current_group: Cell<u32>,
+}
+
+/// A group of tasks (a simulated host).
+struct Group {
+    name: Option<Arc<str>>,
+    /// Tasks spawned in the group and not yet finished.
+    live: usize,
+    /// Tasks waiting for `live` to reach zero.
+    waiters: Vec<TaskKey>,
 }
 
 impl DetState {
@@ -558,6 +596,105 @@ impl DetState {
             failure: RefCell::new(None),
             failures: Cell::new(0),
             failed: RefCell::new(Vec::new()),
+            groups: RefCell::new(vec![Group {
+                name: None,
+                live: 0,
+                waiters: Vec::new(),
+            }]),
+            task_groups: RefCell::new(vec![0]),
+            current_group: Cell::new(0),
+        }
+    }
+
+    /// Adds a group named `name`; returns its id (1, 2, ... in order).
+    pub(crate) fn add_group(&self, name: &str) -> u32 {
+        let mut groups = self.groups.borrow_mut();
+        groups.push(Group {
+            name: Some(Arc::from(name)),
+            live: 0,
+            waiters: Vec::new(),
+        });
+        (groups.len() - 1) as u32
+    }
+
+    /// The group new tasks join now.
+    pub(crate) fn current_group(&self) -> u32 {
+        self.current_group.get()
+    }
+
+    /// Sets the group new tasks join; returns the previous one.
+    pub(crate) fn set_current_group(&self, group: u32) -> u32 {
+        self.current_group.replace(group)
+    }
+
+    /// The group of the task with per-run id `id` (0 if unknown).
+    pub(crate) fn group_of(&self, id: u64) -> u32 {
+        let groups = self.task_groups.borrow();
+        groups.get(id as usize).copied().unwrap_or(0)
+    }
+
+    /// The name of group `group`, `None` for the root (or an unknown id).
+    pub(crate) fn group_name(&self, group: u32) -> Option<Arc<str>> {
+        let groups = self.groups.borrow();
+        groups.get(group as usize).and_then(|g| g.name.clone())
+    }
+
+    /// True if `group` names a group of this run.
+    pub(crate) fn has_group(&self, group: u32) -> bool {
+        (group as usize) < self.groups.borrow().len()
+    }
+
+    /// Tasks of `group` spawned and not yet finished.
+    pub(crate) fn group_live(&self, group: u32) -> usize {
+        let groups = self.groups.borrow();
+        groups.get(group as usize).map_or(0, |g| g.live)
+    }
+
+    /// Makes `key` a waiter of `group`, woken when its live count reaches
+    /// zero. The caller checked that it is not zero now.
+    pub(crate) fn wait_group(&self, group: u32, key: TaskKey) {
+        if let Some(g) = self.groups.borrow_mut().get_mut(group as usize) {
+            if !g.waiters.contains(&key) {
+                g.waiters.push(key);
+            }
+        }
+    }
+
+    /// Forgets `key` as a waiter of `group` (its wait ended otherwise).
+    pub(crate) fn unwait_group(&self, group: u32, key: TaskKey) {
+        if let Some(g) = self.groups.borrow_mut().get_mut(group as usize) {
+            g.waiters.retain(|k| *k != key);
+        }
+    }
+
+    /// Records that the task `id` was spawned in the current group.
+    fn joined_group(&self, id: u64) {
+        let group = self.current_group.get();
+        let mut task_groups = self.task_groups.borrow_mut();
+        if task_groups.len() <= id as usize {
+            task_groups.resize(id as usize + 1, 0);
+        }
+        task_groups[id as usize] = group;
+        if let Some(g) = self.groups.borrow_mut().get_mut(group as usize) {
+            g.live += 1;
+        }
+    }
+
+    /// Records that the task `id` finished; returns the waiters to wake if
+    /// its group is now empty.
+    pub(crate) fn left_group(&self, id: u64) -> Vec<TaskKey> {
+        let group = self.group_of(id);
+        let mut groups = self.groups.borrow_mut();
+        match groups.get_mut(group as usize) {
+            Some(g) => {
+                g.live = g.live.saturating_sub(1);
+                if g.live == 0 {
+                    std::mem::take(&mut g.waiters)
+                } else {
+                    Vec::new()
+                }
+            }
+            None => Vec::new(),
         }
     }
 
@@ -573,10 +710,11 @@ impl DetState {
         self.streams.borrow_mut()[stream.index()].next_u64()
     }
 
-    /// The next per-run task id.
+    /// The next per-run task id; the task joins the current group.
     pub(crate) fn next_id(&self) -> u64 {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
+        self.joined_group(id);
         id
     }
 
@@ -642,6 +780,7 @@ impl DetState {
             self.fail(DetFailure::UnjoinedPanic {
                 task: header.id(),
                 name: header.name().cloned(),
+                group: self.group_name(self.group_of(header.id())),
                 message,
             });
         }

@@ -104,8 +104,8 @@ pub(crate) use clock::now as clock_now;
 pub(crate) use det::{is_active as det_active, tag as det_tag, with_active as with_det};
 pub(crate) use record::{ErasedTask, Task, TaskHeader};
 pub(crate) use run::{
-    cancel_task, park_running, schedule_point, spawn_here, with_running, with_scheduler,
-    yield_running,
+    cancel_group, cancel_task, park_running, schedule_point, spawn_here, with_running,
+    with_scheduler, yield_running,
 };
 
 /// A single-threaded scheduler and its driver.

@@ -422,7 +422,10 @@ impl SchedulerInner {
             let id = header.id();
             det.step();
             det.trace(&[tag::RUN, id]);
+            // Tasks spawned while it runs join its group.
+            det.set_current_group(det.group_of(id));
             self.run_task(key);
+            det.set_current_group(0);
             if header.is_terminal() {
                 det.trace(&[tag::FINISH, id, state_word(header.state())]);
             } else if header.is_queued() {
@@ -511,6 +514,7 @@ impl SchedulerInner {
                     parked: header.is_parked(),
                     wait: header.wait_reason(),
                     cancel_requested: header.cancel_requested(),
+                    group: det.group_name(det.group_of(header.id())),
                 }
             })
             .collect();
@@ -634,6 +638,29 @@ impl SchedulerInner {
         let record = self.table.borrow_mut().remove(key);
         if let Some(det) = &self.det {
             watch_if_failed(det, state, record);
+            for waiter in det.left_group(task.header().id()) {
+                self.unpark(waiter);
+            }
+        }
+    }
+
+    /// Requests cancellation of every live task of group `group` of a
+    /// deterministic run, in slot order.
+    pub(crate) fn cancel_group(&self, det: &DetState, group: u32) {
+        let keys: Vec<TaskKey> = {
+            let table = self.table.borrow();
+            table
+                .keys()
+                .into_iter()
+                .filter(|&key| {
+                    table
+                        .get(key)
+                        .is_some_and(|task| det.group_of(task.header().id()) == group)
+                })
+                .collect()
+        };
+        for key in keys {
+            self.cancel(key);
         }
     }
 
@@ -984,6 +1011,19 @@ pub(crate) fn schedule_point() {
             scheduler.yield_running(header);
         }
     });
+}
+
+/// In a deterministic run, requests cancellation of every live task of
+/// `group`; false outside one.
+pub(crate) fn cancel_group(group: u32) -> bool {
+    with_scheduler(|scheduler| match &scheduler.det {
+        Some(det) => {
+            scheduler.cancel_group(det, group);
+            true
+        }
+        None => false,
+    })
+    .unwrap_or(false)
 }
 
 /// Spawns onto the scheduler running on this thread, into the scopes the

@@ -235,8 +235,10 @@ pub enum WaitKind {
     /// Its turn after a yield (`yield_now`, `checkpoint`): runnable, never
     /// parked, so a report never shows it; here for dumps.
     Yield,
-    /// A simulated host's keeper task, which waits for the simulation to
-    /// end (internal to `fibrio::sim`).
+    /// A simulated host's keeper task (internal to `fibrio::sim`), which
+    /// waits for its host's main to end, for a restart, or for the host's
+    /// tasks to end (`task::det::wait_group_empty`; `object` is then the
+    /// group's id).
     SimKeeper,
 }
 

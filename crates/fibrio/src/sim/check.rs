@@ -343,3 +343,12 @@ fn describe_run(kind: &str, stats: DetStats) -> String {
         stats.trace_hash, stats.steps
     )
 }
+
+/// The seed in `FIBRIO_SIM_SEED`, if it is set.
+///
+/// # Panics
+///
+/// If it is set to something that is not a number.
+pub(crate) fn seed_from_env() -> Option<u64> {
+    env_number::<u64>(SEED_VAR, "the seed a failure printed")
+}

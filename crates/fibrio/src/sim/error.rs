@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use fibrio_core::scheduler::{DeadlockReport, DetFailure};
+use fibrio_core::scheduler::{DeadlockReport, DetFailure, WaitKind};
 
 /// Why a simulation failed. Every message ends with the seed and the hint
 /// that replays it: `seed N; replay with FIBRIO_SIM_SEED=N`.
@@ -30,13 +30,16 @@ pub enum SimError {
     /// (a detached task's failed assertion fails the simulation).
     #[error(
         "fibrio::sim: {}: {message}\n{}",
-        describe_panic(*task, name.as_deref()),
+        describe_panic(*task, name.as_deref(), host.as_deref()),
         replay_hint(*seed)
     )]
     #[non_exhaustive]
     Panic {
         /// The simulation's seed.
         seed: u64,
+        /// The host the task ran on, in a [`Sim`](super::Sim); `None` in a
+        /// plain [`run`](super::run) or [`check`](super::check).
+        host: Option<String>,
         /// The task's id in this simulation (1 is the main task; ids are
         /// given in spawn order, so they are the same in a replay).
         task: u64,
@@ -112,6 +115,7 @@ impl SimError {
         match failure {
             DetFailure::MainPanicked(payload) => SimError::Panic {
                 seed,
+                host: None,
                 task: 1,
                 name: Some("main".to_owned()),
                 message: fibrio_core::fiber::payload_message(&payload).to_owned(),
@@ -119,15 +123,25 @@ impl SimError {
             DetFailure::UnjoinedPanic {
                 task,
                 name,
+                group,
                 message,
                 ..
             } => SimError::Panic {
                 seed,
+                host: group.map(|group| group.to_string()),
                 task,
                 name: name.map(|name| name.to_string()),
                 message,
             },
-            DetFailure::Deadlock(report) => SimError::Deadlock { seed, report },
+            DetFailure::Deadlock(mut report) => {
+                // A Sim's own supervisor and keepers wait for the hosts;
+                // they are not part of the program under test.
+                report.tasks.retain(|task| {
+                    task.wait
+                        .is_none_or(|wait| wait.kind != WaitKind::SimKeeper)
+                });
+                SimError::Deadlock { seed, report }
+            }
             DetFailure::TimeLimit { elapsed, steps, .. } => SimError::TimeLimit {
                 seed,
                 virtual_elapsed: elapsed,
@@ -152,14 +166,22 @@ impl SimError {
     }
 }
 
-/// `task 1 "main" panicked`, or `task 4 panicked and nobody joined it`
-/// for a task other than main (id 1) without a name.
-fn describe_panic(task: u64, name: Option<&str>) -> String {
+/// `task 1 "main" panicked`, `task 3 "main" on server panicked` (a
+/// host's main), or `task 4 panicked and nobody joined it` for any other
+/// task.
+fn describe_panic(task: u64, name: Option<&str>, host: Option<&str>) -> String {
     let mut text = format!("task {task}");
     if let Some(name) = name {
         text.push_str(&format!(" {name:?}"));
     }
-    text.push_str(if task == 1 {
+    if let Some(host) = host {
+        text.push_str(&format!(" on {host}"));
+    }
+    let main = match host {
+        Some(_) => name == Some("main"),
+        None => task == 1,
+    };
+    text.push_str(if main {
         " panicked"
     } else {
         " panicked and nobody joined it"

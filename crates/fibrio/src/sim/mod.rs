@@ -105,7 +105,9 @@
 mod case;
 mod check;
 mod error;
+pub mod net;
 mod rng;
+mod world;
 
 use std::time::Duration;
 
@@ -114,6 +116,7 @@ use fibrio_core::task::det::{self, Stream};
 pub use check::{check, check_with, Config};
 pub use error::SimError;
 pub use rng::SimRng;
+pub use world::{Sim, SimBuilder, SimReport};
 
 /// Runs `main` on a deterministic runtime, on this thread: virtual clock,
 /// schedule chosen by `seed`. Returns `main`'s value; when `main` returns,

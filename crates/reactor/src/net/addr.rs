@@ -1,4 +1,4 @@
-//! [`ToSocketAddrs`]: the address argument of the TCP types, a sealed
+//! [`ToSocketAddrs`]: the address argument of the TCP and UDP types, a sealed
 //! look-alike of [`std::net::ToSocketAddrs`] implemented for the same
 //! types. Outside a simulation it resolves exactly as std's does; inside
 //! one (`fibrio::sim`), host names resolve through the simulated network
@@ -21,8 +21,9 @@ mod sealed {
 
 pub(crate) use sealed::Sealed;
 
-/// What [`TcpListener::bind`](super::TcpListener::bind) and
-/// [`TcpStream::connect`](super::TcpStream::connect) accept: the types
+/// What [`TcpListener::bind`](super::TcpListener::bind),
+/// [`TcpStream::connect`](super::TcpStream::connect) and the
+/// [`UdpSocket`](super::UdpSocket) calls accept: the types
 /// that implement [`std::net::ToSocketAddrs`] (`SocketAddr`, its V4 and V6
 /// forms, `(IpAddr, u16)` and its V4/V6 forms, `(&str, u16)`,
 /// `(String, u16)`, `str`, `String`, `&[SocketAddr]`, and references to

@@ -18,13 +18,13 @@
 //! `into_std`/`from_std` move one between threads.
 //!
 //! Inside a simulation (a [`SimNet`](crate::sim::SimNet) entered on the
-//! thread, as `fibrio::sim` does), `TcpListener::bind` and
-//! `TcpStream::connect` make simulated sockets instead, with the same API
-//! and error kinds, and host names resolve through the simulated network
-//! ([`ToSocketAddrs`]), never through DNS. A simulated socket has no file
-//! descriptor: `as_raw_fd`/`into_raw_fd` give -1, `as_fd` panics, and
-//! `into_std` fails with `ErrorKind::Unsupported`. UDP and Unix sockets
-//! are not simulated.
+//! thread, as `fibrio::sim` does), `TcpListener::bind`,
+//! `TcpStream::connect` and `UdpSocket::bind` make simulated sockets
+//! instead, with the same API and error kinds, and host names resolve
+//! through the simulated network ([`ToSocketAddrs`]), never through DNS. A
+//! simulated socket has no file descriptor: `as_raw_fd`/`into_raw_fd` give
+//! -1, `as_fd` panics, and `into_std` fails with `ErrorKind::Unsupported`.
+//! Unix sockets are not simulated.
 //!
 //! ```compile_fail
 //! fn assert_send<T: Send>() {}
@@ -46,17 +46,9 @@ pub use unix::{UnixIncoming, UnixListener, UnixStream};
 use std::io;
 use std::net::SocketAddr;
 
-/// Runs `f` on each address `addr` resolves to, returning the first
-/// success or the last error.
-pub(crate) fn each_addr<T>(
-    addr: impl std::net::ToSocketAddrs,
-    f: impl FnMut(SocketAddr) -> io::Result<T>,
-) -> io::Result<T> {
-    each_of(addr.to_socket_addrs()?, f)
-}
-
-/// [`each_addr`] for fibrio's own [`ToSocketAddrs`], which resolves host
-/// names through the simulated network inside a simulation.
+/// Runs `f` on each address `addr` resolves to (through the simulated
+/// network inside a simulation), returning the first success or the last
+/// error.
 pub(crate) fn each_resolved<T>(
     addr: impl ToSocketAddrs,
     f: impl FnMut(SocketAddr) -> io::Result<T>,

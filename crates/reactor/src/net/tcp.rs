@@ -1261,6 +1261,8 @@ macro_rules! tcp_fd_traits {
     };
 }
 
+pub(crate) use tcp_fd_traits;
+
 tcp_fd_traits!(TcpListener, std::net::TcpListener, ListenerInner);
 tcp_fd_traits!(TcpStream, std::net::TcpStream, StreamInner);
 

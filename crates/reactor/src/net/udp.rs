@@ -1,16 +1,17 @@
 //! [`UdpSocket`]: `std::net::UdpSocket`, with blocking calls parking the
-//! task.
+//! task; inside a simulation, a simulated socket (`crate::sim`).
 
 use std::fmt;
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::each_addr;
 use super::evented::Evented;
-use super::tcp::fd_traits;
+use super::tcp::tcp_fd_traits;
+use super::{each_resolved, ToSocketAddrs};
 use crate::reactor::Direction;
+use crate::sim::{self, SimUdp};
 
 /// A UDP socket. Mirrors [`std::net::UdpSocket`].
 ///
@@ -39,7 +40,20 @@ use crate::reactor::Direction;
 /// # }).unwrap().unwrap();
 /// ```
 pub struct UdpSocket {
-    inner: Evented<std::net::UdpSocket>,
+    inner: UdpInner,
+}
+
+enum UdpInner {
+    Os(Evented<std::net::UdpSocket>),
+    Sim(SimUdp),
+}
+
+/// A simulated socket has no std socket to give.
+fn not_simulated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "fibrio::sim: a simulated UDP socket has no std socket",
+    )
 }
 
 impl UdpSocket {
@@ -59,7 +73,13 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
-        each_addr(addr, std::net::UdpSocket::bind).and_then(UdpSocket::from_std)
+        if let Some(net) = sim::current() {
+            let socket = each_resolved(addr, |addr| SimUdp::bind(&net, addr))?;
+            return Ok(UdpSocket {
+                inner: UdpInner::Sim(socket),
+            });
+        }
+        each_resolved(addr, std::net::UdpSocket::bind).and_then(UdpSocket::from_std)
     }
 
     /// Wraps a std socket, switching it to non-blocking mode.
@@ -81,7 +101,7 @@ impl UdpSocket {
     /// ```
     pub fn from_std(socket: std::net::UdpSocket) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
-            inner: Evented::new(socket, |s| s.set_nonblocking(true))?,
+            inner: UdpInner::Os(Evented::new(socket, |s| s.set_nonblocking(true))?),
         })
     }
 
@@ -108,7 +128,10 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        let socket = self.inner.into_inner();
+        let socket = match self.inner {
+            UdpInner::Os(inner) => inner.into_inner(),
+            UdpInner::Sim(_) => return Err(not_simulated()),
+        };
         socket.set_nonblocking(false)?;
         Ok(socket)
     }
@@ -143,9 +166,9 @@ impl UdpSocket {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
-        each_addr(addr, |addr| {
-            self.inner
-                .blocking(Direction::Write, |s| s.send_to(buf, addr))
+        each_resolved(addr, |addr| match &self.inner {
+            UdpInner::Os(inner) => inner.blocking(Direction::Write, |s| s.send_to(buf, addr)),
+            UdpInner::Sim(socket) => socket.send_to(buf, Some(addr)),
         })
     }
 
@@ -185,7 +208,10 @@ impl UdpSocket {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.blocking(Direction::Read, |s| s.recv_from(buf))
+        match &self.inner {
+            UdpInner::Os(inner) => inner.blocking(Direction::Read, |s| s.recv_from(buf)),
+            UdpInner::Sim(socket) => socket.recv_from(buf, true),
+        }
     }
 
     /// Receives one datagram without removing it from the queue.
@@ -218,7 +244,10 @@ impl UdpSocket {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.blocking(Direction::Read, |s| s.peek_from(buf))
+        match &self.inner {
+            UdpInner::Os(inner) => inner.blocking(Direction::Read, |s| s.peek_from(buf)),
+            UdpInner::Sim(socket) => socket.recv_from(buf, false),
+        }
     }
 
     /// Sets the default peer for `send` and `recv`, and filters out
@@ -240,7 +269,10 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
-        each_addr(addr, |addr| self.inner.get_ref().connect(addr))
+        each_resolved(addr, |addr| match &self.inner {
+            UdpInner::Os(inner) => inner.get_ref().connect(addr),
+            UdpInner::Sim(socket) => socket.connect(addr),
+        })
     }
 
     /// Sends to the connected peer.
@@ -273,7 +305,10 @@ impl UdpSocket {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.blocking(Direction::Write, |s| s.send(buf))
+        match &self.inner {
+            UdpInner::Os(inner) => inner.blocking(Direction::Write, |s| s.send(buf)),
+            UdpInner::Sim(socket) => socket.send_to(buf, None),
+        }
     }
 
     /// Receives from the connected peer.
@@ -310,7 +345,10 @@ impl UdpSocket {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.blocking(Direction::Read, |s| s.recv(buf))
+        match &self.inner {
+            UdpInner::Os(inner) => inner.blocking(Direction::Read, |s| s.recv(buf)),
+            UdpInner::Sim(socket) => socket.recv_from(buf, true).map(|(n, _)| n),
+        }
     }
 
     /// Receives from the connected peer without consuming the datagram.
@@ -344,7 +382,10 @@ impl UdpSocket {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.blocking(Direction::Read, |s| s.peek(buf))
+        match &self.inner {
+            UdpInner::Os(inner) => inner.blocking(Direction::Read, |s| s.peek(buf)),
+            UdpInner::Sim(socket) => socket.recv_from(buf, false).map(|(n, _)| n),
+        }
     }
 
     /// Sets the read timeout (`None`: wait forever): a receive that waits
@@ -375,7 +416,7 @@ impl UdpSocket {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.timeouts().set_read(timeout)
+        self.timeouts().set_read(timeout)
     }
 
     /// Sets the write timeout (`None`: wait forever).
@@ -396,7 +437,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.timeouts().set_write(timeout)
+        self.timeouts().set_write(timeout)
     }
 
     /// The read timeout.
@@ -418,7 +459,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.timeouts().read())
+        Ok(self.timeouts().read())
     }
 
     /// The write timeout.
@@ -437,7 +478,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.inner.timeouts().write())
+        Ok(self.timeouts().write())
     }
 
     /// The local address.
@@ -456,7 +497,10 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().local_addr()
+        match &self.inner {
+            UdpInner::Os(inner) => inner.get_ref().local_addr(),
+            UdpInner::Sim(socket) => socket.local_addr(),
+        }
     }
 
     /// The connected peer's address.
@@ -478,7 +522,10 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.get_ref().peer_addr()
+        match &self.inner {
+            UdpInner::Os(inner) => inner.get_ref().peer_addr(),
+            UdpInner::Sim(socket) => socket.peer_addr(),
+        }
     }
 
     /// Sets `SO_BROADCAST`.
@@ -498,7 +545,13 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_broadcast(&self, broadcast: bool) -> io::Result<()> {
-        self.inner.get_ref().set_broadcast(broadcast)
+        match &self.inner {
+            UdpInner::Os(inner) => inner.get_ref().set_broadcast(broadcast),
+            UdpInner::Sim(socket) => {
+                socket.set_broadcast(broadcast);
+                Ok(())
+            }
+        }
     }
 
     /// Sets the IP time-to-live.
@@ -518,7 +571,13 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
-        self.inner.get_ref().set_ttl(ttl)
+        match &self.inner {
+            UdpInner::Os(inner) => inner.get_ref().set_ttl(ttl),
+            UdpInner::Sim(socket) => {
+                socket.set_ttl(ttl);
+                Ok(())
+            }
+        }
     }
 
     /// The IP time-to-live.
@@ -537,7 +596,10 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn ttl(&self) -> io::Result<u32> {
-        self.inner.get_ref().ttl()
+        match &self.inner {
+            UdpInner::Os(inner) => inner.get_ref().ttl(),
+            UdpInner::Sim(socket) => Ok(socket.ttl()),
+        }
     }
 
     /// A second handle to the same socket (a duplicated fd). It has its own
@@ -558,7 +620,12 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(self.inner.get_ref().try_clone()?)
+        match &self.inner {
+            UdpInner::Os(inner) => UdpSocket::from_std(inner.get_ref().try_clone()?),
+            UdpInner::Sim(socket) => Ok(UdpSocket {
+                inner: UdpInner::Sim(socket.try_clone()),
+            }),
+        }
     }
 
     /// Takes the pending socket error (`SO_ERROR`).
@@ -577,8 +644,31 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.get_ref().take_error()
+        match &self.inner {
+            UdpInner::Os(inner) => inner.get_ref().take_error(),
+            UdpInner::Sim(_) => Ok(None),
+        }
+    }
+
+    fn timeouts(&self) -> &crate::timeouts::SocketTimeouts {
+        match &self.inner {
+            UdpInner::Os(inner) => inner.timeouts(),
+            UdpInner::Sim(socket) => socket.timeouts(),
+        }
     }
 }
 
-fd_traits!(UdpSocket, std::net::UdpSocket, from_std);
+tcp_fd_traits!(UdpSocket, std::net::UdpSocket, UdpInner);
+
+impl fmt::Debug for UdpSocket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            UdpInner::Os(inner) => fmt::Debug::fmt(inner.get_ref(), f),
+            UdpInner::Sim(socket) => f
+                .debug_struct("UdpSocket")
+                .field("addr", &socket.local_addr().ok())
+                .field("simulated", &true)
+                .finish(),
+        }
+    }
+}

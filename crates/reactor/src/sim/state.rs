@@ -14,6 +14,10 @@ use fibrio_core::task::det::{self, Stream};
 
 use super::SimNetConfig;
 
+mod udp;
+
+pub(crate) use udp::UdpId;
+
 /// A host's index in [`NetState::hosts`].
 pub(crate) type HostId = usize;
 pub(crate) type ConnId = u64;
@@ -25,9 +29,16 @@ const EPHEMERAL_FIRST: u16 = 49152;
 struct Host {
     name: String,
     ip: Ipv4Addr,
+    /// The deterministic run's task group whose tasks run on this host.
+    group: u32,
+    /// False between a crash and the restart.
+    up: bool,
     /// Ports in use: a listener's, or a connecting socket's (`None`).
     ports: BTreeMap<u16, Option<ListenerId>>,
     next_ephemeral: u16,
+    /// UDP ports in use, and the socket on each.
+    udp_ports: BTreeMap<u16, UdpId>,
+    next_udp_ephemeral: u16,
 }
 
 struct Listener {
@@ -81,6 +92,9 @@ struct Pipe {
 
 struct Conn {
     state: ConnState,
+    /// The socket of a side died with its host: its calls fail with
+    /// `ConnectionAborted`.
+    aborted: [bool; 2],
     /// Local address of side 0 (the connecting side) and side 1.
     addrs: [SocketAddr; 2],
     hosts: [HostId; 2],
@@ -91,6 +105,8 @@ struct Conn {
     rd_shut: [bool; 2],
     pipes: [Pipe; 2],
     connect_waiters: Vec<TaskKey>,
+    /// The SYN reached the server's host (side 1 exists there).
+    syn_arrived: bool,
     /// The answer's latency, drawn when connecting.
     reply_latency: Duration,
 }
@@ -101,6 +117,29 @@ enum Event {
     Syn(ConnId),
     SynAck(ConnId),
     Refused(ConnId),
+    /// A UDP datagram in flight (`NetState::datagrams`).
+    Datagram(u64),
+}
+
+/// The state of the link between two hosts.
+#[derive(Default)]
+struct Link {
+    /// `partition`: TCP packets wait, UDP datagrams are lost.
+    partitioned: bool,
+    /// `hold`: every packet waits.
+    held: bool,
+    /// Packets that arrived at a cut link, in order, to go out when it
+    /// heals.
+    waiting: Vec<Event>,
+}
+
+/// A fault on a link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkFault {
+    /// TCP waits; UDP is lost.
+    Partition,
+    /// Everything waits.
+    Hold,
 }
 
 /// Where a task waits.
@@ -110,6 +149,8 @@ pub(crate) enum WaitSlot {
     Connect(ConnId),
     Read(ConnId, usize),
     Write(ConnId, usize),
+    /// A datagram on a UDP socket.
+    Datagram(UdpId),
 }
 
 impl WaitSlot {
@@ -123,6 +164,7 @@ impl WaitSlot {
             WaitSlot::Connect(id) => (WaitKind::Connect, id),
             WaitSlot::Read(id, _) => (WaitKind::Read, id),
             WaitSlot::Write(id, _) => (WaitKind::Write, id),
+            WaitSlot::Datagram(id) => (WaitKind::Read, id),
         };
         WaitReason::new(kind, id | WaitReason::SIMULATED_SOCKET)
     }
@@ -134,6 +176,11 @@ pub(crate) type Wake = Vec<TaskKey>;
 pub(crate) struct NetState {
     config: SimNetConfig,
     hosts: Vec<Host>,
+    /// Keyed by the two hosts, lower id first.
+    links: BTreeMap<(HostId, HostId), Link>,
+    udp: BTreeMap<UdpId, udp::UdpSock>,
+    /// UDP datagrams in flight.
+    datagrams: BTreeMap<u64, udp::Datagram>,
     listeners: BTreeMap<ListenerId, Listener>,
     conns: BTreeMap<ConnId, Conn>,
     next_id: u64,
@@ -145,20 +192,45 @@ fn err(kind: io::ErrorKind, msg: &'static str) -> io::Error {
     io::Error::new(kind, msg)
 }
 
+fn aborted() -> io::Error {
+    err(
+        io::ErrorKind::ConnectionAborted,
+        "fibrio::sim: the socket's host crashed",
+    )
+}
+
+/// The next ephemeral port from `next` that `taken` does not reject.
+fn next_free_port(next: &mut u16, taken: impl Fn(u16) -> bool) -> io::Result<u16> {
+    for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
+        let port = *next;
+        *next = if port == u16::MAX {
+            EPHEMERAL_FIRST
+        } else {
+            port + 1
+        };
+        if !taken(port) {
+            return Ok(port);
+        }
+    }
+    Err(err(
+        io::ErrorKind::AddrInUse,
+        "fibrio::sim: no free ephemeral port on the host",
+    ))
+}
+
 fn is_local_alias(ip: IpAddr) -> bool {
     ip.is_loopback() || ip.is_unspecified()
 }
 
 impl NetState {
+    /// A network without hosts.
     pub(crate) fn new(config: SimNetConfig) -> NetState {
         NetState {
             config,
-            hosts: vec![Host {
-                name: "main".to_owned(),
-                ip: Ipv4Addr::new(10, 0, 0, 1),
-                ports: BTreeMap::new(),
-                next_ephemeral: EPHEMERAL_FIRST,
-            }],
+            hosts: Vec::new(),
+            links: BTreeMap::new(),
+            udp: BTreeMap::new(),
+            datagrams: BTreeMap::new(),
             listeners: BTreeMap::new(),
             conns: BTreeMap::new(),
             next_id: 1,
@@ -175,9 +247,82 @@ impl NetState {
         self.conns.len()
     }
 
-    /// The host the calling task runs on. One implicit host for now.
-    pub(crate) fn current_host(&self) -> HostId {
-        0
+    /// Adds a host named `name` whose tasks are those of the run's task
+    /// group `group`; hosts get `10.0.0.1`, `10.0.0.2`, ... in order.
+    ///
+    /// # Errors
+    ///
+    /// `AlreadyExists` for a name or group another host has, `InvalidInput`
+    /// for a name that is empty, `localhost`, an IP address or has a `:`,
+    /// and `Other` past 65,534 hosts.
+    pub(crate) fn add_host(&mut self, name: &str, group: u32) -> io::Result<Ipv4Addr> {
+        if name.is_empty()
+            || name.eq_ignore_ascii_case("localhost")
+            || name.parse::<IpAddr>().is_ok()
+            || name.contains(':')
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "fibrio::sim: '{name}' cannot name a host: use a non-empty name that is \
+                     not 'localhost', an IP address, or contains ':'"
+                ),
+            ));
+        }
+        if self.hosts.iter().any(|h| h.name.eq_ignore_ascii_case(name)) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("fibrio::sim: duplicate host name '{name}': every host needs its own name"),
+            ));
+        }
+        if self.hosts.iter().any(|h| h.group == group) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("fibrio::sim: task group {group} already runs a host"),
+            ));
+        }
+        let n = self.hosts.len() as u32 + 1;
+        if n > 0xFFFE {
+            return Err(io::Error::other("fibrio::sim: at most 65,534 hosts"));
+        }
+        let ip = Ipv4Addr::from(0x0A00_0000 | n);
+        self.hosts.push(Host {
+            name: name.to_owned(),
+            ip,
+            group,
+            up: true,
+            ports: BTreeMap::new(),
+            next_ephemeral: EPHEMERAL_FIRST,
+            udp_ports: BTreeMap::new(),
+            next_udp_ephemeral: EPHEMERAL_FIRST,
+        });
+        Ok(ip)
+    }
+
+    /// The id of the host called `name`.
+    pub(crate) fn host_named(&self, name: &str) -> Option<HostId> {
+        self.hosts
+            .iter()
+            .position(|h| h.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The host the calling task runs on: the one of its task group.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` if the task's group runs no host (a simulation's
+    /// supervisor, or a task spawned from outside the simulation).
+    pub(crate) fn current_host(&self) -> io::Result<HostId> {
+        let group = det::current_group().unwrap_or(0);
+        match self.hosts.iter().position(|h| h.group == group) {
+            Some(host) if self.hosts[host].up => Ok(host),
+            Some(_) => Err(aborted()),
+            None => Err(err(
+                io::ErrorKind::Unsupported,
+                "fibrio::sim: this task runs on no simulated host, so it has no network; \
+                 open sockets from a task of a host or client",
+            )),
+        }
     }
 
     /// The address of the host called `name`; `localhost` is the caller's.
@@ -221,27 +366,13 @@ impl NetState {
 
     fn ephemeral_port(&mut self, host: HostId) -> io::Result<u16> {
         let h = &mut self.hosts[host];
-        for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
-            let port = h.next_ephemeral;
-            h.next_ephemeral = if port == u16::MAX {
-                EPHEMERAL_FIRST
-            } else {
-                port + 1
-            };
-            if !h.ports.contains_key(&port) {
-                return Ok(port);
-            }
-        }
-        Err(err(
-            io::ErrorKind::AddrInUse,
-            "fibrio::sim: no free ephemeral port on the host",
-        ))
+        next_free_port(&mut h.next_ephemeral, |port| h.ports.contains_key(&port))
     }
 
     // ----- listeners -----
 
     pub(crate) fn bind(&mut self, addr: SocketAddr) -> io::Result<(ListenerId, SocketAddr)> {
-        let from = self.current_host();
+        let from = self.current_host()?;
         let host = match self.host_of(addr.ip(), from) {
             Some(host) if host == from => host,
             _ => {
@@ -277,11 +408,15 @@ impl NetState {
     }
 
     /// Takes the next pending connection, or `None` (then wait).
-    pub(crate) fn accept(&mut self, id: ListenerId) -> Option<(ConnId, SocketAddr)> {
-        let listener = self.listeners.get_mut(&id)?;
+    /// Takes the next pending connection: `None` while there is none
+    /// (wait); `ConnectionAborted` once the listener's host crashed.
+    pub(crate) fn accept(&mut self, id: ListenerId) -> Option<io::Result<(ConnId, SocketAddr)>> {
+        let Some(listener) = self.listeners.get_mut(&id) else {
+            return Some(Err(aborted()));
+        };
         while let Some(conn) = listener.backlog.pop_front() {
             if let Some(c) = self.conns.get(&conn) {
-                return Some((conn, c.addrs[0]));
+                return Some(Ok((conn, c.addrs[0])));
             }
         }
         None
@@ -304,7 +439,7 @@ impl NetState {
     /// Starts a connection to `addr`: sends the SYN. Then wait on
     /// [`connect_result`](Self::connect_result).
     pub(crate) fn connect(&mut self, addr: SocketAddr, now: Instant) -> io::Result<ConnId> {
-        let from = self.current_host();
+        let from = self.current_host()?;
         let Some(to) = self.host_of(addr.ip(), from) else {
             return Err(err(
                 io::ErrorKind::HostUnreachable,
@@ -337,6 +472,7 @@ impl NetState {
         let reply_latency = self.latency();
         let mut conn = Conn {
             state: ConnState::Connecting,
+            aborted: [false; 2],
             addrs: [SocketAddr::new(local_ip, port), server_addr],
             hosts: [from, to],
             open: [true, true],
@@ -344,6 +480,7 @@ impl NetState {
             rd_shut: [false; 2],
             pipes: [Pipe::default(), Pipe::default()],
             connect_waiters: Vec::new(),
+            syn_arrived: false,
             reply_latency,
         };
         // Whatever the client sends (a close, if it gives up) follows the SYN.
@@ -355,6 +492,9 @@ impl NetState {
 
     /// The outcome of a connect: `None` while the handshake is under way.
     pub(crate) fn connect_result(&self, id: ConnId) -> Option<io::Result<()>> {
+        if self.conns.get(&id).is_some_and(|c| c.aborted[0]) {
+            return Some(Err(aborted()));
+        }
         match self.conns.get(&id).map(|c| c.state) {
             Some(ConnState::Connecting) => None,
             Some(ConnState::Established) => Some(Ok(())),
@@ -365,11 +505,11 @@ impl NetState {
         }
     }
 
-    pub(crate) fn addrs(&self, id: ConnId, side: usize) -> (SocketAddr, SocketAddr) {
-        match self.conns.get(&id) {
-            Some(c) => (c.addrs[side], c.addrs[side ^ 1]),
-            None => unreachable!("fibrio::sim: a socket outlived its connection"),
-        }
+    /// The local and peer addresses of `side` of `id`.
+    pub(crate) fn addrs(&self, id: ConnId, side: usize) -> Option<(SocketAddr, SocketAddr)> {
+        self.conns
+            .get(&id)
+            .map(|c| (c.addrs[side], c.addrs[side ^ 1]))
     }
 
     /// Sends `mark` down pipe `dir` of `id`, after everything sent before.
@@ -400,7 +540,12 @@ impl NetState {
         now: Instant,
     ) -> Option<io::Result<usize>> {
         let window = self.config.window;
-        let conn = self.conns.get_mut(&id)?;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Some(Err(aborted()));
+        };
+        if conn.aborted[side] {
+            return Some(Err(aborted()));
+        }
         // The accepting side exists only once the SYN has arrived; the
         // connecting side writes once the SYN-ACK has.
         if side == 0 && conn.state != ConnState::Established {
@@ -449,7 +594,12 @@ impl NetState {
         consume: bool,
         wake: &mut Wake,
     ) -> Option<io::Result<usize>> {
-        let conn = self.conns.get_mut(&id)?;
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return Some(Err(aborted()));
+        };
+        if conn.aborted[side] {
+            return Some(Err(aborted()));
+        }
         let rd_shut = conn.rd_shut[side];
         let pipe = &mut conn.pipes[side ^ 1];
         if pipe.reset {
@@ -490,11 +640,11 @@ impl NetState {
         wake: &mut Wake,
     ) -> io::Result<()> {
         let Some(conn) = self.conns.get_mut(&id) else {
-            return Err(err(
-                io::ErrorKind::NotConnected,
-                "fibrio::sim: the socket is not connected",
-            ));
+            return Err(aborted());
         };
+        if conn.aborted[side] {
+            return Err(aborted());
+        }
         if read && !conn.rd_shut[side] {
             conn.rd_shut[side] = true;
             wake.append(&mut conn.pipes[side ^ 1].readers);
@@ -561,6 +711,7 @@ impl NetState {
             WaitSlot::Connect(id) => self.conns.get_mut(&id).map(|c| &mut c.connect_waiters),
             WaitSlot::Read(id, dir) => self.conns.get_mut(&id).map(|c| &mut c.pipes[dir].readers),
             WaitSlot::Write(id, dir) => self.conns.get_mut(&id).map(|c| &mut c.pipes[dir].writers),
+            WaitSlot::Datagram(id) => self.udp_waiters(id),
         }
     }
 
@@ -574,7 +725,21 @@ impl NetState {
                 return Some(at);
             }
             self.events.pop();
+            if let Some(link) = self.cut_link(event) {
+                if let Event::Datagram(id) = event {
+                    // UDP is lost on a partition; it waits only on a hold.
+                    if self.links.get(&link).is_some_and(|l| l.partitioned) {
+                        self.datagrams.remove(&id);
+                        continue;
+                    }
+                }
+                // The link is cut (or the SYN's host is down): the packet
+                // waits for it to heal.
+                self.links.entry(link).or_default().waiting.push(event);
+                continue;
+            }
             match event {
+                Event::Datagram(id) => self.deliver_datagram(id, woken),
                 Event::Pipe(id, dir) => self.deliver_pipe(id, dir, now, woken),
                 Event::Syn(id) => self.deliver_syn(id, at, woken),
                 Event::SynAck(id) | Event::Refused(id) => {
@@ -595,12 +760,164 @@ impl NetState {
         None
     }
 
+    /// The hosts a packet travels from and to.
+    fn route(&self, event: Event) -> Option<(HostId, HostId)> {
+        if let Event::Datagram(id) = event {
+            return self.datagrams.get(&id).map(|d| (d.from_host, d.to_host));
+        }
+        let (id, from) = match event {
+            Event::Pipe(id, dir) => (id, dir),
+            Event::Syn(id) => (id, 0),
+            Event::SynAck(id) | Event::Refused(id) => (id, 1),
+            Event::Datagram(_) => unreachable!("handled above"),
+        };
+        let conn = self.conns.get(&id)?;
+        Some((conn.hosts[from], conn.hosts[from ^ 1]))
+    }
+
+    /// The link `event` would wait on now, if it cannot be delivered: its
+    /// link is partitioned or held, or it is a SYN to a host that is down.
+    fn cut_link(&self, event: Event) -> Option<(HostId, HostId)> {
+        let (from, to) = self.route(event)?;
+        let key = (from.min(to), from.max(to));
+        let cut = self
+            .links
+            .get(&key)
+            .is_some_and(|link| link.partitioned || link.held);
+        let down = matches!(event, Event::Syn(_)) && !self.hosts[to].up;
+        (cut || down).then_some(key)
+    }
+
+    /// Sends on what waited on link `key`, in order, all after one fresh
+    /// latency, unless the link is still cut.
+    fn heal(&mut self, key: (HostId, HostId), now: Instant) {
+        let Some(link) = self.links.get_mut(&key) else {
+            return;
+        };
+        if link.partitioned || link.held || link.waiting.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut link.waiting);
+        let at = now + self.latency();
+        for event in waiting {
+            // A SYN to a host still down waits again when it comes due.
+            self.push_event(at, event);
+        }
+    }
+
+    // ----- faults -----
+
+    /// Cuts or heals the link between `a` and `b`: `partition` cuts TCP
+    /// (packets wait), `hold` cuts everything. Healing sends on what
+    /// waited.
+    pub(crate) fn set_link(
+        &mut self,
+        a: HostId,
+        b: HostId,
+        fault: LinkFault,
+        on: bool,
+        now: Instant,
+    ) {
+        let key = (a.min(b), a.max(b));
+        let link = self.links.entry(key).or_default();
+        match fault {
+            LinkFault::Partition => link.partitioned = on,
+            LinkFault::Hold => link.held = on,
+        }
+        if !on {
+            self.heal(key, now);
+        }
+    }
+
+    /// The host crashes: its listeners vanish, its sockets die (their
+    /// calls fail with `ConnectionAborted`), every peer gets a reset, and
+    /// its ports are free. Packets to it are lost; SYNs to it wait for the
+    /// restart.
+    pub(crate) fn crash(&mut self, host: HostId, now: Instant, wake: &mut Wake) {
+        self.hosts[host].up = false;
+        self.hosts[host].ports.clear();
+        self.crash_udp(host, wake);
+        let listeners: Vec<ListenerId> = self
+            .listeners
+            .iter()
+            .filter(|(_, l)| l.host == host)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in listeners {
+            if let Some(listener) = self.listeners.remove(&id) {
+                wake.extend(listener.waiters);
+            }
+        }
+        let sides: Vec<(ConnId, usize)> = self
+            .conns
+            .iter()
+            .flat_map(|(&id, c)| {
+                (0..2).filter_map(move |side| {
+                    let exists = side == 0 || c.syn_arrived;
+                    (c.hosts[side] == host && c.open[side] && exists).then_some((id, side))
+                })
+            })
+            .collect();
+        for (id, side) in sides {
+            self.abort_side(id, side, now, wake);
+        }
+    }
+
+    /// The socket of `side` dies with its host (see [`crash`](Self::crash)).
+    fn abort_side(&mut self, id: ConnId, side: usize, now: Instant, wake: &mut Wake) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        conn.open[side] = false;
+        conn.aborted[side] = true;
+        let incoming = &mut conn.pipes[side ^ 1];
+        incoming.reader_gone = true;
+        incoming.buf.clear();
+        incoming.delivered = 0;
+        wake.append(&mut incoming.readers);
+        wake.append(&mut incoming.writers);
+        wake.append(&mut conn.pipes[side].writers);
+        wake.append(&mut conn.pipes[side].readers);
+        if side == 0 {
+            wake.append(&mut conn.connect_waiters);
+        }
+        let tell_peer = conn.open[side ^ 1] && conn.state != ConnState::Refused;
+        if !conn.open[0] && !conn.open[1] {
+            self.conns.remove(&id);
+        } else if tell_peer {
+            self.send(id, side, Mark::Rst, now);
+        }
+    }
+
+    /// The host is up again (after a crash): SYNs that waited for it go
+    /// on.
+    pub(crate) fn restart(&mut self, host: HostId, now: Instant) {
+        self.hosts[host].up = true;
+        let keys: Vec<(HostId, HostId)> = self
+            .links
+            .keys()
+            .copied()
+            .filter(|&(a, b)| a == host || b == host)
+            .collect();
+        for key in keys {
+            self.heal(key, now);
+        }
+    }
+
+    /// True if the host is up (not crashed).
+    pub(crate) fn is_up(&self, host: HostId) -> bool {
+        self.hosts[host].up
+    }
+
     fn deliver_syn(&mut self, id: ConnId, at: Instant, woken: &mut Wake) {
         let Some(conn) = self.conns.get(&id) else {
             return;
         };
         let (host, target) = (conn.hosts[1], conn.addrs[1]);
         let reply_at = at + conn.reply_latency;
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.syn_arrived = true;
+        }
         let listener = self.hosts[host]
             .ports
             .get(&target.port())

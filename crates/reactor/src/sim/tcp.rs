@@ -42,7 +42,7 @@ impl Drop for WaiterGuard<'_> {
 
 /// Runs `attempt` until it gives an answer, parking on `slot` in between,
 /// until `deadline` (then `TimedOut`). A cancellation checkpoint.
-fn blocking<T>(
+pub(super) fn blocking<T>(
     net: &SimNet,
     slot: WaitSlot,
     deadline: Option<Instant>,
@@ -82,7 +82,7 @@ fn blocking<T>(
     }
 }
 
-fn wake_all(wake: Wake) {
+pub(super) fn wake_all(wake: Wake) {
     for key in wake {
         task::unpark_local(key);
     }
@@ -125,9 +125,9 @@ impl SimListener {
     pub(crate) fn accept(&self) -> io::Result<(SimStream, SocketAddr)> {
         let h = &self.handle;
         let (conn, peer) = blocking(&h.net, WaitSlot::Accept(h.id), None, |state, _| {
-            state.accept(h.id).map(Ok)
+            state.accept(h.id)
         })?;
-        Ok((SimStream::new(&h.net, conn, 1), peer))
+        Ok((SimStream::new(&h.net, conn, 1)?, peer))
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
@@ -139,6 +139,8 @@ struct Endpoint {
     net: SimNet,
     conn: ConnId,
     side: usize,
+    /// Local and peer address, kept for after the connection is gone.
+    addrs: (SocketAddr, SocketAddr),
 }
 
 impl Drop for Endpoint {
@@ -160,16 +162,23 @@ pub(crate) struct SimStream {
 }
 
 impl SimStream {
-    fn new(net: &SimNet, conn: ConnId, side: usize) -> SimStream {
-        SimStream {
+    fn new(net: &SimNet, conn: ConnId, side: usize) -> io::Result<SimStream> {
+        let addrs = net.state().borrow().addrs(conn, side).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "fibrio::sim: the connection was aborted",
+            )
+        })?;
+        Ok(SimStream {
             endpoint: Rc::new(Endpoint {
                 net: net.clone(),
                 conn,
                 side,
+                addrs,
             }),
             timeouts: SocketTimeouts::default(),
             nodelay: Rc::new(Cell::new(false)),
-        }
+        })
     }
 
     /// Connects to `addr`: a SYN, then a SYN-ACK (or a refusal) back.
@@ -184,7 +193,7 @@ impl SimStream {
             .borrow_mut()
             .connect(addr, fibrio_core::time::now_std())?;
         // Made at once, so that giving up (an error, a cancellation) closes it.
-        let stream = SimStream::new(net, conn, 0);
+        let stream = SimStream::new(net, conn, 0)?;
         blocking(net, WaitSlot::Connect(conn), deadline, |state, _| {
             state.connect_result(conn)
         })?;
@@ -238,13 +247,11 @@ impl SimStream {
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
-        let e = &*self.endpoint;
-        e.net.state().borrow().addrs(e.conn, e.side).0
+        self.endpoint.addrs.0
     }
 
     pub(crate) fn peer_addr(&self) -> SocketAddr {
-        let e = &*self.endpoint;
-        e.net.state().borrow().addrs(e.conn, e.side).1
+        self.endpoint.addrs.1
     }
 
     pub(crate) fn timeouts(&self) -> &SocketTimeouts {
