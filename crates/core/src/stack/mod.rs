@@ -10,12 +10,38 @@
 //! corrupting the neighbouring memory. The overflow handler
 //! (`stack/overflow.rs`) turns that fault into a readable message.
 //!
-//! Each guarded stack costs the kernel two memory mappings (the guard page
-//! and the usable part have different protections). Linux caps a process at
-//! `vm.max_map_count` mappings, 65530 by default, so about 32,000 stacks can
-//! exist at once with the default limit. Hitting that limit, or an
-//! address-space limit (`ulimit -v`), makes [`FiberStack::new`] return
-//! [`StackError::Map`], whose message names both knobs. It is never a crash.
+//! Each guarded stack costs the kernel two memory mappings
+//! ([`MAPPINGS_PER_STACK`]: the guard page and the usable part have
+//! different protections). Linux caps a process at `vm.max_map_count`
+//! mappings, 65530 by default.
+//!
+//! # The mapping budget
+//!
+//! When stacks take the last mapping, every later `mmap` in the process
+//! fails, and the next large allocation aborts the process. So the
+//! allocator never lets stacks take the last [`map_reserve`] mappings
+//! (4,096 at the default limit, 1/32 of larger limits): a stack that would
+//! is refused with [`StackError::MapLimit`], and the heap, new threads,
+//! late-loaded libraries and panic backtraces keep working. At the default
+//! limit this leaves about 30,600 stacks; the error computes the
+//! `vm.max_map_count` that fits twice as many, and [`max_map_count_for`]
+//! any number. `docs/scaling.md` has the whole path to a million tasks.
+//!
+//! * The limit is read from `/proc/sys/vm/max_map_count` with the first
+//!   stack (and again with each re-count, so a raised limit is used
+//!   without a restart). The process's mappings are counted from
+//!   `/proc/self/maps`, but rarely: stacks are counted exactly, in an
+//!   atomic, and the file is re-read only when the stacks have used half
+//!   of the headroom left at the previous read, and then at most once per
+//!   100 times the duration of a read (`budget.rs` explains).
+//! * Without `/proc` there is no budget; the kernel's refusal (or an
+//!   address-space limit, `ulimit -v`) is then [`StackError::Map`].
+//! * A refused stack first makes room by unmapping one of this thread's
+//!   pooled stacks of another size, if there is one, and tries again.
+//! * Either error is returned, never a crash: `task::Builder::spawn` returns
+//!   it as `SpawnError::Stack`, and `task::spawn` panics with its message
+//!   (which unwinds that task only, and has the reserve to print a
+//!   backtrace).
 //!
 //! # Pool invariants
 //!
@@ -34,9 +60,19 @@
 //! * The counters in [`StackStatistics`] are changed only by this module:
 //!   `in_use` by `FiberStack::new`/`drop`, `pooled` by the pool, `mapped` by
 //!   the code that calls `mmap`/`munmap`.
+//! * Every stack mapping is a `Mapped`, which is charged to the
+//!   process-wide budget before its `mmap` and discharged when it is
+//!   dropped, whichever thread or thread-local destructor drops it; so the
+//!   budget counts exactly the stacks mapped in the process, pooled ones
+//!   included.
 
+mod budget;
 #[cfg(unix)]
 pub(crate) mod overflow;
+
+pub use budget::{
+    map_reserve, max_map_count_for, MAPPINGS_PER_STACK, MAP_RESERVE_DIVISOR, MAP_RESERVE_FLOOR,
+};
 
 pub(crate) use overflow::{register_overflow_lookup, StackOwner};
 
@@ -89,17 +125,54 @@ pub enum StackError {
         /// [`MAX_STACK_SIZE`].
         max: usize,
     },
-    /// The kernel refused to map the stack.
-    #[error("cannot map a {size_kib} KiB fiber stack ({stacks_mapped} stacks are mapped on this thread): {source}. Each guarded stack takes 2 kernel memory mappings, and Linux allows vm.max_map_count of them per process (65530 by default): raise it with `sysctl -w vm.max_map_count=1048576`, lower the stack_size, or raise the address-space limit (`ulimit -v`)")]
+    /// The kernel refused to map the stack: the address space ran out
+    /// (`ulimit -v`), or the kernel's memory mappings did (where the budget
+    /// of [`StackError::MapLimit`] cannot be kept, without `/proc`).
+    #[error("cannot map a {size_kib} KiB fiber stack ({stacks_mapped} stacks are mapped in this process): {source}. If the address space ran out, lower the stack_size or raise the address-space limit (`ulimit -v`). If the kernel's memory mappings ran out (each guarded stack takes 2, and Linux allows vm.max_map_count of them per process, 65530 by default), raise the limit: `sysctl -w vm.max_map_count={needed}` fits {needed_for} stacks (see docs/scaling.md)")]
     Map {
         /// The usable size that was asked for, in KiB.
         size_kib: usize,
-        /// How many stacks this thread had mapped when it failed.
+        /// How many stacks the process had mapped (in use or pooled) when
+        /// it failed.
         stacks_mapped: usize,
+        /// A `vm.max_map_count` that fits `needed_for` stacks, counting the
+        /// other mappings last measured and [`map_reserve`].
+        needed: usize,
+        /// The stacks `needed` fits: twice `stacks_mapped` (at least 1024).
+        needed_for: usize,
         /// The error `mmap` or `mprotect` returned (usually `ENOMEM`).
         #[source]
         source: io::Error,
     },
+    /// Mapping the stack would have left fewer than [`map_reserve`] kernel
+    /// memory mappings for the rest of the process (the heap, threads,
+    /// libraries), which would then fail to allocate and abort. Nothing was
+    /// mapped; freeing stacks (ending tasks) makes room again.
+    #[error("cannot map another {size_kib} KiB fiber stack: this process has {stacks_mapped} fiber stacks mapped (2 kernel memory mappings each) and about {in_use} of its vm.max_map_count = {limit} mappings in use, and fibrio keeps the last {reserve} free so that the heap, threads and libraries keep working. Keep fewer tasks alive at once, or raise the limit: `sysctl -w vm.max_map_count={needed}` fits {needed_for} stacks (see docs/scaling.md)")]
+    #[non_exhaustive]
+    MapLimit {
+        /// The usable size that was asked for, in KiB.
+        size_kib: usize,
+        /// How many stacks the process has mapped, in use or pooled.
+        stacks_mapped: usize,
+        /// The mappings the process uses (measured at the last read of
+        /// `/proc/self/maps`, plus the stacks mapped since).
+        in_use: usize,
+        /// `vm.max_map_count`, as last read.
+        limit: usize,
+        /// The mappings kept free: [`map_reserve`]`(limit)`.
+        reserve: usize,
+        /// The smallest `vm.max_map_count` that fits `needed_for` stacks
+        /// beside the process's other mappings ([`max_map_count_for`]).
+        needed: usize,
+        /// The stacks `needed` fits: twice `stacks_mapped` (at least 1024).
+        needed_for: usize,
+    },
+}
+
+/// The stacks the errors' advice is computed for: twice those mapped.
+fn advice_target(stacks: usize) -> usize {
+    stacks.saturating_mul(2).max(1024)
 }
 
 /// A snapshot of the current thread's stack counters.
@@ -132,7 +205,7 @@ pub struct StackStatistics {
 
 struct Pool {
     /// `(rounded size, stacks)`; a handful of distinct sizes at most.
-    by_size: Vec<(usize, Vec<DefaultStack>)>,
+    by_size: Vec<(usize, Vec<Mapped>)>,
     pooled: usize,
     /// The configured bound; with `adaptive`, the floor of the bound.
     capacity: usize,
@@ -214,7 +287,7 @@ pub fn pool_capacity() -> usize {
 /// stack::set_pool_capacity(stack::DEFAULT_POOL_CAPACITY);
 /// ```
 pub fn set_pool_capacity(capacity: usize) {
-    let excess: Vec<DefaultStack> = POOL.with(|p| {
+    let excess: Vec<Mapped> = POOL.with(|p| {
         let mut p = p.borrow_mut();
         p.capacity = capacity;
         p.adaptive = false;
@@ -290,6 +363,50 @@ pub fn rounded_size(requested: usize) -> Result<usize, StackError> {
     Ok((requested.max(MIN_STACK_SIZE) + page_mask) & !page_mask)
 }
 
+/// One stack mapping, charged to the process-wide mapping budget from
+/// before its `mmap` until it is unmapped.
+struct Mapped(ManuallyDrop<DefaultStack>);
+
+impl std::ops::Deref for Mapped {
+    type Target = DefaultStack;
+
+    #[inline]
+    fn deref(&self) -> &DefaultStack {
+        &self.0
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: the stack is dropped (unmapped) exactly once, here, and
+        // `self.0` is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.0) };
+        budget::release();
+    }
+}
+
+/// Unmaps one of this thread's pooled stacks, of any size, to make room in
+/// the mapping budget. Returns whether there was one.
+fn unmap_one_pooled() -> bool {
+    let victim = POOL
+        .try_with(|p| {
+            let mut p = p.borrow_mut();
+            let p = &mut *p;
+            let victim = p.by_size.iter_mut().find_map(|(_, stacks)| stacks.pop());
+            if victim.is_some() {
+                p.pooled -= 1;
+                p.mapped -= 1;
+            }
+            victim
+        })
+        .ok()
+        .flatten();
+    let found = victim.is_some();
+    // Unmap outside the borrow.
+    drop(victim);
+    found
+}
+
 /// A guard-paged fiber stack that returns to its thread's pool when dropped.
 ///
 /// `FiberStack` is `!Send`: it belongs to the pool of the thread that made it.
@@ -304,7 +421,7 @@ pub fn rounded_size(requested: usize) -> Result<usize, StackError> {
 /// # Ok::<(), fibrio_core::stack::StackError>(())
 /// ```
 pub struct FiberStack {
-    inner: ManuallyDrop<DefaultStack>,
+    inner: ManuallyDrop<Mapped>,
     size: usize,
     _not_send: std::marker::PhantomData<*const ()>,
 }
@@ -361,19 +478,42 @@ impl FiberStack {
     }
 
     #[cold]
-    fn map(size: usize) -> Result<DefaultStack, StackError> {
+    fn map(size: usize) -> Result<Mapped, StackError> {
         #[cfg(unix)]
         overflow::ensure_installed();
+        let mut charged = budget::acquire();
+        if charged.is_err() && unmap_one_pooled() {
+            charged = budget::acquire();
+        }
+        if let Err(refusal) = charged {
+            let needed_for = advice_target(refusal.stacks);
+            return Err(StackError::MapLimit {
+                size_kib: size / 1024,
+                stacks_mapped: refusal.stacks,
+                in_use: refusal.in_use,
+                limit: refusal.limit,
+                reserve: refusal.reserve,
+                needed: max_map_count_for(needed_for, refusal.others),
+                needed_for,
+            });
+        }
         match DefaultStack::new(size) {
             Ok(stack) => {
                 POOL.with(|p| p.borrow_mut().mapped += 1);
-                Ok(stack)
+                Ok(Mapped(ManuallyDrop::new(stack)))
             }
-            Err(source) => Err(StackError::Map {
-                size_kib: size / 1024,
-                stacks_mapped: POOL.with(|p| p.borrow().mapped),
-                source,
-            }),
+            Err(source) => {
+                budget::release();
+                let (others, stacks) = budget::snapshot();
+                let needed_for = advice_target(stacks);
+                Err(StackError::Map {
+                    size_kib: size / 1024,
+                    stacks_mapped: stacks,
+                    needed: max_map_count_for(needed_for, others),
+                    needed_for,
+                    source,
+                })
+            }
         }
     }
 
