@@ -317,6 +317,31 @@ impl<E: fmt::Display> fmt::Display for TaskGroupError<E> {
     }
 }
 
+/// `E` needs only `Debug + Display`, so that a body returning
+/// `Result<_, Box<dyn Error>>` or `Result<_, &str>` (neither is an `Error`
+/// in std) still gives an `Error` that `?` carries on. The price: the
+/// body's error is not the [`source`](std::error::Error::source) (an
+/// `E` that is not an `Error` cannot be one). It is in the message, and
+/// [`body_error`](TaskGroupError::body_error) returns it.
+///
+/// # Examples
+///
+/// ```
+/// use std::error::Error;
+/// use fibrio_concurrency::TaskGroup;
+///
+/// fn load() -> Result<u32, Box<dyn Error>> {
+///     let value = TaskGroup::try_scope(|_| -> Result<u32, Box<dyn Error>> {
+///         Err("no such key".into())
+///     })?; // a TaskGroupError<Box<dyn Error>> is an Error
+///     Ok(value)
+/// }
+/// fibrio::run(|| {
+///     let err = load().unwrap_err();
+///     assert!(err.to_string().contains("no such key"));
+///     assert!(err.source().is_none());
+/// });
+/// ```
 impl<E: fmt::Debug + fmt::Display> std::error::Error for TaskGroupError<E> {}
 
 /// Why a [`TaskGroupHandle`] could not spawn a task into its group.

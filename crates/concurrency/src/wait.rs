@@ -57,9 +57,11 @@
 //!   [`WaitReason`] in the task, built from [`Waitable::wait_kind`] (per
 //!   primitive and, by the tag, per direction), the address of the
 //!   primitive's state lock (to tell objects apart; never dereferenced) and
-//!   [`Waitable::holder`] (the mutex's owner, read when the waiter parks;
-//!   stale for a waiter already parked when the lock is handed on, until
-//!   it parks again). Nothing is formatted and nothing allocated for it.
+//!   [`Waitable::holder`] (the mutex's owner, the rwlock's writer for a
+//!   waiting writer, read when the waiter parks; stale for a waiter already
+//!   parked when the lock is handed on, until it parks again, which in a
+//!   simulation the hand-off makes it do at once). Nothing is formatted
+//!   and nothing allocated for it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -123,9 +125,10 @@ pub(crate) trait Waitable<T, K: Copy = ()> {
     /// dump names it (a `Mutex`, a channel `Recv`, a `RwLockWrite`, ...).
     fn wait_kind(tag: K) -> WaitKind;
 
-    /// The id of the task holding what waiters wait for, read each time a
-    /// waiter parks; 0 (the default) when unknown or not applicable.
-    fn holder(&self) -> u64 {
+    /// The id of the task holding what a waiter tagged `tag` waits for,
+    /// read (without the state lock held) each time a waiter parks; 0 (the
+    /// default) when unknown or not applicable.
+    fn holder(&self, _tag: K) -> u64 {
         0
     }
 }
@@ -148,6 +151,13 @@ pub(crate) trait WaitState<T, K: Copy = ()> {
 
     /// What a waiter tagged `tag` waits for (see [`Waitable::wait_kind`]).
     fn wait_kind(tag: K) -> WaitKind;
+
+    /// Who holds what a waiter tagged `tag` waits for (see
+    /// [`Waitable::holder`]); 0 (the default) when unknown or not
+    /// applicable.
+    fn holder(&self, _tag: K) -> u64 {
+        0
+    }
 }
 
 impl<S: WaitState<T, K>, T, K: Copy> Waitable<T, K> for Mutex<S> {
@@ -171,6 +181,10 @@ impl<S: WaitState<T, K>, T, K: Copy> Waitable<T, K> for Mutex<S> {
 
     fn wait_kind(tag: K) -> WaitKind {
         S::wait_kind(tag)
+    }
+
+    fn holder(&self, tag: K) -> u64 {
+        lock(self).holder(tag)
     }
 }
 
@@ -369,7 +383,7 @@ impl<'a, W: Waitable<T, K>, T, K: Copy> Waiter<'a, W, T, K> {
         let kind = W::wait_kind(self.node.tag);
         let object = WaitReason::object_id(owner.state());
         loop {
-            let reason = WaitReason::new(kind, object).with_holder(owner.holder());
+            let reason = WaitReason::new(kind, object).with_holder(owner.holder(self.node.tag));
             let parked = block(deadline, reason);
             let mut st = lock(owner.state());
             if !lock(&self.node.slot).queued {

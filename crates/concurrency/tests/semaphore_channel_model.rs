@@ -1,7 +1,15 @@
 //! Property tests, under random schedules with random cancellations:
 //! a semaphore never has more holders than permits and never loses a
-//! permit, with single and multi-permit (`acquire_many`) requests mixed; every message sent is received exactly once, or handed back
-//! (or dropped with the queue) when the receivers go away.
+//! permit, with single and multi-permit (`acquire_many`) requests mixed;
+//! every message sent is received exactly once, or handed back (or dropped
+//! with the queue) when the receivers go away.
+//!
+//! Each case runs on the deterministic runtime (`fibrio::sim::try_run`),
+//! under a schedule seed that proptest draws with the rest of the case, on
+//! virtual time. So a lost permit or message, which leaves a waiter parked
+//! forever, fails the case as a reported deadlock (naming the waiter and
+//! what it waits for) instead of hanging the test, and the case replays
+//! exactly (proptest prints the seed with the case).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
@@ -11,6 +19,14 @@ use std::time::Duration;
 use fibrio_concurrency::channel::{self, SendError};
 use fibrio_concurrency::Semaphore;
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+
+/// Runs `main` on the deterministic runtime under `seed`; any failure of
+/// the run (a deadlock: something lost; a panic; the time limit) fails the
+/// case with the simulation's report.
+fn sim<T: 'static>(seed: u64, main: impl FnOnce() -> T + 'static) -> Result<T, TestCaseError> {
+    fibrio::sim::try_run(seed, main).map_err(|err| TestCaseError::fail(err.to_string()))
+}
 
 fn config() -> ProptestConfig {
     ProptestConfig {
@@ -61,11 +77,12 @@ proptest! {
 
     #[test]
     fn semaphore_never_exceeds_its_permits(
+        seed in any::<u64>(),
         permits in 1usize..4,
         tasks in proptest::collection::vec((how(), 0usize..4, 0usize..3), 1..12),
         cancels in proptest::collection::vec((0usize..6, 0usize..12), 0..4),
     ) {
-        let (max, stats) = fibrio::run(move || {
+        let (max, stats) = sim(seed, move || {
             let sem = Semaphore::new(permits);
             let holders = Rc::new(Cell::new(0usize));
             let max = Rc::new(Cell::new(0usize));
@@ -99,7 +116,7 @@ proptest! {
                 let _ = h.join(); // completed or cancelled
             }
             (max.get(), sem.statistics())
-        });
+        })?;
         prop_assert!(max <= permits, "{max} holders of {permits} permits");
         prop_assert_eq!(stats.available, permits, "a permit was lost or leaked");
         prop_assert_eq!(stats.waiters, 0);
@@ -107,11 +124,12 @@ proptest! {
 
     #[test]
     fn acquire_many_never_over_grants_nor_loses_permits(
+        seed in any::<u64>(),
         permits in 1usize..5,
         tasks in proptest::collection::vec((how(), 0usize..5, 0usize..4, 0usize..3), 1..12),
         cancels in proptest::collection::vec((0usize..6, 0usize..12), 0..5),
     ) {
-        let (max, stats, granted) = fibrio::run(move || {
+        let (max, stats, granted) = sim(seed, move || {
             let sem = Semaphore::new(permits);
             // Permits held by tasks now, and the most ever held at once.
             let holding = Rc::new(Cell::new(0usize));
@@ -156,7 +174,7 @@ proptest! {
                 let _ = h.join(); // completed or cancelled
             }
             (max.get(), sem.statistics(), granted.get())
-        });
+        })?;
         prop_assert!(max <= permits, "{max} permits held of {permits}");
         prop_assert_eq!(stats.available, permits, "a permit was lost or leaked");
         prop_assert_eq!(stats.reserved, 0);
@@ -169,6 +187,7 @@ proptest! {
 
     #[test]
     fn every_message_is_received_exactly_once(
+        seed in any::<u64>(),
         capacity in prop_oneof![Just(None), (0usize..4).prop_map(Some)],
         producers in proptest::collection::vec(proptest::collection::vec(0usize..3, 0..12), 1..4),
         consumers in proptest::collection::vec(0usize..3, 1..4),
@@ -176,7 +195,7 @@ proptest! {
     ) {
         let n_producers = producers.len();
         let n_consumers = consumers.len();
-        let (attempted, sent, received, cancelled_producers, queued) = fibrio::run(move || {
+        let (attempted, sent, received, cancelled_producers, queued) = sim(seed, move || {
             let (tx, rx) = match capacity {
                 Some(c) => channel::bounded::<usize>(c),
                 None => channel::unbounded(),
@@ -228,7 +247,7 @@ proptest! {
             let s = sent.borrow().clone();
             let r = received.borrow().clone();
             (a, s, r, cancelled_producers.len(), queued)
-        });
+        })?;
         prop_assert_eq!(queued, 0, "a message was left in the queue");
         let received_set: HashSet<_> = received.iter().copied().collect();
         prop_assert_eq!(received_set.len(), received.len(), "a message was received twice");
@@ -258,12 +277,13 @@ proptest! {
 
     #[test]
     fn closing_hands_undelivered_messages_back(
+        seed in any::<u64>(),
         capacity in prop_oneof![Just(None), (0usize..4).prop_map(Some)],
         n in 0usize..20,
         take in 0usize..20,
     ) {
         let take = take.min(n);
-        let (received, dropped, returned) = fibrio::run(move || {
+        let (received, dropped, returned) = sim(seed, move || {
             let (tx, rx) = match capacity {
                 Some(c) => channel::bounded::<usize>(c),
                 None => channel::unbounded(),
@@ -284,7 +304,7 @@ proptest! {
             let dropped = rx.statistics().queued;
             drop(rx);
             (received, dropped, producer.join().unwrap())
-        });
+        })?;
         // In order: received, then dropped with the queue, then handed back.
         prop_assert_eq!(&received, &(0..take).collect::<Vec<_>>());
         prop_assert_eq!(&returned, &(take + dropped..n).collect::<Vec<_>>());

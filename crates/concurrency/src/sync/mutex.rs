@@ -25,12 +25,23 @@
 //!   removes its node or, if the token is already there, passes the
 //!   ownership on as an unlock would. So a cancelled waiter never ends up
 //!   owning the lock.
-//! * `owner` is the id of the task that last took the logical lock (0 for
-//!   a thread outside any task), stored (relaxed) by the taker on every
-//!   successful acquisition; it is only read as the `holder` of a waiter's
-//!   wait reason when the waiter parks, so a stale value is harmless: after
-//!   a hand-off it names the previous owner until the new one runs. It
-//!   orders nothing.
+//! * `owner` is the id of the task that owns the logical lock (0 for a
+//!   thread outside any task), for wait reasons only; it orders nothing
+//!   (relaxed). A hand-off stores the id of the waiter it serves (its
+//!   node's tag), under `queue`, before that waiter even runs; every
+//!   acquisition stores the taker's id once it has locked `data` (the id
+//!   read before its compare-and-swap: see `Mutex::owned_guard` for why
+//!   there). So while `LOCKED` is set, `owner` names the owner, except
+//!   for the few instructions between a fast-path taker's compare-and-swap
+//!   and its store, during which the taker runs: a waiter on another
+//!   thread may park naming the previous owner then, but no simulation
+//!   (one thread) can be deadlocked on it.
+//! * A waiter already parked when the lock is handed on keeps the holder
+//!   it read when it parked. In a simulation (where deadlock reports are
+//!   built) a hand-off also wakes the waiters left in the queue, which
+//!   re-park at once naming the new owner. Production does not pay for
+//!   that wake-up, so there a long-parked waiter's `TaskRef::wait_reason`
+//!   may name an earlier holder.
 //! * `data` is locked only by the logical owner, after it has taken the
 //!   logical lock, and its guard is dropped before the logical lock is
 //!   released (field order in [`MutexGuard`]). So `data` is never
@@ -82,7 +93,9 @@ pub struct MutexStatistics {
 
 #[derive(Debug, Default)]
 struct Queue {
-    waiters: WaitQueue<()>,
+    /// Tagged with the waiter's task id (0 outside a task), which a
+    /// hand-off records as the new owner.
+    waiters: WaitQueue<(), u64>,
     contended: u64,
     abandoned: u64,
 }
@@ -91,21 +104,22 @@ struct Queue {
 #[derive(Debug, Default)]
 struct RawMutex {
     state: AtomicUsize,
-    /// The task that last took the lock, for wait reasons (see the module
+    /// The task that owns the lock, for wait reasons (see the module
     /// invariants).
     owner: AtomicU64,
     queue: std::sync::Mutex<Queue>,
 }
 
-impl RawMutex {
-    /// Records the caller as the owner: a relaxed store of its task id.
-    #[inline]
-    fn record_owner(&self) {
-        let id = fibrio_core::task::current_id().unwrap_or(0);
-        self.owner.store(id, Ordering::Relaxed);
-    }
+/// The caller's task id, 0 outside a task: what `owner` records.
+#[inline]
+fn current_task() -> u64 {
+    fibrio_core::task::current_id().unwrap_or(0)
+}
 
-    /// Takes the lock if it is free and nobody is queued.
+impl RawMutex {
+    /// Takes the lock if it is free and nobody is queued. Does not record
+    /// the owner: the caller does, once it has locked `data` (see
+    /// `Mutex::owned_guard`).
     #[inline]
     fn try_lock(&self) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
@@ -116,10 +130,7 @@ impl RawMutex {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => {
-                    self.record_owner();
-                    return true;
-                }
+                Ok(_) => return true,
                 Err(actual) => s = actual,
             }
         }
@@ -146,12 +157,21 @@ impl RawMutex {
     }
 
     /// With `queue` held, by the owner: gives the lock to the front waiter
-    /// (FIFO), or frees it when nobody waits.
+    /// (FIFO), recording it as the owner, or frees the lock when nobody
+    /// waits.
     fn hand_off(&self, q: &mut Queue) {
-        if q.waiters.serve_front(()).is_err() {
+        let Some(next) = q.waiters.front_tag() else {
             self.state.fetch_and(!LOCKED, Ordering::Release);
-        } else {
-            self.unqueue_if_empty(q);
+            return;
+        };
+        self.owner.store(next, Ordering::Relaxed);
+        let _ = q.waiters.serve_front(()); // the front waiter, seen above
+        self.unqueue_if_empty(q);
+        if fibrio_core::task::det::active() {
+            // The waiters still queued parked naming the previous owner:
+            // let them re-park naming this one, so that a deadlock report
+            // names the task that holds the lock now.
+            q.waiters.wake_all();
         }
     }
 
@@ -165,7 +185,7 @@ impl RawMutex {
     /// Takes the lock, queueing behind earlier waiters and parking until it
     /// is handed over, `deadline` passes or the task unwinds.
     #[cold]
-    fn lock_slow(&self, deadline: Option<Instant>) -> Result<(), LockError> {
+    fn lock_slow(&self, deadline: Option<Instant>, me: u64) -> Result<(), LockError> {
         let mut waiter = {
             let mut q = lock(&self.queue);
             let mut s = self.state.load(Ordering::Relaxed);
@@ -178,10 +198,7 @@ impl RawMutex {
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     ) {
-                        Ok(_) => {
-                            self.record_owner();
-                            return Ok(());
-                        }
+                        Ok(_) => return Ok(()),
                         Err(actual) => s = actual,
                     }
                     continue;
@@ -208,12 +225,12 @@ impl RawMutex {
                 }
             }
             q.contended += 1;
-            Waiter::enqueue(self, &mut q, (), None)
+            Waiter::enqueue(self, &mut q, me, None)
         };
         match waiter.wait(deadline) {
             Ok(_) => {
+                // `hand_off` recorded us as the owner already.
                 self.state.fetch_add(ACQUIRED, Ordering::Relaxed);
-                self.record_owner();
                 waiter.take();
                 Ok(())
             }
@@ -223,27 +240,27 @@ impl RawMutex {
     }
 }
 
-impl Waitable<()> for RawMutex {
+impl Waitable<(), u64> for RawMutex {
     type State = Queue;
 
     fn state(&self) -> &std::sync::Mutex<Queue> {
         &self.queue
     }
 
-    fn queue(q: &mut Queue) -> &mut WaitQueue<()> {
+    fn queue(q: &mut Queue) -> &mut WaitQueue<(), u64> {
         &mut q.waiters
     }
 
-    fn wait_kind(_: ()) -> fibrio_core::task::WaitKind {
+    fn wait_kind(_: u64) -> fibrio_core::task::WaitKind {
         fibrio_core::task::WaitKind::Mutex
     }
 
-    fn holder(&self) -> u64 {
+    fn holder(&self, _: u64) -> u64 {
         self.owner.load(Ordering::Relaxed)
     }
 
     /// A lock handed to a waiter that gives up goes on as an unlock would.
-    fn abandon(&self, q: &mut Queue, _: (), left: Left<()>) {
+    fn abandon(&self, q: &mut Queue, _: u64, left: Left<()>) {
         q.abandoned += 1;
         match left {
             Left::Waiting => self.unqueue_if_empty(q),
@@ -377,10 +394,11 @@ impl<T: ?Sized> Mutex<T> {
     #[inline]
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, LockError> {
         fibrio_core::task::checkpoint_if_cancelled();
+        let me = current_task();
         if !self.raw.try_lock() {
-            self.raw.lock_slow(None)?;
+            self.raw.lock_slow(None, me)?;
         }
-        Ok(self.guard())
+        Ok(self.owned_guard(me))
     }
 
     /// Like [`lock`](Mutex::lock), but gives up after `timeout`.
@@ -411,10 +429,12 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockError> {
         fibrio_core::task::checkpoint_if_cancelled();
+        let me = current_task();
         if !self.raw.try_lock() {
-            self.raw.lock_slow(crate::wait::deadline_after(timeout))?;
+            self.raw
+                .lock_slow(crate::wait::deadline_after(timeout), me)?;
         }
-        Ok(self.guard())
+        Ok(self.owned_guard(me))
     }
 
     /// Locks the mutex if it is free and nobody is queued, without
@@ -438,8 +458,9 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[inline]
     pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
+        let me = current_task();
         if self.raw.try_lock() {
-            Ok(self.guard())
+            Ok(self.owned_guard(me))
         } else {
             Err(TryLockError::WouldBlock)
         }
@@ -503,17 +524,29 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
-    /// The guard for an owner that has just taken the logical lock.
+    /// The guard for task `me` (its id, read *before* it took the logical
+    /// lock), which has just taken the logical lock: locks `data`, then
+    /// records `me` as the owner.
+    ///
+    /// Where the id is read and stored is the whole cost of recording the
+    /// owner. Reading it is three dependent loads (the thread's scheduler,
+    /// its running task, the id); read before the compare-and-swap they
+    /// complete in its shadow. Storing it between the two locked
+    /// instructions (the logical lock's and `data`'s) made the second wait
+    /// for the store, and for the loads behind it; stored after both, it
+    /// drains with the critical section's own stores.
     #[inline]
-    fn guard(&self) -> MutexGuard<'_, T> {
+    fn owned_guard(&self, me: u64) -> MutexGuard<'_, T> {
         // Built first, so the logical lock is released even if locking
         // `data` were to panic.
         let owner = Owner { raw: &self.raw };
-        MutexGuard {
+        let guard = MutexGuard {
             data: self.data.lock().unwrap_or_else(PoisonError::into_inner),
             owner,
             mutex: self,
-        }
+        };
+        self.raw.owner.store(me, Ordering::Relaxed);
+        guard
     }
 }
 

@@ -22,6 +22,15 @@
 //!   departing writer may now proceed) or, if the lock was already handed
 //!   to it, releases it as a guard would. So a cancelled waiter never ends
 //!   up holding the lock.
+//! * `writer_id` is the id of the task holding the write lock (0 for a
+//!   thread outside any task), valid while `writer` is set, for the wait
+//!   reasons of waiting writers only (`WaitState::holder`). A newcomer
+//!   stores its own id (read before it takes the state lock, so the lock's
+//!   hold is not lengthened by the loads behind it); `grant` stores the id
+//!   of the writer it serves (its node's tag), before that writer runs. In
+//!   a simulation a grant that leaves waiters queued wakes them, so they
+//!   re-park naming the new holder (a deadlock report is built from what
+//!   each waiter recorded when it parked).
 //! * `data` is read-locked only by logical readers and write-locked only by
 //!   the logical writer, after taking the logical lock, and their guards
 //!   are dropped before the logical lock is released. So `data` never
@@ -34,6 +43,14 @@ use std::time::{Duration, Instant};
 
 use super::error::{LockError, TryLockError};
 use crate::wait::{expired, lock, Left, Stop, WaitQueue, WaitState, Waiter};
+
+/// A waiter's tag: what it wants, and who it is (its task id, 0 outside a
+/// task), so that a grant can record a writer it serves as the holder.
+#[derive(Debug, Clone, Copy)]
+struct Want {
+    write: bool,
+    task: u64,
+}
 
 /// A snapshot of a reader-writer lock's state and counters, from
 /// [`RwLock::statistics`].
@@ -73,8 +90,9 @@ pub struct RwLockStatistics {
 struct State {
     readers: usize,
     writer: bool,
-    /// Tagged `true` for a writer.
-    waiters: WaitQueue<(), bool>,
+    /// The task holding the write lock, while `writer` is set.
+    writer_id: u64,
+    waiters: WaitQueue<(), Want>,
     reads: u64,
     writes: u64,
     contended: u64,
@@ -87,9 +105,11 @@ impl State {
         self.waiters.is_empty() && !self.writer && (!write || self.readers == 0)
     }
 
-    fn take(&mut self, write: bool) {
-        if write {
+    /// Takes the lock for `who`.
+    fn take(&mut self, who: Want) {
+        if who.write {
             self.writer = true;
+            self.writer_id = who.task;
         } else {
             self.readers += 1;
         }
@@ -98,15 +118,22 @@ impl State {
     /// Hands the lock to the front waiters for as long as they can have
     /// it: a run of readers, or one writer.
     fn grant(&mut self) {
-        while let Some(write) = self.waiters.front_tag() {
-            if self.writer || (write && self.readers > 0) {
-                return;
+        let mut served = false;
+        while let Some(who) = self.waiters.front_tag() {
+            if self.writer || (who.write && self.readers > 0) {
+                break;
             }
-            self.take(write);
+            self.take(who);
             let _ = self.waiters.serve_front(()); // the front waiter, seen above
-            if write {
-                return;
+            served = true;
+            if who.write {
+                break;
             }
+        }
+        if served && !self.waiters.is_empty() && fibrio_core::task::det::active() {
+            // The waiters left parked naming the previous holder: let them
+            // re-park naming this one (see the module invariants).
+            self.waiters.wake_all();
         }
     }
 
@@ -120,14 +147,14 @@ impl State {
     }
 }
 
-impl WaitState<(), bool> for State {
-    fn waiters(&mut self) -> &mut WaitQueue<(), bool> {
+impl WaitState<(), Want> for State {
+    fn waiters(&mut self) -> &mut WaitQueue<(), Want> {
         &mut self.waiters
     }
 
     /// A writer waits for the write lock, a reader for a read lock.
-    fn wait_kind(write: bool) -> fibrio_core::task::WaitKind {
-        if write {
+    fn wait_kind(who: Want) -> fibrio_core::task::WaitKind {
+        if who.write {
             fibrio_core::task::WaitKind::RwLockWrite
         } else {
             fibrio_core::task::WaitKind::RwLockRead
@@ -136,11 +163,21 @@ impl WaitState<(), bool> for State {
 
     /// A departing writer may have held back readers; a lock handed to a
     /// waiter that gives up is released as a guard would.
-    fn abandon(&mut self, write: bool, left: Left<()>) {
+    fn abandon(&mut self, who: Want, left: Left<()>) {
         self.abandoned += 1;
         match left {
             Left::Waiting => self.grant(),
-            Left::Handed(()) => self.release(write),
+            Left::Handed(()) => self.release(who.write),
+        }
+    }
+
+    /// A waiting writer names the writer holding the lock (readers are
+    /// not named: there may be many). A waiting reader names nobody.
+    fn holder(&self, who: Want) -> u64 {
+        if who.write && self.writer {
+            self.writer_id
+        } else {
+            0
         }
     }
 }
@@ -412,7 +449,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     pub fn statistics(&self) -> RwLockStatistics {
         let st = lock(&self.state);
-        let waiting_writers = st.waiters.count(|write| write);
+        let waiting_writers = st.waiters.count(|who| who.write);
         RwLockStatistics {
             readers: st.readers,
             writer: st.writer,
@@ -426,11 +463,12 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn try_acquire(&self, write: bool) -> Result<(), TryLockError> {
+        let who = Want::current(write);
         let mut st = lock(&self.state);
         if !st.can_take(write) {
             return Err(TryLockError::WouldBlock);
         }
-        st.take(write);
+        st.take(who);
         count(&mut st, write);
         Ok(())
     }
@@ -439,10 +477,11 @@ impl<T: ?Sized> RwLock<T> {
     /// behind earlier waiters.
     fn acquire(&self, write: bool, deadline: Option<Instant>) -> Result<(), LockError> {
         fibrio_core::task::checkpoint_if_cancelled();
+        let who = Want::current(write);
         let mut waiter = {
             let mut st = lock(&self.state);
             if st.can_take(write) {
-                st.take(write);
+                st.take(who);
                 count(&mut st, write);
                 return Ok(());
             }
@@ -451,7 +490,7 @@ impl<T: ?Sized> RwLock<T> {
                 return Err(LockError::Timeout);
             }
             st.contended += 1;
-            Waiter::enqueue(&self.state, &mut st, write, None)
+            Waiter::enqueue(&self.state, &mut st, who, None)
         };
         match waiter.wait(deadline) {
             Ok(mut st) => {
@@ -484,6 +523,20 @@ impl<T: ?Sized> RwLock<T> {
             data: self.data.write().unwrap_or_else(PoisonError::into_inner),
             _owner: owner,
         }
+    }
+}
+
+impl Want {
+    /// The caller, wanting the write lock or a read lock. Only a writer's
+    /// id is ever used, so a reader does not read it.
+    #[inline]
+    fn current(write: bool) -> Want {
+        let task = if write {
+            fibrio_core::task::current_id().unwrap_or(0)
+        } else {
+            0
+        };
+        Want { write, task }
     }
 }
 
