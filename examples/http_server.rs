@@ -40,12 +40,20 @@
 //! * `--max-header-bytes N` (8192): the largest request head; over it, `431`.
 //! * `--max-body-bytes N` (1048576): the largest request body; over it, `413`.
 //!
+//! * `--grace D` (10s): graceful shutdown. On SIGTERM or SIGINT the
+//!   server stops accepting, answers every request it has read (with
+//!   `Connection: close`), closes idle kept-alive connections at once, and
+//!   exits 0 when the last connection is done, within D. Then whatever is
+//!   left is cancelled and the process exits 0 all the same. A second
+//!   signal ends the grace period at once. See `docs/operations.md`.
+//!
 //! The timeouts cost the request path no timer and no clock read: one
 //! sweeper task per worker checks every connection's deadline each tick (a
 //! quarter of the shortest timeout, 5-250 ms), so they fire up to two
 //! ticks late.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use fibrio::net::TcpListener;
 use fibrio_examples::http1::{self, Config, Server};
@@ -63,6 +71,7 @@ fn serve(addr: &str, server: &Arc<Server>) -> std::io::Result<()> {
 fn main() {
     let mut addr = "127.0.0.1:8080".to_string();
     let mut workers = 1;
+    let mut grace = Duration::from_secs(10);
     let mut config = Config::default();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -70,6 +79,7 @@ fn main() {
         match flag.as_str() {
             "--addr" => addr = value,
             "--workers" => workers = number(&flag, &value),
+            "--grace" => grace = duration(&flag, &value),
             "--header-timeout" => config.header_timeout = duration(&flag, &value),
             "--idle-timeout" => config.idle_timeout = duration(&flag, &value),
             "--max-connections" => config.max_connections = number(&flag, &value),
@@ -81,15 +91,27 @@ fn main() {
     let server = Server::new(config);
     let outcomes = fibrio::Runtime::builder()
         .stack_pool(16 * 1024)
+        .shutdown_on_signals(grace)
         .workers(workers)
         .run(move || serve(&addr, &server));
+    let mut failed = false;
     for (worker, outcome) in outcomes.into_iter().enumerate() {
         match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(err)) => eprintln!("worker {worker}: {err}"),
-            Err(err) => eprintln!("{err}"),
+            Ok(Err(err)) => {
+                eprintln!("worker {worker}: {err}");
+                failed = true;
+            }
+            Err(err) => {
+                eprintln!("{err}");
+                failed = true;
+            }
         }
     }
+    if failed {
+        std::process::exit(1);
+    }
+    eprintln!("shut down");
 }
 
 fn number(flag: &str, value: &str) -> usize {
@@ -98,7 +120,7 @@ fn number(flag: &str, value: &str) -> usize {
         .unwrap_or_else(|_| usage(&format!("{flag} takes a number, not {value:?}")))
 }
 
-fn duration(flag: &str, value: &str) -> std::time::Duration {
+fn duration(flag: &str, value: &str) -> Duration {
     http1::parse_duration(value).unwrap_or_else(|| {
         usage(&format!(
             "{flag} takes a duration above zero (250ms, 10s), not {value:?}"
@@ -108,8 +130,8 @@ fn duration(flag: &str, value: &str) -> std::time::Duration {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: http_server [--addr HOST:PORT] [--workers N] [--header-timeout D] \
-         [--idle-timeout D] [--max-connections N] [--max-header-bytes N] [--max-body-bytes N]"
+        "{problem}\nusage: http_server [--addr HOST:PORT] [--workers N] [--grace D] \
+         [--header-timeout D] [--idle-timeout D] [--max-connections N] [--max-header-bytes N] [--max-body-bytes N]"
     );
     std::process::exit(2)
 }

@@ -59,6 +59,16 @@
 //!   sent `503` with `Connection: close` straight away (without reading its
 //!   request) and closed; a client whose request had already arrived may
 //!   see a reset instead of the `503`.
+//! * **Graceful shutdown** (`fibrio::shutdown`, requested by SIGTERM or
+//!   SIGINT when the runtime is built with `shutdown_on_signals`): the
+//!   accept loop ends (the listener's `incoming` ends at shutdown); a
+//!   request whose head was read is answered in full, with
+//!   `Connection: close`, and the connection then closes as after an error
+//!   response (stop writing, drain briefly); a connection idle between
+//!   requests (nothing of a next request read) is closed at once: the
+//!   sweeper wakes at the request and shuts its read side, and a
+//!   connection that finishes a response after the request does not wait
+//!   for another. The runtime's grace period bounds all of it.
 //! * **Fast path.** A `GET` on a kept-alive connection parses its head once,
 //!   allocates nothing, and costs one flush per batch of pipelined requests.
 
@@ -152,7 +162,9 @@ impl Server {
     }
 
     /// Accepts connections on `listener` and serves each in its own task,
-    /// until [`stop`](Server::stop). Must run inside a fibrio runtime.
+    /// until [`stop`](Server::stop) or until shutdown of the runtime is
+    /// requested (`fibrio::shutdown`; the connections then finish as the
+    /// module docs say). Must run inside a fibrio runtime.
     ///
     /// # Errors
     ///
@@ -257,6 +269,9 @@ struct Watched {
     /// it, both sides are, which wakes a blocked write with an error).
     reading: Cell<bool>,
     expired: Cell<bool>,
+    /// True while the connection waits for the first byte of a request:
+    /// at shutdown the sweeper closes it then.
+    idle: Cell<bool>,
 }
 
 impl Watched {
@@ -285,7 +300,13 @@ impl Sweeper {
         fibrio::task::Builder::new()
             .stack_size(32 * 1024)
             .spawn(move || loop {
-                fibrio::sleep(tick);
+                if fibrio::shutdown::requested() {
+                    fibrio::sleep(tick);
+                } else {
+                    // Woken early by a shutdown request, to close the idle
+                    // connections at once.
+                    let _ = fibrio::shutdown::move_on(|| fibrio::sleep(tick));
+                }
                 if !task.sweep() {
                     return;
                 }
@@ -299,11 +320,17 @@ impl Sweeper {
         let now = self.epoch.elapsed().as_millis() as u64;
         self.now_ms.set(now);
         date::refresh();
+        let closing = fibrio::shutdown::requested();
         let mut watched = self.watched.borrow_mut();
         watched.retain(|weak| {
             let Some(connection) = weak.upgrade() else {
                 return false;
             };
+            if closing && connection.idle.replace(false) {
+                // Shutdown: its blocked read ends with end-of-file, and it
+                // closes without an answer (no request came).
+                let _ = connection.stream.shutdown(Shutdown::Read);
+            }
             if connection.deadline_ms.get() <= now && !connection.expired.get() {
                 connection.expired.set(true);
                 // Wakes a blocked read with end-of-file, a blocked write
@@ -326,6 +353,7 @@ impl Sweeper {
             deadline_ms: Cell::new(u64::MAX),
             reading: Cell::new(true),
             expired: Cell::new(false),
+            idle: Cell::new(false),
         });
         self.watched.borrow_mut().push(Rc::downgrade(&watched));
         watched
@@ -632,6 +660,11 @@ enum Failure {
     Status(Status),
     /// Close without a response (the client left, or an I/O error).
     Close(io::Error),
+    /// The last response (with `Connection: close`) was written because
+    /// the server is shutting down: flush it, then close as after an error
+    /// response, so a request the client sent meanwhile cannot turn the
+    /// close into a reset that destroys the response.
+    Closing,
 }
 
 impl From<io::Error> for Failure {
@@ -653,6 +686,10 @@ fn connection(watched: &Watched, sweeper: &Sweeper, config: &Config) -> io::Resu
         Err(Failure::Status(status)) => {
             watched.writing_until(input.write_deadline());
             write_error_head(&mut out, status)?;
+            out.flush()?;
+            linger(&mut input)
+        }
+        Err(Failure::Closing) => {
             out.flush()?;
             linger(&mut input)
         }
@@ -724,7 +761,16 @@ fn requests(
                 }
                 deadline
             };
-            match input.fill(out, deadline) {
+            if pending == 0 {
+                // Between requests: at shutdown, close instead of waiting.
+                if fibrio::shutdown::requested() {
+                    return Ok(());
+                }
+                input.watched.idle.set(true);
+            }
+            let filled = input.fill(out, deadline);
+            input.watched.idle.set(false);
+            match filled {
                 Ok(0) => return Ok(()),
                 Ok(_) => continue,
                 Err(err) if err.kind() == io::ErrorKind::TimedOut && head_deadline.is_some() => {
@@ -750,7 +796,16 @@ fn requests(
             read_body(input, out, head.framing, keep_body, body, config)?;
         }
         input.watched.writing_until(input.write_deadline());
+        // At shutdown this is the connection's last response.
+        let closing = head.keep_alive && fibrio::shutdown::requested();
+        let head = Head {
+            keep_alive: head.keep_alive && !closing,
+            ..head
+        };
         respond(&head, if keep_body { body } else { &[] }, out)?;
+        if closing {
+            return Err(Failure::Closing);
+        }
         if !head.keep_alive {
             return Ok(());
         }

@@ -48,6 +48,8 @@
 //!   tasks.
 //! * [`net`]: sockets with `std::net`'s API that park the task, not the
 //!   thread.
+//! * [`shutdown`]: graceful shutdown on SIGINT/SIGTERM or on request
+//!   ([`Builder::shutdown_on_signals`]).
 //! * [`Runtime`], [`run`]: putting them together on a thread;
 //!   [`Builder::workers`] and [`Workers`]: one share-nothing runtime per
 //!   thread.
@@ -59,6 +61,7 @@
 #![forbid(unsafe_code)]
 
 mod runtime;
+pub mod shutdown;
 pub mod sim;
 mod workers;
 

@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use fibrio_core::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
+use fibrio_core::task::CancelScope;
+use fibrio_reactor::shutdown::Shutdown;
 use fibrio_reactor::{BackendError, BackendKind, Reactor};
 
 /// Why a runtime could not be built or run.
@@ -43,6 +45,24 @@ pub enum RuntimeError {
          spawn a task with fibrio::spawn instead"
     )]
     InsideSimulation,
+    /// The SIGINT/SIGTERM handlers of
+    /// [`Builder::shutdown_on_signals`] could not be installed.
+    #[error("cannot handle SIGINT/SIGTERM for graceful shutdown: {0}")]
+    Signals(#[source] std::io::Error),
+    /// Shutdown was requested and `main` had not returned when the grace
+    /// period ended (or a second signal cut it short): `main` and every
+    /// task were cancelled, so there is no value to return. Make `main`
+    /// return at shutdown (end its accept loop, or wait on
+    /// [`shutdown::wait`](crate::shutdown::wait)) so its tasks get the grace
+    /// period and `run` returns its value.
+    #[error(
+        "main was cancelled at the end of the shutdown grace period ({grace:?}); make main \
+         return once fibrio::shutdown::requested() (its accept loop ends at shutdown)"
+    )]
+    GraceExpired {
+        /// The grace period that ran out.
+        grace: Duration,
+    },
 }
 
 /// Configures a [`Runtime`].
@@ -67,6 +87,19 @@ pub struct Builder {
     backend: BackendKind,
     config: SchedulerConfig,
     stack_pool: Option<usize>,
+    shutdown: ShutdownConfig,
+}
+
+/// How a runtime shuts down: see [`Builder::shutdown_on_signals`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShutdownConfig {
+    /// The grace period, if one is enforced.
+    pub(crate) grace: Option<Duration>,
+    /// Whether SIGINT/SIGTERM request shutdown.
+    pub(crate) signals: bool,
+    /// The state shared with other runtimes (the workers of one
+    /// `workers(n)`); a fresh one per run otherwise.
+    pub(crate) shared: Option<Shutdown>,
 }
 
 impl Default for Builder {
@@ -75,6 +108,7 @@ impl Default for Builder {
             backend: BackendKind::Auto,
             config: SchedulerConfig::default(),
             stack_pool: None,
+            shutdown: ShutdownConfig::default(),
         }
     }
 }
@@ -254,6 +288,81 @@ impl Builder {
         self
     }
 
+    /// Shuts the runtime down gracefully on SIGINT or SIGTERM (handled with
+    /// `signal-hook` on a thread of its own while the runtime runs): the
+    /// first signal requests shutdown ([`fibrio::shutdown`](crate::shutdown)
+    /// says what that does: [`shutdown::requested`](crate::shutdown::requested)
+    /// turns true, [`shutdown::wait`](crate::shutdown::wait) wakes, listeners
+    /// stop accepting), in-flight work then has `grace` to finish, and then
+    /// every task is cancelled and `run` returns. A **second signal** during
+    /// the grace period ends it at once; a third ends the process with the
+    /// signal's default action. After `run` returns, the two signals have
+    /// their default action again. The same in
+    /// [`workers(n)`](Builder::workers), where one signal shuts every worker
+    /// down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let runtime = fibrio::Runtime::builder()
+    ///     .shutdown_on_signals(Duration::from_secs(10))
+    ///     .build()?;
+    /// let value = runtime.run(|| {
+    ///     // `kill -TERM <pid>` would do the same as this request.
+    ///     fibrio::spawn(|| fibrio::shutdown::request().unwrap());
+    ///     fibrio::shutdown::wait().unwrap();
+    ///     "stopped"
+    /// });
+    /// assert_eq!(value, "stopped");
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
+    pub fn shutdown_on_signals(mut self, grace: Duration) -> Builder {
+        self.shutdown.grace = Some(grace);
+        self.shutdown.signals = true;
+        self
+    }
+
+    /// Enforces a shutdown grace period as
+    /// [`shutdown_on_signals`](Builder::shutdown_on_signals) does, without
+    /// handling signals: shutdown is then requested only by
+    /// [`shutdown::request`](crate::shutdown::request) or a
+    /// [`Shutdown`](crate::shutdown::Shutdown) handle. Without a grace
+    /// period (the default), a requested shutdown still stops the
+    /// listeners and wakes [`shutdown::wait`](crate::shutdown::wait), but
+    /// when `main` returns the other tasks are cancelled at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    /// use std::time::Duration;
+    ///
+    /// let finished = Rc::new(Cell::new(false));
+    /// let runtime = fibrio::Runtime::builder().shutdown_grace(Duration::from_secs(30)).build()?;
+    /// runtime.run(|| {
+    ///     let finished = finished.clone();
+    ///     fibrio::spawn(move || {
+    ///         fibrio::sleep(Duration::from_millis(20)); // in-flight work
+    ///         finished.set(true);
+    ///     });
+    ///     fibrio::shutdown::request().unwrap();
+    /// }); // main returned at once; the task had the grace period to finish
+    /// assert!(finished.get());
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
+    pub fn shutdown_grace(mut self, grace: Duration) -> Builder {
+        self.shutdown.grace = Some(grace);
+        self
+    }
+
+    /// The shutdown settings, for the workers.
+    pub(crate) fn shutdown_config(&mut self) -> &mut ShutdownConfig {
+        &mut self.shutdown
+    }
+
     /// Opens the backend and makes the runtime.
     ///
     /// # Errors
@@ -276,6 +385,7 @@ impl Builder {
             reactor,
             config: self.config,
             stack_pool: self.stack_pool,
+            shutdown: self.shutdown,
         })
     }
 }
@@ -298,6 +408,7 @@ pub struct Runtime {
     reactor: Reactor,
     config: SchedulerConfig,
     stack_pool: Option<usize>,
+    shutdown: ShutdownConfig,
 }
 
 impl Runtime {
@@ -354,13 +465,21 @@ impl Runtime {
     /// unwinds (see [`run`](crate::run) for why). The tasks it spawns must
     /// still be `'static`.
     ///
+    /// With a shutdown grace period ([`Builder::shutdown_on_signals`],
+    /// [`Builder::shutdown_grace`]) and shutdown requested: if `main`
+    /// returns within the grace period, `run` first waits (within it) for
+    /// the other tasks to end, then cancels those left and returns `main`'s
+    /// value.
+    ///
     /// # Panics
     ///
     /// A panic in `main` comes out of `run` (after the other tasks are
     /// unwound). Calling `run` inside a running runtime or inside a
     /// simulation ([`fibrio::sim`](crate::sim)) panics with a message that
     /// says to spawn instead; [`try_run`](Runtime::try_run) returns that as
-    /// an error.
+    /// an error. So does a `main` still running when the shutdown grace
+    /// period ends ([`RuntimeError::GraceExpired`]), and a failure to
+    /// install the signal handlers ([`RuntimeError::Signals`]).
     ///
     /// # Examples
     ///
@@ -393,7 +512,11 @@ impl Runtime {
     /// [`RuntimeError::Scheduler`] when called inside a running runtime, when
     /// main's stack cannot be mapped, or when main was cancelled;
     /// [`RuntimeError::InsideSimulation`] when called inside a simulation
-    /// ([`fibrio::sim`](crate::sim)).
+    /// ([`fibrio::sim`](crate::sim)); [`RuntimeError::Signals`] if the
+    /// handlers of [`Builder::shutdown_on_signals`] cannot be installed;
+    /// [`RuntimeError::GraceExpired`] if shutdown was requested and `main`
+    /// was still running at the end of the grace period (it was cancelled,
+    /// with every task).
     ///
     /// # Panics
     ///
@@ -421,9 +544,60 @@ impl Runtime {
         if let Some(capacity) = self.stack_pool {
             fibrio_core::stack::set_pool_capacity(capacity);
         }
+        let shutdown = self.shutdown.shared.clone().unwrap_or_default();
+        let _signals = if self.shutdown.signals {
+            Some(
+                shutdown
+                    .listen_for_signals()
+                    .map_err(RuntimeError::Signals)?,
+            )
+        } else {
+            None
+        };
         let _enter = self.reactor.enter();
+        let _shutdown = shutdown.enter();
+        let grace = self.shutdown.grace;
         let scheduler = Scheduler::new(self.config.clone(), self.reactor.driver());
-        Ok(scheduler.block_on(main)?)
+        scheduler.block_on(|| supervise(&shutdown, grace, main))?
+    }
+}
+
+/// Runs `main` under the shutdown's grace period, if one is configured:
+/// in a scope that gets a deadline `grace` after the request (and is
+/// cancelled if the shutdown is forced), which cancels `main` and every
+/// task it spawned. If `main` returns after the request, waits within the
+/// same scope for the runtime's other tasks to end.
+fn supervise<'a, T: 'a>(
+    shutdown: &Shutdown,
+    grace: Option<Duration>,
+    main: impl FnOnce() -> T + 'a,
+) -> Result<T, RuntimeError> {
+    let Some(grace) = grace else {
+        return Ok(main());
+    };
+    let scope = CancelScope::new();
+    let _watch = shutdown.watch_grace(&scope, grace);
+    // The stacks in use now: main's, and any of tasks spawned from outside.
+    let baseline = fibrio_core::stack::statistics().in_use;
+    let value = scope
+        .run(main)
+        .ok_or(RuntimeError::GraceExpired { grace })?;
+    if shutdown.is_requested() {
+        // Cut short by the end of the grace period: fine, the leftovers
+        // are cancelled when main's task ends.
+        let _ = scope.run(|| drain(baseline));
+    }
+    Ok(value)
+}
+
+/// Waits until this thread has no more task stacks in use than `baseline`:
+/// the runtime's other tasks have ended. Polls, from 1 ms up to 20 ms
+/// apart: it runs once, at shutdown.
+fn drain(baseline: usize) {
+    let mut pause = Duration::from_millis(1);
+    while fibrio_core::stack::statistics().in_use > baseline {
+        fibrio_reactor::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

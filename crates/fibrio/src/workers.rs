@@ -12,6 +12,11 @@
 //!   (it must be `Send + Sync`).
 //! * [`Workers::join`] returns one entry per worker, in worker order:
 //!   its value, its panic, or the error that kept it from starting.
+//! * The workers of one `run`/`start` share one shutdown state
+//!   ([`fibrio::shutdown`](crate::shutdown)): a request in any worker, a
+//!   signal (with [`Builder::shutdown_on_signals`], handled once for them
+//!   all) or [`Workers::request_shutdown`] shuts every worker down, each
+//!   with its own grace period.
 //! * Inside a simulation ([`fibrio::sim`](crate::sim)) no thread is
 //!   started: a simulation runs on one thread, so every worker reports
 //!   [`WorkerError::InsideSimulation`] at once instead.
@@ -20,10 +25,41 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle as ThreadHandle;
 
+use std::time::Duration;
+
 use fibrio_core::fiber::Payload;
+use fibrio_reactor::shutdown::{Shutdown, SignalListener};
 
 use crate::runtime::{Builder, RuntimeError};
 use crate::Handle;
+
+/// Gives the workers of `builder` one shared shutdown state, and handles
+/// the signals once for all of them if asked: the workers' own runtimes
+/// then do not. Returns the state, and the listener or why it could not be
+/// installed.
+fn share_shutdown(
+    builder: &mut Builder,
+) -> (Shutdown, Result<Option<SignalListener>, std::io::Error>) {
+    let config = builder.shutdown_config();
+    let shutdown = config.shared.get_or_insert_with(Shutdown::new).clone();
+    let listener = if std::mem::take(&mut config.signals) {
+        shutdown.listen_for_signals().map(Some)
+    } else {
+        Ok(None)
+    };
+    (shutdown, listener)
+}
+
+/// One [`WorkerError::Start`] per worker, for signal handlers that could
+/// not be installed.
+fn refused_signals(count: usize, err: &std::io::Error) -> Vec<WorkerError> {
+    (0..count)
+        .map(|index| WorkerError::Start {
+            index,
+            source: RuntimeError::Signals(std::io::Error::new(err.kind(), err.to_string())),
+        })
+        .collect()
+}
 
 /// Multi-worker mode is built on [`Builder`] from here, above the
 /// runtime module, which knows nothing of workers.
@@ -136,7 +172,12 @@ impl WorkersBuilder {
         if let Some(refused) = refused_in_simulation(count) {
             return refused.into_iter().map(Err).collect();
         }
-        let builder = self.builder;
+        let mut builder = self.builder;
+        let (_shutdown, listener) = share_shutdown(&mut builder);
+        let _listener = match listener {
+            Ok(listener) => listener,
+            Err(err) => return refused_signals(count, &err).into_iter().map(Err).collect(),
+        };
         let main = &main;
         std::thread::scope(|scope| {
             let threads: Vec<_> = (0..count)
@@ -226,6 +267,19 @@ pub enum WorkerError {
         /// The panic payload.
         payload: Payload,
     },
+    /// Shutdown was requested and the worker's `main` was still running at
+    /// the end of the grace period: it was cancelled with every task of
+    /// the worker (see [`RuntimeError::GraceExpired`]).
+    #[error(
+        "worker {index}: main was cancelled at the end of the shutdown grace period \
+         ({grace:?}); make main return once fibrio::shutdown::requested()"
+    )]
+    GraceExpired {
+        /// The worker's index.
+        index: usize,
+        /// The grace period that ran out.
+        grace: Duration,
+    },
     /// The worker's thread could not be spawned.
     #[error("cannot spawn the thread of worker {index}: {source}")]
     Thread {
@@ -274,6 +328,7 @@ fn refused_in_simulation(count: usize) -> Option<Vec<WorkerError>> {
 pub struct Workers<T> {
     threads: Vec<(usize, WorkerThread<T>)>,
     handles: Vec<Option<Handle>>,
+    shutdown: Shutdown,
 }
 
 impl<T> std::fmt::Debug for Workers<T> {
@@ -328,6 +383,43 @@ impl<T: Send + 'static> Workers<T> {
     /// ```
     pub fn handle(&self, index: usize) -> Option<Handle> {
         self.handles.get(index).cloned().flatten()
+    }
+
+    /// Requests shutdown of every worker, from any thread, as the first
+    /// SIGINT/SIGTERM would (see [`fibrio::shutdown`](crate::shutdown)):
+    /// their listeners stop accepting, and each gets the grace period of
+    /// [`Builder::shutdown_on_signals`] or [`Builder::shutdown_grace`].
+    /// Returns true if this call made the request.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let workers = fibrio::Runtime::builder().workers(2).start(|| {
+    ///     fibrio::shutdown::wait().unwrap();
+    ///     "stopped"
+    /// });
+    /// assert!(workers.request_shutdown());
+    /// assert!(workers.join().iter().all(|o| matches!(o, Ok("stopped"))));
+    /// ```
+    pub fn request_shutdown(&self) -> bool {
+        self.shutdown.request()
+    }
+
+    /// The workers' shared shutdown state: `Send + Sync`, to keep for an
+    /// admin endpoint or a test.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let workers = fibrio::Runtime::builder()
+    ///     .workers(2)
+    ///     .start(|| fibrio::shutdown::wait().is_ok());
+    /// let shutdown = workers.shutdown();
+    /// std::thread::spawn(move || shutdown.request()).join().unwrap();
+    /// assert!(workers.join().into_iter().all(|o| o.unwrap()));
+    /// ```
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
     }
 
     /// Waits for every worker and returns their outcomes in worker order.
@@ -389,7 +481,10 @@ fn run_worker<T>(
         started(Some(Handle::current()));
         main()
     });
-    outcome.map_err(|source| WorkerError::Start { index, source })
+    outcome.map_err(|source| match source {
+        RuntimeError::GraceExpired { grace } => WorkerError::GraceExpired { index, grace },
+        source => WorkerError::Start { index, source },
+    })
 }
 
 pub(crate) fn start<T, F>(builder: Builder, count: usize, main: F) -> Workers<T>
@@ -398,12 +493,31 @@ where
     F: Fn() -> T + Send + Sync + 'static,
 {
     let count = worker_count(count);
+    let mut builder = builder;
     if let Some(refused) = refused_in_simulation(count) {
         return Workers {
             threads: refused.into_iter().map(Err).enumerate().collect(),
             handles: vec![None; count],
+            shutdown: Shutdown::new(),
         };
     }
+    let (shutdown, listener) = share_shutdown(&mut builder);
+    // Kept by every worker thread: the signals are handled until the last
+    // worker ends, whether or not the `Workers` is kept.
+    let listener = match listener {
+        Ok(listener) => Arc::new(listener),
+        Err(err) => {
+            return Workers {
+                threads: refused_signals(count, &err)
+                    .into_iter()
+                    .map(Err)
+                    .enumerate()
+                    .collect(),
+                handles: vec![None; count],
+                shutdown,
+            }
+        }
+    };
     let main = Arc::new(main);
     let mut threads = Vec::with_capacity(count);
     let mut handles = Vec::with_capacity(count);
@@ -411,9 +525,11 @@ where
         let (handle_tx, handle_rx) = mpsc::channel();
         let builder = builder.clone();
         let main = main.clone();
+        let listener = Arc::clone(&listener);
         let thread = std::thread::Builder::new()
             .name(worker_name(index))
             .spawn(move || {
+                let _listener = listener;
                 let started = move |handle| {
                     let _ = handle_tx.send(handle);
                 };
@@ -428,5 +544,9 @@ where
             thread.map_err(|source| WorkerError::Thread { index, source }),
         ));
     }
-    Workers { threads, handles }
+    Workers {
+        threads,
+        handles,
+        shutdown,
+    }
 }

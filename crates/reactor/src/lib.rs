@@ -44,6 +44,7 @@ pub mod io;
 pub mod net;
 mod reactor;
 mod select;
+pub mod shutdown;
 pub mod sim;
 mod timeouts;
 

@@ -198,6 +198,15 @@ impl TcpListener {
     /// descriptors (see [`incoming`](TcpListener::incoming) for a loop that
     /// survives that).
     ///
+    /// Once shutdown of the runtime is requested
+    /// ([`shutdown`](crate::shutdown)), an error of kind
+    /// [`io::ErrorKind::Other`] that
+    /// [`shutdown::is_stopped_accepting`](crate::shutdown::is_stopped_accepting)
+    /// recognises: returned at once by a call made after the request, and
+    /// by a call blocked when it came (having accepted nothing; pending
+    /// connections stay queued until the listener is dropped). A simulated
+    /// listener ignores shutdown.
+    ///
     /// # Cancellation
     ///
     /// A checkpoint, before the first try and while it waits. A cancelled call
@@ -226,7 +235,10 @@ impl TcpListener {
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         match &self.inner {
             ListenerInner::Os(inner) => {
-                let (stream, addr) = inner.blocking(Direction::Read, |l| l.accept())?;
+                // Refused once shutdown is requested, and cut short (having
+                // accepted nothing) when it is requested while blocked.
+                let (stream, addr) =
+                    crate::shutdown::accept(|| inner.blocking(Direction::Read, |l| l.accept()))?;
                 Ok((TcpStream::from_std(stream)?, addr))
             }
             ListenerInner::Sim(listener) => {
@@ -236,10 +248,12 @@ impl TcpListener {
         }
     }
 
-    /// An endless iterator of accepted connections. When the process runs
-    /// out of file descriptors (`EMFILE`, `ENFILE`) it logs a warning (at
-    /// most once a second) and backs off, sleeping 1 ms, doubling up to
-    /// 100 ms, instead of spinning; other errors are yielded.
+    /// An iterator of accepted connections, which ends only when shutdown
+    /// of the runtime is requested ([`shutdown`](crate::shutdown)). When
+    /// the process runs out of file descriptors (`EMFILE`, `ENFILE`) it
+    /// logs a warning (at most once a second) and backs off, sleeping
+    /// 1 ms, doubling up to 100 ms, instead of spinning; other errors are
+    /// yielded.
     ///
     /// # Cancellation
     ///
@@ -411,8 +425,9 @@ impl TcpListener {
     }
 }
 
-/// The iterator of [`TcpListener::incoming`]: it never ends, and backs
-/// off instead of spinning when out of file descriptors.
+/// The iterator of [`TcpListener::incoming`]: it ends only at shutdown
+/// ([`shutdown`](crate::shutdown)), and backs off instead of spinning when
+/// out of file descriptors.
 ///
 /// # Examples
 ///
@@ -452,9 +467,13 @@ impl Iterator for Incoming<'_> {
 
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
         let listener = self.listener;
-        accept_backoff::next_accepted(&mut self.backoff, || {
+        match accept_backoff::next_accepted(&mut self.backoff, || {
             listener.accept().map(|(stream, _)| stream)
-        })
+        }) {
+            // Shutdown was requested: the loop over `incoming` ends.
+            Some(Err(err)) if crate::shutdown::is_stopped_accepting(&err) => None,
+            next => next,
+        }
     }
 }
 
