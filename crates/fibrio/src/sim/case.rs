@@ -33,6 +33,15 @@ pub(crate) fn run_case<'a, T: 'a>(
     seed: u64,
     main: impl FnOnce() -> T + 'a,
 ) -> (Result<T, SimError>, DetStats) {
+    run_config(DetConfig::new(seed), main)
+}
+
+/// [`run_case`] with a whole configuration (a [`Schedule`](super::Schedule)'s policy).
+pub(crate) fn run_config<'a, T: 'a>(
+    config: DetConfig,
+    main: impl FnOnce() -> T + 'a,
+) -> (Result<T, SimError>, DetStats) {
+    let seed = config.seed;
     // The run's own network: `fibrio::net` TCP sockets made in it are
     // simulated, and its driver delivers their packets on virtual time.
     // Entered before the scheduler starts and left after every task has
@@ -40,11 +49,8 @@ pub(crate) fn run_case<'a, T: 'a>(
     // the run reaches the real network.
     let net = SimNet::new(SimNetConfig::default());
     let _enter = net.enter();
-    let scheduler = Scheduler::deterministic(
-        SchedulerConfig::default(),
-        Box::new(net.driver()),
-        DetConfig::new(seed),
-    );
+    let scheduler =
+        Scheduler::deterministic(SchedulerConfig::default(), Box::new(net.driver()), config);
     let (result, stats) = scheduler.block_on_deterministic(main);
     (
         result.map_err(|failure| SimError::from_failure(seed, failure)),

@@ -107,6 +107,7 @@ mod check;
 mod error;
 pub mod net;
 mod rng;
+mod schedule;
 mod world;
 
 use std::time::Duration;
@@ -116,6 +117,9 @@ use fibrio_core::task::det::{self, Stream};
 pub use check::{check, check_with, Config};
 pub use error::SimError;
 pub use rng::SimRng;
+pub use schedule::{run_schedule, try_run_schedule, Deviation, Schedule};
+#[cfg(feature = "proptest")]
+pub use schedule::{schedule, schedule_with};
 pub use world::{Sim, SimBuilder, SimReport};
 
 /// Runs `main` on a deterministic runtime, on this thread: virtual clock,

@@ -179,6 +179,24 @@ impl SimBuilder {
         self
     }
 
+    /// Runs `schedule` instead of the schedule policy the seed chooses: FIFO
+    /// except at its deviations (see [`Schedule`](super::Schedule)). The
+    /// seed still chooses latencies and random numbers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio::sim::{Schedule, Sim};
+    ///
+    /// let mut sim = Sim::builder().schedule(Schedule::fifo()).build();
+    /// sim.client("c", || ());
+    /// sim.run().unwrap();
+    /// ```
+    pub fn schedule(mut self, schedule: super::Schedule) -> SimBuilder {
+        self.policy = Some(schedule.config().policy);
+        self
+    }
+
     /// The simulation, with no hosts yet.
     ///
     /// # Panics
