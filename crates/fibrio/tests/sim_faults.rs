@@ -294,3 +294,30 @@ fn a_client_cannot_be_bounced() {
     let err = sim.run().unwrap_err().to_string();
     assert!(err.contains("'client' is a client"), "{err}");
 }
+
+#[test]
+fn a_crash_loses_what_a_partition_held_back() {
+    let mut sim = latency_sim(12);
+    sim.host("server", || {
+        let listener = TcpListener::bind("0.0.0.0:7").unwrap();
+        let (mut stream, _) = listener.accept().unwrap();
+        fibrio::sleep(Duration::from_millis(20)); // the handshake completes
+        net::partition("server", "client");
+        stream.write_all(b"never arrives").unwrap(); // held by the partition
+        fibrio::task::park().ok();
+    });
+    sim.client("client", || {
+        let mut stream = TcpStream::connect("server:7").unwrap();
+        fibrio::sleep(Duration::from_millis(100)); // the server wrote into the partition
+        net::crash("server");
+        net::repair("server", "client");
+        let mut buf = [0; 32];
+        let err = stream.read(&mut buf).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::ConnectionReset,
+            "the held bytes died with the host"
+        );
+    });
+    sim.run().unwrap();
+}

@@ -428,7 +428,9 @@ impl SimNet {
 
     /// Crashes host `name`'s network: its listeners vanish, its sockets die
     /// (their calls fail with `ConnectionAborted`), each of its peers gets
-    /// a reset (`ConnectionReset`), its ports are freed, and SYNs sent to
+    /// a reset (`ConnectionReset`) after what the host sent before the
+    /// crash (a reset discards what its receiver has not read, so data a
+    /// partition held back is lost), its ports are freed, and SYNs sent to
     /// it wait until [`restart`](Self::restart). Its tasks are not touched:
     /// cancelling them is the caller's part. Crashing a host that is down
     /// does nothing.
