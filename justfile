@@ -42,6 +42,12 @@ bench-runtime-paired cpu="1":
     cargo bench {{benches}} --bench runtime --no-run
     FIBRIO_RUNTIME_PAIRED=1 {{ if cpu == "" { "" } else { "taskset -c " + cpu } }} cargo bench {{benches}} --bench runtime
 
+# The deterministic simulation's speed: three hosts exchanging a message every
+# 10 ms for one virtual hour (target < 2 s), and sim::check with 1,000 cases of a
+# 10-task fixture (target < 5 s).
+bench-sim *args:
+    cargo bench {{benches}} --bench sim {{args}}
+
 # HTTP and echo load: fibrio, may_minihttp/may and tokio(+hyper) servers
 # under wrk and echo_client on loopback, one after another (benches/bench-http.sh).
 bench-http:
