@@ -66,24 +66,31 @@
 //!   closure inline, on the simulation's thread, then lets the schedule
 //!   pick the next task.
 //!
-//! * **The network.** [`fibrio::net`](crate::net)'s `TcpListener` and
-//!   `TcpStream` made inside a simulation are simulated: bytes travel
-//!   between them in order, with a latency of 0 to 1 ms drawn from the
-//!   seed and a 256 KiB receive window, and no real socket or DNS lookup
-//!   is made. There is one host, `main` (`10.0.0.1`); `localhost` and
-//!   `127.0.0.1` name it too, so `bind("main:80")`,
-//!   `connect("localhost:80")` and `connect("10.0.0.1:80")` all work. The
-//!   errors are a real socket's: `ConnectionRefused` with no listener,
-//!   `AddrInUse`, `TimedOut` past a read, write or connect timeout (at the
-//!   exact virtual instant), `Ok(0)` after the peer's close or
+//! * **The network.** [`fibrio::net`](crate::net)'s `TcpListener`,
+//!   `TcpStream` and `UdpSocket` made inside a simulation are simulated:
+//!   TCP bytes travel between them in order, UDP datagrams each on their
+//!   own, with a latency drawn from the seed (0 to 1 ms by default) and a
+//!   256 KiB receive window, and no real socket or DNS lookup is made. In
+//!   [`run`] and [`check`] there is one host, `main` (`10.0.0.1`);
+//!   `localhost` and `127.0.0.1` name it too, so `bind("main:80")`,
+//!   `connect("localhost:80")` and `connect("10.0.0.1:80")` all work. A
+//!   [`Sim`] has named hosts and clients, and [`net`] injects faults
+//!   between them (partitions, holds, crashes, bounces). The errors are a
+//!   real socket's: `ConnectionRefused` with no listener, `AddrInUse`,
+//!   `TimedOut` past a read, write or connect timeout (at the exact
+//!   virtual instant), `Ok(0)` after the peer's close or
 //!   `shutdown(Write)`, `ConnectionReset` when the peer closed with data
-//!   left unread, `BrokenPipe` for a write after the peer's close, and
-//!   `NotFound` for an unknown host name.
+//!   left unread or crashed, `BrokenPipe` for a write after the peer's
+//!   close, and `NotFound` for an unknown host name.
+//! * **The schedule, written down.** A [`Schedule`] lists a run's
+//!   deviations from FIFO; [`run_schedule`] runs one, and with the
+//!   `proptest` feature `schedule()` generates them for proptest, which
+//!   shrinks a failing one towards FIFO.
 //!
 //! Not controlled: `std::time::Instant`, `HashMap`'s random iteration
 //! order, other threads, real files, and the sockets the simulation does
-//! not simulate (UDP, Unix sockets, and TCP sockets made with `from_std`):
-//! they are real, and their first operation that would have to wait fails
+//! not simulate (Unix sockets, and sockets made with `from_std`): they
+//! are real, and their first operation that would have to wait fails
 //! with `ErrorKind::Unsupported`.
 //!
 //! # Invariants

@@ -58,7 +58,7 @@ impl fmt::Debug for Deviation {
 /// A schedule for a deterministic run: FIFO except at its
 /// [`Deviation`]s. Run one with [`run_schedule`],
 /// [`try_run_schedule`] or [`SimBuilder::schedule`](super::SimBuilder::schedule);
-/// generate them with [`schedule`] (cargo feature `proptest`).
+/// generate them with `schedule()` (cargo feature `proptest`).
 ///
 /// Its `Debug` lists the deviations that remain, sorted: after proptest
 /// has shrunk a failing schedule, the few scheduling decisions the
