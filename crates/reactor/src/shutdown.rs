@@ -42,7 +42,6 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle as ThreadHandle;
 use std::time::{Duration, Instant};
 
-use fibrio_core::scheduler::Handle;
 use fibrio_core::task::{self, det, CancelScope, ParkError, WaitKind, WaitReason};
 
 const RUNNING: u8 = 0;
@@ -542,8 +541,8 @@ impl Shutdown {
 thread_local! {
     static CURRENT: RefCell<Option<Shutdown>> = const { RefCell::new(None) };
     /// The state of the simulation running on this thread, keyed by its
-    /// runtime (a `Handle`'s identity), so that each run gets a fresh one.
-    static SIMULATED: RefCell<Option<(String, Shutdown)>> = const { RefCell::new(None) };
+    /// run (`task::det::run_id`), so that each run gets a fresh one.
+    static SIMULATED: RefCell<Option<(u64, Shutdown)>> = const { RefCell::new(None) };
 }
 
 /// Restores the previously current [`Shutdown`] when dropped (see
@@ -593,8 +592,8 @@ fn simulated() -> Option<Shutdown> {
     if !det::active() {
         return None;
     }
-    // Each run has a runtime of its own; its handle names it.
-    let key = format!("{:?}", Handle::try_current()?);
+    // Each run has an id of its own.
+    let key = det::run_id()?;
     SIMULATED
         .try_with(|slot| {
             let mut slot = slot.borrow_mut();

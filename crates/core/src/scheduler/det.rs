@@ -563,7 +563,12 @@ pub(crate) struct DetState {
     /// The group new tasks join: the running task's, or the one
     /// `with_group` set.
     current_group: Cell<u32>,
+    /// Unique per run in the process (not part of the trace).
+    run_id: u64,
 }
+
+/// The next deterministic run's `run_id`.
+static NEXT_RUN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// A group of tasks (a simulated host).
 struct Group {
@@ -603,7 +608,13 @@ impl DetState {
             }]),
             task_groups: RefCell::new(vec![0]),
             current_group: Cell::new(0),
+            run_id: NEXT_RUN_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// This run's id, unique in the process.
+    pub(crate) fn run_id(&self) -> u64 {
+        self.run_id
     }
 
     /// Adds a group named `name`; returns its id (1, 2, ... in order).

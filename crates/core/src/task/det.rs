@@ -327,3 +327,26 @@ pub fn seed() -> Option<u64> {
 pub fn stats() -> Option<crate::scheduler::DetStats> {
     with_det(|state| state.stats(clock_now()))
 }
+
+/// An id of the running deterministic run, unique in the process (two
+/// runs of one seed get different ids), or `None` outside a run: a key
+/// for state a higher crate keeps per run. Never part of the trace.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::scheduler::{DetConfig, NotifyDriver, Scheduler, SchedulerConfig};
+/// use fibrio_core::task::det;
+///
+/// assert_eq!(det::run_id(), None);
+/// let id = || {
+///     Scheduler::deterministic(SchedulerConfig::default(), Box::new(NotifyDriver::new()), DetConfig::new(1))
+///         .block_on_deterministic(|| det::run_id().unwrap())
+///         .0
+///         .unwrap()
+/// };
+/// assert_ne!(id(), id());
+/// ```
+pub fn run_id() -> Option<u64> {
+    with_det(|state| state.run_id())
+}
