@@ -78,9 +78,11 @@ impl Builder {
     ///
     /// [`StackError::TooLarge`] for a stack size above
     /// [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE), and
-    /// [`StackError::Map`] when the kernel refuses the mapping (too many
-    /// mappings for `vm.max_map_count`, or an address-space limit). The error
-    /// message names the knob to turn.
+    /// [`StackError::MapLimit`](crate::stack::StackError::MapLimit) when the
+    /// stack would leave too few kernel mappings for the rest of the process
+    /// (`vm.max_map_count`), and [`StackError::Map`] when the kernel refuses
+    /// the mapping (an address-space limit). The error message names the knob
+    /// to turn.
     ///
     /// # Examples
     ///
