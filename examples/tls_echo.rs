@@ -16,6 +16,15 @@
 //! ```text
 //! cargo run --release --example tls_echo -- --clients 8 --messages 5
 //! ```
+//!
+//! Or keep the server up on an address of your choosing, with no built-in
+//! clients, and point any TLS client at it (it writes its certificate to a
+//! PEM file and prints the `openssl s_client` command that trusts it):
+//!
+//! ```text
+//! cargo run --release --example tls_echo -- --listen 127.0.0.1:8443
+//! openssl s_client -connect 127.0.0.1:8443 -CAfile /tmp/fibrio-tls-echo-8443.pem -quiet
+//! ```
 
 use std::error::Error;
 use std::io::{Read, Write};
@@ -31,10 +40,11 @@ use rustls::{ProtocolVersion, StreamOwned};
 type BoxError = Box<dyn Error>;
 
 /// A server configuration presenting a fresh self-signed certificate for
-/// `localhost`, and a client configuration trusting exactly that
-/// certificate.
-fn configs() -> Result<(Arc<ServerConfig>, Arc<ClientConfig>), BoxError> {
+/// `localhost`, a client configuration trusting exactly that certificate,
+/// and the certificate in PEM form.
+fn configs() -> Result<(Arc<ServerConfig>, Arc<ClientConfig>, String), BoxError> {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
+    let pem = certified.cert.pem();
     let cert = certified.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         certified.signing_key.serialize_der(),
@@ -52,7 +62,7 @@ fn configs() -> Result<(Arc<ServerConfig>, Arc<ClientConfig>), BoxError> {
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    Ok((Arc::new(server), Arc::new(client)))
+    Ok((Arc::new(server), Arc::new(client), pem))
 }
 
 /// Serves one TLS connection: echoes every byte until the client's
@@ -136,11 +146,46 @@ fn client(
     Ok(version)
 }
 
+/// `--listen`: serves every connection on `addr` until the process is
+/// stopped, one task each; a connection's error ends only that connection.
+fn serve_forever(addr: &str) -> Result<(), BoxError> {
+    let (server_config, _, pem) = configs()?;
+    let listener = TcpListener::bind(addr)?;
+    let addr = listener.local_addr()?;
+    let pem_path = std::env::temp_dir().join(format!("fibrio-tls-echo-{}.pem", addr.port()));
+    std::fs::write(&pem_path, pem)?;
+    println!(
+        "TLS echo server on {addr}; its certificate is in {}",
+        pem_path.display()
+    );
+    println!(
+        "try: openssl s_client -connect {addr} -CAfile {} -quiet",
+        pem_path.display()
+    );
+    loop {
+        let (stream, peer) = listener.accept()?;
+        let config = server_config.clone();
+        fibrio::spawn(move || {
+            if let Err(err) = serve_connection(stream, config) {
+                eprintln!("tls_echo: {peer}: {err}");
+            }
+        });
+    }
+}
+
 fn main() {
     let args = Args::parse();
+    if let Some(addr) = args.listen.clone() {
+        if let Err(err) = fibrio::run(move || serve_forever(&addr)) {
+            eprintln!("tls_echo: {err}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let (client_count, message_count) = (args.clients, args.messages);
     let outcome = fibrio::run(move || -> Result<(), BoxError> {
         let start = Instant::now();
-        let (server_config, client_config) = configs()?;
+        let (server_config, client_config, _) = configs()?;
         println!(
             "made a self-signed certificate for localhost in {:.1} ms",
             start.elapsed().as_secs_f64() * 1e3
@@ -150,11 +195,11 @@ fn main() {
         println!("TLS echo server on {addr}");
 
         let start = Instant::now();
-        let server = fibrio::spawn(move || server(listener, server_config, args.clients));
-        let clients: Vec<_> = (0..args.clients)
+        let server = fibrio::spawn(move || server(listener, server_config, client_count));
+        let clients: Vec<_> = (0..client_count)
             .map(|id| {
                 let config = client_config.clone();
-                fibrio::spawn(move || client(addr, config, id, args.messages))
+                fibrio::spawn(move || client(addr, config, id, message_count))
             })
             .collect();
         let mut versions = Vec::new();
@@ -168,8 +213,8 @@ fn main() {
         println!(
             "{} clients each did a TLS handshake ({versions:?}) and {} echoed messages; \
              all matched ({echoed} bytes echoed) in {:.1} ms, on one thread",
-            args.clients,
-            args.messages,
+            client_count,
+            message_count,
             start.elapsed().as_secs_f64() * 1e3,
         );
         Ok(())
@@ -180,10 +225,12 @@ fn main() {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Args {
     clients: usize,
     messages: usize,
+    /// Serve on this address until stopped, with no built-in clients.
+    listen: Option<String>,
 }
 
 impl Args {
@@ -191,18 +238,22 @@ impl Args {
         let mut args = Args {
             clients: 8,
             messages: 5,
+            listen: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             let value = it
                 .next()
                 .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-            let number = value
-                .parse()
-                .unwrap_or_else(|_| usage(&format!("{flag} takes a number")));
+            let number = || {
+                value
+                    .parse()
+                    .unwrap_or_else(|_| usage(&format!("{flag} takes a number")))
+            };
             match flag.as_str() {
-                "--clients" => args.clients = number,
-                "--messages" => args.messages = number,
+                "--clients" => args.clients = number(),
+                "--messages" => args.messages = number(),
+                "--listen" => args.listen = Some(value.clone()),
                 other => usage(&format!("unknown flag {other}")),
             }
         }
@@ -211,6 +262,6 @@ impl Args {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: tls_echo [--clients N] [--messages M]");
+    eprintln!("{problem}\nusage: tls_echo [--clients N] [--messages M] | tls_echo --listen ADDR");
     std::process::exit(2)
 }

@@ -13,6 +13,14 @@
 //! ```text
 //! cargo run --release --example websocket_echo -- --clients 8 --messages 5
 //! ```
+//!
+//! Or keep the server up on an address of your choosing, with no built-in
+//! clients, and point any WebSocket client at it:
+//!
+//! ```text
+//! cargo run --release --example websocket_echo -- --listen 127.0.0.1:9001
+//! websocat ws://127.0.0.1:9001/echo
+//! ```
 
 use std::error::Error;
 use std::time::{Duration, Instant};
@@ -92,16 +100,42 @@ fn client(addr: std::net::SocketAddr, id: usize, messages: usize) -> Result<Dura
     }
 }
 
+/// `--listen`: serves every connection on `addr` until the process is
+/// stopped, one task each; a connection's error ends only that connection.
+fn serve_forever(addr: &str) -> Result<(), BoxError> {
+    let listener = TcpListener::bind(addr)?;
+    println!(
+        "WebSocket echo server on ws://{}/echo",
+        listener.local_addr()?
+    );
+    loop {
+        let (stream, peer) = listener.accept()?;
+        fibrio::spawn(move || {
+            if let Err(err) = serve_connection(stream) {
+                eprintln!("websocket_echo: {peer}: {err}");
+            }
+        });
+    }
+}
+
 fn main() {
     let args = Args::parse();
+    if let Some(addr) = args.listen.clone() {
+        if let Err(err) = fibrio::run(move || serve_forever(&addr)) {
+            eprintln!("websocket_echo: {err}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let (client_count, message_count) = (args.clients, args.messages);
     let outcome = fibrio::run(move || -> Result<(), BoxError> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         println!("WebSocket echo server on ws://{addr}/echo");
         let start = Instant::now();
-        let server = fibrio::spawn(move || server(listener, args.clients));
-        let clients: Vec<_> = (0..args.clients)
-            .map(|id| fibrio::spawn(move || client(addr, id, args.messages)))
+        let server = fibrio::spawn(move || server(listener, client_count));
+        let clients: Vec<_> = (0..client_count)
+            .map(|id| fibrio::spawn(move || client(addr, id, message_count)))
             .collect();
         let mut slowest = Duration::ZERO;
         for (id, task) in clients.into_iter().enumerate() {
@@ -112,15 +146,15 @@ fn main() {
         println!(
             "{} clients sent {} messages each; all {echoed} echoes matched, in {:.1} ms \
              (slowest round trip {:.2} ms), on one thread",
-            args.clients,
-            args.messages,
+            client_count,
+            message_count,
             start.elapsed().as_secs_f64() * 1e3,
             slowest.as_secs_f64() * 1e3,
         );
-        if echoed != args.clients * args.messages {
+        if echoed != client_count * message_count {
             return Err(format!(
                 "the server echoed {echoed} messages, expected {}",
-                args.clients * args.messages
+                client_count * message_count
             )
             .into());
         }
@@ -132,10 +166,12 @@ fn main() {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Args {
     clients: usize,
     messages: usize,
+    /// Serve on this address until stopped, with no built-in clients.
+    listen: Option<String>,
 }
 
 impl Args {
@@ -143,18 +179,22 @@ impl Args {
         let mut args = Args {
             clients: 8,
             messages: 5,
+            listen: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
             let value = it
                 .next()
                 .unwrap_or_else(|| usage(&format!("{flag} needs a value")));
-            let number = value
-                .parse()
-                .unwrap_or_else(|_| usage(&format!("{flag} takes a number")));
+            let number = || {
+                value
+                    .parse()
+                    .unwrap_or_else(|_| usage(&format!("{flag} takes a number")))
+            };
             match flag.as_str() {
-                "--clients" => args.clients = number,
-                "--messages" => args.messages = number,
+                "--clients" => args.clients = number(),
+                "--messages" => args.messages = number(),
+                "--listen" => args.listen = Some(value.clone()),
                 other => usage(&format!("unknown flag {other}")),
             }
         }
@@ -163,6 +203,6 @@ impl Args {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: websocket_echo [--clients N] [--messages M]");
+    eprintln!("{problem}\nusage: websocket_echo [--clients N] [--messages M] | websocket_echo --listen ADDR");
     std::process::exit(2)
 }

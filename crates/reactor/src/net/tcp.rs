@@ -69,9 +69,11 @@ enum ListenerInner {
 }
 
 impl TcpListener {
-    /// Binds to `addr` (trying each resolved address in turn) and listens.
-    /// Inside a simulation the listener is simulated (see the
-    /// [module docs](super)).
+    /// Binds to `addr` (trying each resolved address in turn) and listens
+    /// with a backlog of [`DEFAULT_BACKLOG`](TcpListener::DEFAULT_BACKLOG)
+    /// (1024, tokio's; std's `bind` uses 128, which a burst of connects
+    /// overflows while the accepting task waits its turn). Inside a
+    /// simulation the listener is simulated (see the [module docs](super)).
     ///
     /// # Errors
     ///
@@ -87,10 +89,52 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        TcpListener::bind_with_backlog(addr, TcpListener::DEFAULT_BACKLOG)
+    }
+
+    /// The listen backlog of [`bind`](TcpListener::bind) and
+    /// [`bind_reuseport`](TcpListener::bind_reuseport).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(fibrio_reactor::net::TcpListener::DEFAULT_BACKLOG, 1024);
+    /// ```
+    pub const DEFAULT_BACKLOG: u32 = 1024;
+
+    /// [`bind`](TcpListener::bind) with a listen backlog of `backlog`: how
+    /// many connections the kernel completes and queues before the
+    /// program accepts them (Linux caps it at `net.core.somaxconn`, 4096
+    /// by default on current kernels; 0 counts as 1). Set with
+    /// `SO_REUSEADDR`, as std's `bind` does. Inside a simulation the
+    /// backlog is not used: a simulated listener queues every connection.
+    ///
+    /// # Errors
+    ///
+    /// The error of the last address tried.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_reactor::net::TcpListener;
+    ///
+    /// let listener = TcpListener::bind_with_backlog("127.0.0.1:0", 4096)?;
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_with_backlog(addr: impl ToSocketAddrs, backlog: u32) -> io::Result<TcpListener> {
         if let Some(net) = sim::current() {
             return TcpListener::bind_sim(&net, addr);
         }
-        each_resolved(addr, std::net::TcpListener::bind).and_then(TcpListener::from_std)
+        let backlog = i32::try_from(backlog.max(1)).unwrap_or(i32::MAX);
+        each_resolved(addr, |addr| {
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            socket.bind(&SockAddr::from(addr))?;
+            socket.listen(backlog)?;
+            Ok(std::net::TcpListener::from(socket))
+        })
+        .and_then(TcpListener::from_std)
     }
 
     fn bind_sim(net: &sim::SimNet, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
@@ -102,7 +146,7 @@ impl TcpListener {
 
     /// Binds with `SO_REUSEADDR` and `SO_REUSEPORT`, so several listeners
     /// (one per worker thread) can share `addr` and the kernel spreads
-    /// incoming connections among them. The backlog is 1024. Inside a
+    /// incoming connections among them. The backlog is `DEFAULT_BACKLOG`. Inside a
     /// simulation it is [`bind`](TcpListener::bind): a port has one
     /// simulated listener.
     ///
@@ -130,7 +174,7 @@ impl TcpListener {
             #[cfg(not(any(target_os = "solaris", target_os = "illumos")))]
             socket.set_reuse_port(true)?;
             socket.bind(&SockAddr::from(addr))?;
-            socket.listen(1024)?;
+            socket.listen(TcpListener::DEFAULT_BACKLOG as i32)?;
             Ok(std::net::TcpListener::from(socket))
         })
         .and_then(TcpListener::from_std)
