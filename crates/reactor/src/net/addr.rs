@@ -1,8 +1,8 @@
 //! [`ToSocketAddrs`]: the address argument of the TCP and UDP types, a sealed
 //! look-alike of [`std::net::ToSocketAddrs`] implemented for the same
-//! types. Outside a simulation it resolves exactly as std's does; inside
-//! one (`fibrio::sim`), host names resolve through the simulated network
-//! and never reach DNS.
+//! types. Outside a simulation it resolves as std's does, a host name on
+//! the blocking pool when inside a task; inside one (`fibrio::sim`), host
+//! names resolve through the simulated network and never reach DNS.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -30,8 +30,11 @@ pub(crate) use sealed::Sealed;
 /// them). Sealed: user types cannot implement it; resolve them to a
 /// `SocketAddr` first.
 ///
-/// Outside a simulation a host name is looked up as std does (the thread
-/// blocks in `getaddrinfo`). Inside one, `"name:port"` names a simulated
+/// Outside a simulation a host name is looked up as std does, with
+/// `getaddrinfo`, but inside a fibrio task the lookup runs on the blocking
+/// pool, so a slow DNS server parks only the calling task (as tokio's
+/// `lookup_host`); outside a task it blocks the thread, as std's does.
+/// Literal addresses are parsed in place and never reach `getaddrinfo`. Inside one, `"name:port"` names a simulated
 /// host (`main`, or `localhost` for the caller's own), and an unknown name
 /// fails with `ErrorKind::NotFound`.
 ///
@@ -57,6 +60,46 @@ fn std_resolve(addr: impl std::net::ToSocketAddrs) -> io::Result<Vec<SocketAddr>
     Ok(addr.to_socket_addrs()?.collect())
 }
 
+/// Resolves a host name as std does, but inside a fibrio task on the
+/// blocking pool (`getaddrinfo` blocks for as long as DNS takes, which
+/// would stall every task of the runtime): the task parks, the others
+/// run. Outside a task, or while the thread unwinds, it blocks the thread
+/// as std does. A literal address never leaves the thread.
+fn resolve_name(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    if fibrio_core::task::current_key().is_none() || std::thread::panicking() {
+        return std_resolve((host, port));
+    }
+    let owned = host.to_owned();
+    match crate::blocking::spawn_blocking(move || std_resolve((owned.as_str(), port))) {
+        Ok(result) => result,
+        Err(err) => Err(io::Error::other(format!(
+            "fibrio: the name lookup of '{host}' failed on the blocking pool: {err}"
+        ))),
+    }
+}
+
+/// [`resolve_name`] for `"host:port"`; a literal socket address is parsed
+/// in place.
+fn resolve_host_port(s: &str) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return std_resolve(s); // std's own error for a missing port
+    };
+    match port.parse::<u16>() {
+        Ok(port) => resolve_name(host, port),
+        Err(_) => std_resolve(s), // std's own error for a bad port
+    }
+}
+
 macro_rules! literal {
     ($($ty:ty),*) => {$(
         impl Sealed for $ty {
@@ -80,7 +123,7 @@ impl Sealed for str {
     fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
         match sim::current() {
             Some(net) => sim::resolve_str(&net, self),
-            None => std_resolve(self),
+            None => resolve_host_port(self),
         }
     }
 }
@@ -95,7 +138,7 @@ impl Sealed for (&str, u16) {
     fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
         match sim::current() {
             Some(net) => sim::resolve_host(&net, self.0, self.1),
-            None => std_resolve(*self),
+            None => resolve_name(self.0, self.1),
         }
     }
 }
