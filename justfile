@@ -99,3 +99,57 @@ ci:
 # The main demo.
 demo:
     cargo run --release --example concurrent_tasks
+
+# In release: normal requests (one per fresh connection) for 5 s alone, then under
+# 2,000 slowloris connections sending one header byte every 5 s (reopened when closed)
+# against the default 10 s header timeout; prints both latency percentiles
+# (examples/tests/http_slowloris.rs, `slowloris_p99`). Settings: SLOWLORIS_CONNECTIONS,
+# SLOWLORIS_INTERVAL_MS, SLOWLORIS_SECONDS, SLOWLORIS_WORKERS.
+# http_server's normal-request latency under 2,000 slowloris connections (issue 16).
+slowloris-p99:
+    cargo build --release -p fibrio-examples --example http_server
+    cargo test --release -p fibrio-examples --test http_slowloris -- --ignored --nocapture slowloris_p99
+
+# In release: wrk -c256 plus 32 checking clients, SIGTERM after 5 s, five rounds at 1
+# and at 2 workers; fails if the exit is not 0 within the grace or a request the server
+# had read is not answered in full (examples/tests/http_shutdown_load.rs,
+# `sigterm_under_heavy_load`). Settings: SHUTDOWN_LOAD_ROUNDS, SHUTDOWN_LOAD_SECONDS,
+# SHUTDOWN_LOAD_CONNECTIONS.
+# http_server's graceful shutdown under heavy load (issue 16).
+shutdown-load:
+    cargo build --release -p fibrio-examples --example http_server
+    cargo test --release -p fibrio-examples --test http_shutdown_load -- --ignored --nocapture sigterm_under_heavy_load
+
+# `just bench-http-ab OLD_BINARY NEW_BINARY` (build each with `cargo build --release -p
+# fibrio-examples --example http_server`, the old one in a `git worktree`, say), with
+# bench-http's HTTP settings (wrk -c256, 1 s warm-up; 1 worker: server on CPU 0, wrk -t1
+# on CPU 1; 2 workers: unpinned, wrk -t2), alternating in ABBA order, ROUNDS (6) rounds
+# of DURATION (5) s; prints each run and the median new/old ratio with its range.
+# fibrio's http_server at two builds, A/B, in req/s.
+bench-http-ab old new:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    rounds=${ROUNDS:-6}; duration=${DURATION:-5}; port=${HTTP_PORT:-18090}
+    listening() { [ -n "$(ss -Hltn "sport = :$port")" ]; }
+    run() { # run NAME BINARY WORKERS -> req/s
+        local pin=""; [ "$3" -eq 1 ] && pin="taskset -c 0"
+        $pin "$2" --addr 127.0.0.1:$port --workers "$3" 2>/dev/null & local pid=$!
+        until listening; do sleep 0.1; done
+        pin=""; [ "$3" -eq 1 ] && pin="taskset -c 1"
+        $pin wrk -t"$3" -c256 -d1s http://127.0.0.1:$port/ >/dev/null
+        local rps; rps=$($pin wrk -t"$3" -c256 -d"${duration}s" http://127.0.0.1:$port/ | awk '/^Requests\/sec:/ { print $2 }')
+        kill $pid; wait $pid 2>/dev/null || true
+        while listening; do sleep 0.1; done
+        echo "$rps"
+    }
+    for workers in 1 2; do
+        ratios=()
+        for round in $(seq "$rounds"); do
+            if [ $((round % 2)) -eq 1 ]; then a=$(run old {{old}} $workers); b=$(run new {{new}} $workers)
+            else b=$(run new {{new}} $workers); a=$(run old {{old}} $workers); fi
+            ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }')
+            ratios+=("$ratio")
+            echo "workers $workers round $round: old $a req/s, new $b req/s, new/old $ratio (load $(cut -d' ' -f1 /proc/loadavg))"
+        done
+        printf '%s\n' "${ratios[@]}" | sort -n | awk -v w="$workers" '{ r[NR] = $1 } END { m = NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2; printf "workers %s: median new/old %.3f (range %s-%s)\n", w, m, r[1], r[NR] }'
+    done

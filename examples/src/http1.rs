@@ -68,7 +68,12 @@
 //!   requests (nothing of a next request read) is closed at once: the
 //!   sweeper wakes at the request and shuts its read side, and a
 //!   connection that finishes a response after the request does not wait
-//!   for another. The runtime's grace period bounds all of it.
+//!   for another. A request that arrives as its idle connection is being
+//!   closed is answered (with `Connection: close`) if its head came whole
+//!   and it has no body; otherwise the connection closes without an answer
+//!   and without `100 Continue`, as if it had come a moment later: once
+//!   the read side is shut, a body still on its way would read as the end
+//!   of the stream. The runtime's grace period bounds all of it.
 //! * **Fast path.** A `GET` on a kept-alive connection parses its head once,
 //!   allocates nothing, and costs one flush per batch of pipelined requests.
 
@@ -730,6 +735,11 @@ fn requests(
     let sweeper = input.sweeper;
     let header_ms = millis(config.header_timeout);
     let mut head_deadline = Some(sweeper.deadline(header_ms));
+    // Set when the sweeper shut the read side at shutdown (the connection
+    // was idle) while a request was arriving: what is buffered may be read,
+    // but a read that finds nothing more returns end-of-file, so a body
+    // still on its way would be lost.
+    let mut read_shut = false;
     loop {
         let parsed = {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -749,6 +759,11 @@ fn requests(
         let Some((head, len)) = parsed.map_err(Failure::Status)? else {
             // An incomplete head: read more, within its deadline.
             let pending = input.pending().len();
+            if read_shut {
+                // Shutting down, the rest may never be readable: close, as
+                // with a connection idle at shutdown (nothing was answered).
+                return Ok(());
+            }
             if pending >= config.max_head_bytes {
                 return Err(Failure::Status(Status::HeaderFieldsTooLarge));
             }
@@ -769,7 +784,10 @@ fn requests(
                 input.watched.idle.set(true);
             }
             let filled = input.fill(out, deadline);
-            input.watched.idle.set(false);
+            // The sweeper takes the flag when it shuts the read side.
+            if pending == 0 && !input.watched.idle.replace(false) {
+                read_shut = true;
+            }
             match filled {
                 Ok(0) => return Ok(()),
                 Ok(_) => continue,
@@ -779,6 +797,12 @@ fn requests(
                 Err(err) => return Err(Failure::Close(err)),
             }
         };
+        if read_shut && head.framing != Framing::Empty {
+            // Its body may be cut off by the shut read side: close before
+            // reading it or answering `100 Continue`, as if the request had
+            // come a moment later, after the idle connection was closed.
+            return Ok(());
+        }
         input.consume(len);
         head_deadline = None;
         if let Framing::Length(n) = head.framing {
