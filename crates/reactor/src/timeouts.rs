@@ -56,9 +56,11 @@ impl SocketTimeouts {
 }
 
 /// Now on the runtime's clock plus `timeout`; `None` without a timeout, or
-/// when the sum would overflow (a deadline that far never comes).
+/// when the sum would overflow (a deadline that far never comes). Without
+/// a timeout the clock is not read: a socket call without one pays nothing.
 pub(crate) fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
-    fibrio_core::time::now_std().checked_add(timeout?)
+    let timeout = timeout?;
+    fibrio_core::time::now_std().checked_add(timeout)
 }
 
 fn check(timeout: Option<Duration>) -> io::Result<()> {
