@@ -120,6 +120,31 @@ shutdown-load:
     cargo build --release -p fibrio-examples --example http_server
     cargo test --release -p fibrio-examples --test http_shutdown_load -- --ignored --nocapture sigterm_under_heavy_load
 
+# Issue 18's million-task case, in release: 1,000,000 tasks with 16 KiB stacks park on
+# a timer, then are cancelled and joined; prints spawn and teardown times and RSS per
+# task against the targets (crates/fibrio/tests/runtime_scale_million.rs). Raises
+# vm.max_map_count to what a million stacks need when it may (root, not in a container
+# that forbids it), else says what to run. FIBRIO_SCALE_TASKS changes the count
+# (docs/scaling.md gives the limit for any count). Needs about 5 GiB of memory.
+scale:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    tasks=${FIBRIO_SCALE_TASKS:-1000000}
+    # 2 mappings per stack, the reserve of 1/32, room for the rest (docs/scaling.md).
+    need=$(( (tasks + 1000) * 2 * 32 / 31 + 2100 ))
+    have=$(cat /proc/sys/vm/max_map_count)
+    if [ "$have" -lt "$need" ]; then
+        if [ "$(id -u)" -eq 0 ] && sysctl -qw vm.max_map_count="$need" 2>/dev/null; then
+            echo "raised vm.max_map_count from $have to $need (sysctl -w vm.max_map_count=$have restores it)"
+        else
+            echo "just scale: $tasks tasks need vm.max_map_count >= $need (it is $have)." >&2
+            echo "As root: sysctl -w vm.max_map_count=$need  (see docs/scaling.md)" >&2
+            exit 1
+        fi
+    fi
+    ulimit -v unlimited 2>/dev/null || true
+    FIBRIO_SCALE_TASKS=$tasks cargo test --release -p fibrio --test runtime_scale_million -- --ignored --nocapture
+
 # `just bench-http-ab OLD_BINARY NEW_BINARY` (build each with `cargo build --release -p
 # fibrio-examples --example http_server`, the old one in a `git worktree`, say), with
 # bench-http's HTTP settings (wrk -c256, 1 s warm-up; 1 worker: server on CPU 0, wrk -t1

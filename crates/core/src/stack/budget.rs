@@ -238,6 +238,12 @@ pub(crate) fn release() {
     STACKS.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Gives back the charges of `count` stacks that were unmapped.
+#[inline]
+pub(crate) fn release_many(count: usize) {
+    STACKS.fetch_sub(count, Ordering::Relaxed);
+}
+
 /// The budget as it stands, for an error message: `(others, stacks)`, the
 /// mappings that were not stacks at the last read (0 without a budget) and
 /// the stacks mapped now.

@@ -3,17 +3,29 @@
 //!
 //! # Layout
 //!
-//! A [`FiberStack`] wraps corosensei's [`DefaultStack`]: one anonymous
-//! mapping whose lowest page is `PROT_NONE` (the guard page) and whose other
-//! pages are read-write. The stack grows down from the top of the mapping
-//! towards the guard page, so running off the end faults instead of silently
-//! corrupting the neighbouring memory. The overflow handler
-//! (`stack/overflow.rs`) turns that fault into a readable message.
+//! A [`FiberStack`] is one page-aligned region whose lowest page is a guard
+//! page and whose other pages are read-write (`raw.rs`). The stack grows
+//! down from the top of the region towards the guard page, so running off
+//! the end faults instead of silently corrupting the neighbouring memory.
+//! The overflow handler (`stack/overflow.rs`) turns that fault into a
+//! readable message.
 //!
-//! Each guarded stack costs the kernel two memory mappings
-//! ([`MAPPINGS_PER_STACK`]: the guard page and the usable part have
-//! different protections). Linux caps a process at `vm.max_map_count`
-//! mappings, 65530 by default.
+//! * **Guards.** On Linux 6.13 and later the guard is a page-table marker
+//!   (`madvise(MADV_GUARD_INSTALL)`), which does not split the mapping;
+//!   elsewhere it is a `PROT_NONE` page (`mprotect`), which does.
+//!   [`guard_kind`] says which; `FIBRIO_STACK_GUARD=mprotect` forces the
+//!   second.
+//! * **Batches.** A stack that has to be mapped comes with up to 31 more of
+//!   its size from the same `mmap` (at most 4 MiB, and no more than the
+//!   pool has room for), which go straight into the pool. Each is an
+//!   independent stack from then on, unmapped on its own.
+//! * **Unmapping.** Stacks that the pool has no room for wait in a queue
+//!   of up to 64 and are unmapped together, adjacent ones in one `munmap`.
+//!
+//! Each stack is budgeted as two kernel memory mappings
+//! ([`MAPPINGS_PER_STACK`]): exact with `mprotect` guards, an upper bound
+//! with markers (adjacent stacks then share one mapping). Linux caps a
+//! process at `vm.max_map_count` mappings, 65530 by default.
 //!
 //! # The mapping budget
 //!
@@ -36,8 +48,9 @@
 //!   100 times the duration of a read (`budget.rs` explains).
 //! * Without `/proc` there is no budget; the kernel's refusal (or an
 //!   address-space limit, `ulimit -v`) is then [`StackError::Map`].
-//! * A refused stack first makes room by unmapping one of this thread's
-//!   pooled stacks of another size, if there is one, and tries again.
+//! * A refused stack first makes room by unmapping this thread's queue of
+//!   stacks waiting to be unmapped, or one of its pooled stacks of another
+//!   size, if there is one, and tries again.
 //! * Either error is returned, never a crash: `task::Builder::spawn` returns
 //!   it as `SpawnError::Stack`, and `task::spawn` panics with its message
 //!   (which unwinds that task only, and has the reserve to print a
@@ -56,32 +69,55 @@
 //!   only from [`FiberStack`]'s `Drop`, which runs after its coroutine has
 //!   finished or was never started.
 //! * Stacks are keyed by their rounded size, so a pooled stack is only handed
-//!   out for a request of exactly that size.
+//!   out for a request of exactly that size. Within a size the pool is a
+//!   stack (LIFO), so its bottom holds the stacks unused the longest.
+//! * A pooled stack marked `clean` has no memory behind its usable pages
+//!   (fresh from a batch, or released by a trim); any other may.
+//!
+//! # Trimming
+//!
+//! Stacks unused for a quiet period ([`set_trim_quiet_period`], 10 s by
+//! default) give their memory back. Each size keeps a low-water mark: the
+//! fewest stacks it held since the window began; the bottom `low` stacks
+//! were not taken during the whole window. When a window of at least the
+//! quiet period ends, those beyond [`POOL_TRIM_FLOOR`] (per thread) are
+//! unmapped and the others `madvise(MADV_DONTNEED)`ed (once; markers
+//! survive it), and a new window begins. Windows are checked with one
+//! clock read per 64 stacks taken or returned, so the steady state makes no
+//! system call; an idle thread trims only through [`trim_pool_if_due`] or
+//! [`trim_pool`].
 //! * The counters in [`StackStatistics`] are changed only by this module:
 //!   `in_use` by `FiberStack::new`/`drop`, `pooled` by the pool, `mapped` by
 //!   the code that calls `mmap`/`munmap`.
 //! * Every stack mapping is a `Mapped`, which is charged to the
-//!   process-wide budget before its `mmap` and discharged when it is
-//!   dropped, whichever thread or thread-local destructor drops it; so the
-//!   budget counts exactly the stacks mapped in the process, pooled ones
-//!   included.
+//!   process-wide budget before its `mmap` and discharged after its
+//!   `munmap`: when it is dropped, whichever thread or thread-local
+//!   destructor drops it, or, once taken apart into its `RawStack` for the
+//!   unmap queue, when the queue unmaps it (`unmap_raw`; the pool's `Drop`
+//!   empties the queue). So the budget counts exactly the stacks mapped in
+//!   the process, pooled and queued ones included.
 
 mod budget;
 #[cfg(unix)]
 pub(crate) mod overflow;
+mod raw;
 
 pub use budget::{
     map_reserve, max_map_count_for, MAPPINGS_PER_STACK, MAP_RESERVE_DIVISOR, MAP_RESERVE_FLOOR,
 };
 
 pub(crate) use overflow::{register_overflow_lookup, StackOwner};
+pub use raw::{guard_kind, GuardKind};
 
 use std::cell::RefCell;
 use std::io;
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use corosensei::stack::{DefaultStack, Stack, StackPointer};
+use corosensei::stack::{Stack, StackPointer};
+
+use raw::RawStack;
 
 /// The stack size a fiber gets when none is given: 256 KiB.
 ///
@@ -103,6 +139,26 @@ pub const DEFAULT_POOL_CAPACITY: usize = 1024;
 
 /// The most stacks an adaptive pool grows to (see the module docs).
 pub const ADAPTIVE_POOL_LIMIT: usize = 65_536;
+
+/// How long a pooled stack stays unused before a trim gives its memory
+/// back, by default: 10 s (see [`set_trim_quiet_period`]).
+pub const DEFAULT_TRIM_QUIET_PERIOD: Duration = Duration::from_secs(10);
+
+/// The pool's floor: how many idle stacks per thread a trim keeps mapped
+/// (with their memory given back, so they cost address space and page
+/// tables, not RSS). Idle stacks beyond it are unmapped.
+pub const POOL_TRIM_FLOOR: usize = 1024;
+
+/// How many stacks one `mmap` maps at most (the rest go to the pool).
+const BATCH_STACKS: usize = 32;
+/// The most address space one batch maps, so that large stacks come in
+/// small batches.
+const BATCH_BYTES: usize = 4 << 20;
+/// The pool reads the clock once per this many takes and returns.
+const TRIM_CHECK_EVERY: u32 = 64;
+/// Stacks the pool has no room for wait until this many can be unmapped
+/// together (adjacent ones in one `munmap`).
+const UNMAP_BATCH: usize = 64;
 
 /// Why a fiber stack could not be made.
 ///
@@ -195,7 +251,8 @@ pub struct StackStatistics {
     /// Stacks waiting in the pool for reuse.
     pub pooled: usize,
     /// Stacks this thread has mapped and not unmapped (`in_use` of them
-    /// plus the pooled ones, when all stacks stay on their thread).
+    /// plus the pooled ones, when all stacks stay on their thread). Up to
+    /// 63 stacks waiting to be unmapped together are no longer counted.
     pub mapped: usize,
     /// The most stacks the pool will keep now.
     pub pool_capacity: usize,
@@ -203,10 +260,23 @@ pub struct StackStatistics {
     pub peak_in_use: usize,
 }
 
+/// The pooled stacks of one rounded size.
+struct SizeClass {
+    size: usize,
+    /// A stack: the last pushed is the first taken (LIFO), so the bottom
+    /// of the vector holds the stacks unused the longest.
+    stacks: Vec<Mapped>,
+    /// The fewest stacks this class held since the trim window began: the
+    /// bottom `low` have not been taken during the window.
+    low: usize,
+}
+
 struct Pool {
-    /// `(rounded size, stacks)`; a handful of distinct sizes at most.
-    by_size: Vec<(usize, Vec<Mapped>)>,
+    /// A handful of distinct sizes at most.
+    classes: Vec<SizeClass>,
     pooled: usize,
+    /// How many pooled stacks are not `clean` (may hold memory).
+    dirty: usize,
     /// The configured bound; with `adaptive`, the floor of the bound.
     capacity: usize,
     /// Whether the bound grows with `peak_in_use`.
@@ -214,9 +284,40 @@ struct Pool {
     in_use: usize,
     peak_in_use: usize,
     mapped: usize,
+    /// Takes and returns since the clock was last read.
+    ops: u32,
+    /// Stacks dropped beyond the pool's bound, still mapped and charged to
+    /// the budget, waiting to be unmapped together ([`UNMAP_BATCH`]).
+    dead: Vec<RawStack>,
+    /// When the current trim window began (`None`: not yet).
+    window_start: Option<Instant>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // The thread is exiting: unmap everything, adjacent stacks together.
+        let mut all = std::mem::take(&mut self.dead);
+        for class in self.classes.drain(..) {
+            all.extend(class.stacks.into_iter().map(Mapped::into_raw));
+        }
+        unmap_raw(all);
+    }
 }
 
 impl Pool {
+    /// Queues `stack` to be unmapped; returns the queue once it holds
+    /// [`UNMAP_BATCH`] stacks, for [`unmap_raw`] outside the borrow.
+    #[inline]
+    fn bury(&mut self, stack: Mapped) -> Vec<RawStack> {
+        self.mapped -= 1;
+        self.dead.push(stack.into_raw());
+        if self.dead.len() >= UNMAP_BATCH {
+            std::mem::take(&mut self.dead)
+        } else {
+            Vec::new()
+        }
+    }
+
     /// The bound in force now.
     fn effective_capacity(&self) -> usize {
         if self.adaptive {
@@ -225,18 +326,220 @@ impl Pool {
             self.capacity
         }
     }
+
+    /// Counts one take or return; every [`TRIM_CHECK_EVERY`] reads the
+    /// clock and, when a quiet period has passed since the window began,
+    /// trims. Returns the stacks to unmap (outside the borrow).
+    #[inline]
+    fn tick(&mut self) -> Vec<Mapped> {
+        self.ops += 1;
+        if self.ops < TRIM_CHECK_EVERY {
+            return Vec::new();
+        }
+        self.ops = 0;
+        self.check_window(Instant::now())
+    }
+
+    #[cold]
+    fn check_window(&mut self, now: Instant) -> Vec<Mapped> {
+        match self.window_start {
+            Some(start) if now.saturating_duration_since(start) >= trim_quiet_period() => {
+                self.window_start = Some(now);
+                self.trim(false).0
+            }
+            Some(_) => Vec::new(),
+            None => {
+                self.start_window(now);
+                Vec::new()
+            }
+        }
+    }
+
+    fn start_window(&mut self, now: Instant) {
+        self.window_start = Some(now);
+        for class in &mut self.classes {
+            class.low = class.stacks.len();
+        }
+    }
+
+    /// Gives back the memory of the idle stacks (all pooled ones with
+    /// `all`, else those not taken during the window): past
+    /// [`POOL_TRIM_FLOOR`] they are returned to be unmapped, the others
+    /// are `madvise(MADV_DONTNEED)`ed once. Starts a new window.
+    fn trim(&mut self, all: bool) -> (Vec<Mapped>, usize) {
+        let mut victims = Vec::new();
+        let mut kept = 0;
+        let mut released = 0;
+        for class in &mut self.classes {
+            let released_before = released;
+            let idle = if all {
+                class.stacks.len()
+            } else {
+                class.low.min(class.stacks.len())
+            };
+            let keep = idle.min(POOL_TRIM_FLOOR.saturating_sub(kept));
+            for stack in class.stacks.drain(..idle - keep) {
+                self.dirty -= usize::from(!stack.clean);
+                victims.push(stack);
+            }
+            for stack in &mut class.stacks[..keep] {
+                if !stack.clean {
+                    stack.raw.release_memory();
+                    stack.clean = true;
+                    released += 1;
+                }
+            }
+            self.dirty -= released - released_before;
+            kept += keep;
+            class.low = class.stacks.len();
+        }
+        self.classes.retain(|c| !c.stacks.is_empty());
+        self.pooled -= victims.len();
+        self.mapped -= victims.len();
+        (victims, released)
+    }
+
+    /// Whether a trim could give anything back.
+    fn has_work(&self) -> bool {
+        self.pooled > POOL_TRIM_FLOOR || self.dirty > 0
+    }
+}
+
+/// The quiet period, in nanoseconds.
+static TRIM_QUIET_NANOS: AtomicU64 = AtomicU64::new(DEFAULT_TRIM_QUIET_PERIOD.as_nanos() as u64);
+
+/// How long a pooled stack must stay unused before a trim gives its memory
+/// back (process-wide).
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::stack;
+///
+/// assert!(stack::trim_quiet_period() > std::time::Duration::ZERO);
+/// ```
+pub fn trim_quiet_period() -> Duration {
+    Duration::from_nanos(TRIM_QUIET_NANOS.load(Ordering::Relaxed))
+}
+
+/// Sets how long a pooled stack must stay unused before its memory is given
+/// back, for every thread ([`DEFAULT_TRIM_QUIET_PERIOD`] unless set).
+///
+/// The pools check it on their own, every 64 stacks taken or returned,
+/// with one read of the clock; an idle thread trims only when
+/// [`trim_pool_if_due`] or [`trim_pool`] is called.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use fibrio_core::stack;
+///
+/// stack::set_trim_quiet_period(Duration::from_secs(5));
+/// assert_eq!(stack::trim_quiet_period(), Duration::from_secs(5));
+/// stack::set_trim_quiet_period(stack::DEFAULT_TRIM_QUIET_PERIOD);
+/// ```
+pub fn set_trim_quiet_period(period: Duration) {
+    let nanos = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX);
+    TRIM_QUIET_NANOS.store(nanos, Ordering::Relaxed);
+}
+
+/// What a trim gave back.
+///
+/// # Examples
+///
+/// ```
+/// let trimmed = fibrio_core::stack::trim_pool();
+/// assert!(fibrio_core::stack::statistics().pooled <= fibrio_core::stack::POOL_TRIM_FLOOR);
+/// # let _ = trimmed.unmapped;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Trimmed {
+    /// Stacks unmapped (beyond [`POOL_TRIM_FLOOR`]).
+    pub unmapped: usize,
+    /// Stacks kept in the pool whose memory this trim gave back.
+    pub released: usize,
+}
+
+/// Gives back the memory of every stack in this thread's pool now: those
+/// beyond [`POOL_TRIM_FLOOR`] are unmapped, the others keep their mapping
+/// and lose their pages (`madvise(MADV_DONTNEED)`), so the next task that
+/// takes one faults in fresh zeroed pages.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::stack::{self, FiberStack};
+///
+/// drop(FiberStack::new(64 * 1024).unwrap());
+/// stack::trim_pool();
+/// assert!(stack::statistics().pooled <= stack::POOL_TRIM_FLOOR);
+/// ```
+pub fn trim_pool() -> Trimmed {
+    let (victims, released) = POOL
+        .try_with(|p| {
+            let mut p = p.borrow_mut();
+            let trimmed = p.trim(true);
+            p.window_start = Some(Instant::now());
+            trimmed
+        })
+        .unwrap_or_default();
+    let unmapped = victims.len();
+    unmap_all(victims);
+    flush_dead();
+    Trimmed { unmapped, released }
+}
+
+/// Trims this thread's pool if a quiet period has passed since the last
+/// check (giving back the stacks unused for that long), and returns how
+/// long until calling it again could give anything back: `None` when the
+/// pool holds nothing to give back.
+///
+/// This is the hook for an event loop that goes idle: call it before
+/// blocking, and block no longer than what it returns.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::stack::{self, FiberStack};
+///
+/// drop(FiberStack::new(64 * 1024).unwrap());
+/// if let Some(wait) = stack::trim_pool_if_due() {
+///     assert!(wait <= stack::trim_quiet_period());
+/// }
+/// ```
+pub fn trim_pool_if_due() -> Option<Duration> {
+    let victims = POOL
+        .try_with(|p| {
+            let mut p = p.borrow_mut();
+            let now = Instant::now();
+            let victims = p.check_window(now);
+            let next = p.has_work().then(|| {
+                let start = p.window_start.unwrap_or(now);
+                (start + trim_quiet_period()).saturating_duration_since(now)
+            });
+            (victims, next)
+        })
+        .ok();
+    let (victims, next) = victims?;
+    unmap_all(victims);
+    next
 }
 
 thread_local! {
     static POOL: RefCell<Pool> = const {
         RefCell::new(Pool {
-            by_size: Vec::new(),
+            classes: Vec::new(),
             pooled: 0,
+            dirty: 0,
             capacity: DEFAULT_POOL_CAPACITY,
             adaptive: true,
             in_use: 0,
             peak_in_use: 0,
             mapped: 0,
+            ops: 0,
+            dead: Vec::new(),
+            window_start: None,
         })
     };
 }
@@ -289,21 +592,26 @@ pub fn pool_capacity() -> usize {
 pub fn set_pool_capacity(capacity: usize) {
     let excess: Vec<Mapped> = POOL.with(|p| {
         let mut p = p.borrow_mut();
+        let p = &mut *p;
         p.capacity = capacity;
         p.adaptive = false;
         let mut excess = Vec::new();
-        while p.pooled > capacity {
-            let Some((_, stacks)) = p.by_size.iter_mut().find(|(_, s)| !s.is_empty()) else {
-                break;
-            };
-            excess.extend(stacks.pop());
-            p.pooled -= 1;
-            p.mapped -= 1;
+        for class in &mut p.classes {
+            let surplus = class.stacks.len().min(p.pooled.saturating_sub(capacity));
+            // The least recently used first.
+            for stack in class.stacks.drain(..surplus) {
+                p.dirty -= usize::from(!stack.clean);
+                excess.push(stack);
+            }
+            class.low = class.low.min(class.stacks.len());
+            p.pooled -= surplus;
+            p.mapped -= surplus;
         }
+        p.classes.retain(|c| !c.stacks.is_empty());
         excess
     });
     // Unmap outside the borrow.
-    drop(excess);
+    unmap_all(excess);
 }
 
 /// The system page size (a power of two), read once.
@@ -365,24 +673,55 @@ pub fn rounded_size(requested: usize) -> Result<usize, StackError> {
 
 /// One stack mapping, charged to the process-wide mapping budget from
 /// before its `mmap` until it is unmapped.
-struct Mapped(ManuallyDrop<DefaultStack>);
+struct Mapped {
+    raw: ManuallyDrop<RawStack>,
+    /// Whether its usable pages hold no memory (never touched since it was
+    /// mapped, or given back by a trim).
+    clean: bool,
+}
 
-impl std::ops::Deref for Mapped {
-    type Target = DefaultStack;
-
-    #[inline]
-    fn deref(&self) -> &DefaultStack {
-        &self.0
+impl Mapped {
+    /// The mapping, still charged to the budget: [`unmap_raw`] discharges
+    /// it.
+    fn into_raw(self) -> RawStack {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `raw` is taken exactly once and `this` is never dropped,
+        // so the mapping has exactly one owner, the value returned.
+        unsafe { ManuallyDrop::take(&mut this.raw) }
     }
+}
+
+/// Unmaps stacks taken with [`Mapped::into_raw`] (adjacent ones together)
+/// and gives back their charges.
+fn unmap_raw(stacks: Vec<RawStack>) {
+    if !stacks.is_empty() {
+        budget::release_many(raw::unmap_many(stacks));
+    }
+}
+
+/// Unmaps pooled stacks (adjacent ones together).
+fn unmap_all(stacks: Vec<Mapped>) {
+    unmap_raw(stacks.into_iter().map(Mapped::into_raw).collect());
 }
 
 impl Drop for Mapped {
     fn drop(&mut self) {
         // SAFETY: the stack is dropped (unmapped) exactly once, here, and
-        // `self.0` is not used afterwards.
-        unsafe { ManuallyDrop::drop(&mut self.0) };
+        // `self.raw` is not used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.raw) };
         budget::release();
     }
+}
+
+/// Unmaps the stacks waiting in this thread's queue of dead stacks now.
+/// Returns whether there were any.
+fn flush_dead() -> bool {
+    let dead = POOL
+        .try_with(|p| std::mem::take(&mut p.borrow_mut().dead))
+        .unwrap_or_default();
+    let found = !dead.is_empty();
+    unmap_raw(dead);
+    found
 }
 
 /// Unmaps one of this thread's pooled stacks, of any size, to make room in
@@ -392,10 +731,15 @@ fn unmap_one_pooled() -> bool {
         .try_with(|p| {
             let mut p = p.borrow_mut();
             let p = &mut *p;
-            let victim = p.by_size.iter_mut().find_map(|(_, stacks)| stacks.pop());
-            if victim.is_some() {
+            let victim = p.classes.iter_mut().find_map(|c| {
+                let stack = c.stacks.pop();
+                c.low = c.low.min(c.stacks.len());
+                stack
+            });
+            if let Some(victim) = &victim {
                 p.pooled -= 1;
                 p.mapped -= 1;
+                p.dirty -= usize::from(!victim.clean);
             }
             victim
         })
@@ -428,11 +772,13 @@ pub struct FiberStack {
 
 impl FiberStack {
     /// Takes a stack of at least `size` usable bytes from this thread's pool,
-    /// or maps a new one.
+    /// or maps a new one (with a few more for the pool: see the module
+    /// docs).
     ///
     /// # Errors
     ///
     /// [`StackError::TooLarge`] above [`MAX_STACK_SIZE`];
+    /// [`StackError::MapLimit`] when the mapping budget is used up;
     /// [`StackError::Map`] when the kernel refuses the mapping.
     ///
     /// # Examples
@@ -445,24 +791,31 @@ impl FiberStack {
     #[inline]
     pub fn new(size: usize) -> Result<FiberStack, StackError> {
         let size = rounded_size(size)?;
-        let pooled = POOL.with(|p| {
+        let (pooled, victims, room) = POOL.with(|p| {
             let mut p = p.borrow_mut();
             let p = &mut *p;
-            let stack = p
-                .by_size
-                .iter_mut()
-                .find(|(s, _)| *s == size)
-                .and_then(|(_, stacks)| stacks.pop());
-            if stack.is_some() {
+            let stack = p.classes.iter_mut().find(|c| c.size == size).and_then(|c| {
+                let stack = c.stacks.pop();
+                c.low = c.low.min(c.stacks.len());
+                stack
+            });
+            if let Some(stack) = &stack {
                 p.pooled -= 1;
+                p.dirty -= usize::from(!stack.clean);
             }
             p.in_use += 1;
             p.peak_in_use = p.peak_in_use.max(p.in_use);
-            stack
+            let victims = p.tick();
+            let room = p.effective_capacity().saturating_sub(p.pooled);
+            (stack, victims, room)
         });
+        unmap_all(victims);
         let inner = match pooled {
-            Some(stack) => stack,
-            None => match Self::map(size) {
+            Some(mut stack) => {
+                stack.clean = false;
+                stack
+            }
+            None => match Self::map(size, room) {
                 Ok(stack) => stack,
                 Err(err) => {
                     POOL.with(|p| p.borrow_mut().in_use -= 1);
@@ -477,12 +830,14 @@ impl FiberStack {
         })
     }
 
+    /// Maps a stack for the caller, and up to `room` more into the pool in
+    /// the same `mmap`.
     #[cold]
-    fn map(size: usize) -> Result<Mapped, StackError> {
+    fn map(size: usize, room: usize) -> Result<Mapped, StackError> {
         #[cfg(unix)]
         overflow::ensure_installed();
         let mut charged = budget::acquire();
-        if charged.is_err() && unmap_one_pooled() {
+        if charged.is_err() && (flush_dead() || unmap_one_pooled()) {
             charged = budget::acquire();
         }
         if let Err(refusal) = charged {
@@ -497,13 +852,49 @@ impl FiberStack {
                 needed_for,
             });
         }
-        match DefaultStack::new(size) {
-            Ok(stack) => {
-                POOL.with(|p| p.borrow_mut().mapped += 1);
-                Ok(Mapped(ManuallyDrop::new(stack)))
+        // The extra stacks: as many as the pool has room for and the budget
+        // allows, within one batch.
+        let stride = size + page_size();
+        let wanted = room
+            .min(BATCH_STACKS - 1)
+            .min((BATCH_BYTES / stride).saturating_sub(1));
+        let mut count = 1;
+        while count <= wanted && budget::acquire().is_ok() {
+            count += 1;
+        }
+        match raw::map_batch(size, count) {
+            Ok(mut stacks) => {
+                let mine = stacks.pop().expect("map_batch maps `count` >= 1 stacks");
+                let extra: Vec<Mapped> = stacks
+                    .into_iter()
+                    .map(|raw| Mapped {
+                        raw: ManuallyDrop::new(raw),
+                        clean: true,
+                    })
+                    .collect();
+                POOL.with(|p| {
+                    let mut p = p.borrow_mut();
+                    let p = &mut *p;
+                    p.mapped += count;
+                    p.pooled += extra.len();
+                    match p.classes.iter_mut().find(|c| c.size == size) {
+                        Some(class) => class.stacks.extend(extra),
+                        None => p.classes.push(SizeClass {
+                            size,
+                            stacks: extra,
+                            low: 0,
+                        }),
+                    }
+                });
+                Ok(Mapped {
+                    raw: ManuallyDrop::new(mine),
+                    clean: false,
+                })
             }
             Err(source) => {
-                budget::release();
+                for _ in 0..count {
+                    budget::release();
+                }
                 let (others, stacks) = budget::snapshot();
                 let needed_for = advice_target(stacks);
                 Err(StackError::Map {
@@ -548,7 +939,7 @@ impl FiberStack {
     /// ```
     #[inline]
     pub fn guard_range(&self) -> (usize, usize) {
-        let start = self.inner.limit().get();
+        let start = self.inner.raw.limit();
         (start, start + page_size())
     }
 }
@@ -557,7 +948,7 @@ impl std::fmt::Debug for FiberStack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FiberStack")
             .field("size", &self.size)
-            .field("base", &format_args!("{:#x}", self.inner.base().get()))
+            .field("base", &format_args!("{:#x}", self.inner.raw.base()))
             .finish()
     }
 }
@@ -574,35 +965,46 @@ impl Drop for FiberStack {
                 let mut p = p.borrow_mut();
                 let p = &mut *p;
                 p.in_use -= 1;
+                let victims = p.tick();
                 if p.pooled >= p.effective_capacity() {
-                    p.mapped -= 1;
-                    return Some(inner);
+                    let dead = p.bury(inner);
+                    return (victims, dead);
                 }
                 p.pooled += 1;
-                match p.by_size.iter_mut().find(|(s, _)| *s == size) {
-                    Some((_, stacks)) => stacks.push(inner),
-                    None => p.by_size.push((size, vec![inner])),
+                p.dirty += 1;
+                match p.classes.iter_mut().find(|c| c.size == size) {
+                    Some(class) => class.stacks.push(inner),
+                    None => p.classes.push(SizeClass {
+                        size,
+                        stacks: vec![inner],
+                        low: 0,
+                    }),
                 }
-                None
+                (victims, Vec::new())
             })
             // The thread is exiting and its pool is gone: just unmap.
-            .unwrap_or(None);
-        drop(rejected);
+            .unwrap_or_default();
+        unmap_all(rejected.0);
+        unmap_raw(rejected.1);
     }
 }
 
-// SAFETY: every method delegates to `DefaultStack`, whose `Stack` impl
-// upholds the trait's contract (a valid, aligned, writable region between
-// `limit` and `base` that stays mapped while the `FiberStack` lives).
+// SAFETY: `base` and `limit` are those of the `RawStack` this value owns:
+// `[limit, base)` is page-aligned (so aligned to `STACK_ALIGNMENT`), its
+// lowest page is a guard page and the rest, at least `MIN_STACK_SIZE`
+// (16 KiB, above corosensei's 4 KiB minimum), is read-write, and it stays
+// mapped and used by nothing else while the `FiberStack` lives (`raw.rs`'s
+// invariants). That is corosensei's `Stack` contract: a guard page below
+// enough usable memory, `limit` including the guard.
 unsafe impl Stack for FiberStack {
     #[inline]
     fn base(&self) -> StackPointer {
-        self.inner.base()
+        StackPointer::new(self.inner.raw.base()).expect("a mapped stack's top is not 0")
     }
 
     #[inline]
     fn limit(&self) -> StackPointer {
-        self.inner.limit()
+        StackPointer::new(self.inner.raw.limit()).expect("a mapped stack is not at 0")
     }
 }
 
@@ -612,14 +1014,14 @@ mod tests {
 
     #[test]
     fn dropped_stack_is_reused_from_the_pool() {
-        let before = statistics();
         let stack = FiberStack::new(48 * 1024).unwrap();
-        let base = stack.inner.base().get();
+        let taken = statistics();
+        let base = Stack::base(&stack).get();
         drop(stack);
-        assert_eq!(statistics().pooled, before.pooled + 1);
+        assert_eq!(statistics().pooled, taken.pooled + 1);
         let again = FiberStack::new(48 * 1024).unwrap();
-        assert_eq!(again.inner.base().get(), base);
-        assert_eq!(statistics().mapped, before.mapped + 1);
+        assert_eq!(Stack::base(&again).get(), base);
+        assert_eq!(statistics().mapped, taken.mapped, "nothing new was mapped");
     }
 
     #[test]
@@ -649,12 +1051,14 @@ mod tests {
             let stats = statistics();
             assert_eq!(stats.peak_in_use, burst);
             assert_eq!(stats.pooled, burst, "the whole burst is kept for next time");
+            let mapped = stats.mapped;
+            assert_eq!(mapped, burst);
             let again: Vec<_> = (0..burst)
                 .map(|_| FiberStack::new(MIN_STACK_SIZE).unwrap())
                 .collect();
             assert_eq!(
                 statistics().mapped,
-                burst,
+                mapped,
                 "the second burst mapped nothing"
             );
             drop(again);
@@ -668,7 +1072,84 @@ mod tests {
         let stack = FiberStack::new(MIN_STACK_SIZE).unwrap();
         let (lo, hi) = stack.guard_range();
         assert_eq!(hi - lo, page_size());
-        assert_eq!(stack.inner.base().get() - hi, MIN_STACK_SIZE);
+        assert_eq!(Stack::base(&stack).get() - hi, MIN_STACK_SIZE);
+    }
+
+    #[test]
+    fn one_mmap_maps_a_batch_and_the_rest_waits_in_the_pool() {
+        std::thread::spawn(|| {
+            let first = FiberStack::new(MIN_STACK_SIZE).unwrap();
+            let stats = statistics();
+            assert_eq!(stats.in_use, 1);
+            assert_eq!(stats.mapped, BATCH_STACKS);
+            assert_eq!(stats.pooled, BATCH_STACKS - 1);
+            // The batch's stacks are adjacent, each with its own guard.
+            let second = FiberStack::new(MIN_STACK_SIZE).unwrap();
+            let stride = MIN_STACK_SIZE + page_size();
+            let (a, b) = (first.guard_range().0, second.guard_range().0);
+            assert_eq!(a.abs_diff(b), stride);
+            assert_eq!(statistics().mapped, BATCH_STACKS);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn stacks_unused_for_a_quiet_period_are_trimmed_to_the_floor() {
+        std::thread::spawn(|| {
+            let n = POOL_TRIM_FLOOR + 500;
+            let stacks: Vec<_> = (0..n)
+                .map(|_| FiberStack::new(MIN_STACK_SIZE).unwrap())
+                .collect();
+            drop(stacks);
+            let pooled = statistics().pooled;
+            assert!(pooled >= n);
+            // A window starts; nothing is taken for a whole window.
+            POOL.with(|p| p.borrow_mut().start_window(Instant::now()));
+            let later = Instant::now() + trim_quiet_period();
+            let victims = POOL.with(|p| p.borrow_mut().check_window(later));
+            assert_eq!(victims.len(), pooled - POOL_TRIM_FLOOR);
+            drop(victims);
+            assert_eq!(statistics().pooled, POOL_TRIM_FLOOR);
+            POOL.with(|p| {
+                let p = p.borrow();
+                assert!(p.classes.iter().all(|c| c.stacks.iter().all(|s| s.clean)));
+                assert!(!p.has_work());
+            });
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn stacks_taken_during_the_window_are_not_trimmed() {
+        std::thread::spawn(|| {
+            let stacks: Vec<_> = (0..100)
+                .map(|_| FiberStack::new(MIN_STACK_SIZE).unwrap())
+                .collect();
+            drop(stacks);
+            let pooled = statistics().pooled;
+            POOL.with(|p| p.borrow_mut().start_window(Instant::now()));
+            // 10 are taken and returned during the window: busy.
+            let busy: Vec<_> = (0..10)
+                .map(|_| FiberStack::new(MIN_STACK_SIZE).unwrap())
+                .collect();
+            drop(busy);
+            let later = Instant::now() + trim_quiet_period();
+            let (victims, released) = POOL.with(|p| {
+                let mut p = p.borrow_mut();
+                p.window_start = Some(later - trim_quiet_period());
+                let victims = p.check_window(later);
+                let released = p.classes[0].stacks.iter().filter(|s| s.clean).count();
+                (victims, released)
+            });
+            assert!(victims.is_empty(), "below the floor nothing is unmapped");
+            assert_eq!(statistics().pooled, pooled);
+            // The idle 90 were released, the busy 10 kept their memory.
+            assert_eq!(released, pooled - 10);
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
