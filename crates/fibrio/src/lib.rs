@@ -54,16 +54,50 @@
 //!   [`Builder::workers`] and [`Workers`]: one share-nothing runtime per
 //!   thread.
 //! * [`stack`]: guard-paged, pooled stacks and their statistics.
+//! * [`compat`]: the futures bridge ([`compat::block_on`],
+//!   [`compat::spawn_future`]) for `async` protocol clients.
+//! * Seeing inside: [`dump`] and [`Handle::dump`] (every task, what it
+//!   waits for, optionally its stack), [`metrics`] and
+//!   [`prometheus_text`], [`Handle::health`], an [`observer`] of task
+//!   events, deadlock reports, and the [`admin`] listener (`/metrics`,
+//!   `/healthz`, `/debug/tasks`).
+//! * `http` (cargo feature `http-client`): a blocking-style HTTP/1.1
+//!   client on hyper and rustls, with keep-alive pooling and retries.
+//! * [`fs`]: `std::fs`'s API on the blocking pool: the task parks, the
+//!   runtime keeps serving.
+//! * [`pool`]: a connection pool with FIFO checkouts, RAII return and
+//!   heartbeats.
 //! * [`sim`] and [`sim_test`]: deterministic simulation testing on
 //!   virtual time, with the schedule chosen by a seed and every failure
 //!   replayable from its seed.
 
 #![forbid(unsafe_code)]
 
+pub mod compat;
+pub mod fs;
+#[cfg(feature = "http-client")]
+pub mod http;
+pub mod pool;
 mod runtime;
 pub mod shutdown;
 pub mod sim;
 mod workers;
+
+#[cfg(feature = "admin")]
+pub mod admin;
+mod dump;
+mod health;
+mod metrics;
+pub mod observer;
+
+pub use dump::{
+    dump, dump_with_stacks, DeadlockAction, DumpError, DumpOptions, SpawnLocation, TaskDump,
+    TaskInfo, TaskStatus,
+};
+pub use health::{health_json, Health};
+pub use metrics::{
+    metrics, prometheus_text, LatencyHistogram, RuntimeMetrics, PROMETHEUS_CONTENT_TYPE,
+};
 
 pub use fibrio_concurrency::{channel, sync};
 pub use fibrio_concurrency::{

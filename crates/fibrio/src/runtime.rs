@@ -4,9 +4,12 @@
 //! one reactor (`fibrio-reactor`). `run` builds one with the defaults,
 //! runs `main` in a task, and returns `main`'s value.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use fibrio_core::scheduler::{Scheduler, SchedulerConfig, SchedulerError};
+use fibrio_core::scheduler::{
+    DeadlockAction, Observer, Scheduler, SchedulerConfig, SchedulerError,
+};
 use fibrio_core::task::CancelScope;
 use fibrio_reactor::shutdown::Shutdown;
 use fibrio_reactor::{BackendError, BackendKind, Reactor};
@@ -88,6 +91,8 @@ pub struct Builder {
     config: SchedulerConfig,
     stack_pool: Option<usize>,
     shutdown: ShutdownConfig,
+    /// [`Builder::dump_on_sigquit`].
+    sigquit: bool,
 }
 
 /// How a runtime shuts down: see [`Builder::shutdown_on_signals`].
@@ -109,6 +114,7 @@ impl Default for Builder {
             config: SchedulerConfig::default(),
             stack_pool: None,
             shutdown: ShutdownConfig::default(),
+            sigquit: false,
         }
     }
 }
@@ -288,6 +294,90 @@ impl Builder {
         self
     }
 
+    /// Sends every task event of the runtime (created, started, parked,
+    /// woken, completed, failed, cancelled) to `observer`, on the
+    /// runtime's thread, in order (see [`crate::observer`]). Off by
+    /// default, costing one predictable branch per event site.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use fibrio::observer::{Observer, TaskEvent, TaskEventKind};
+    ///
+    /// #[derive(Default)]
+    /// struct Started(AtomicUsize);
+    /// impl Observer for Started {
+    ///     fn on_event(&self, event: &TaskEvent<'_>) {
+    ///         if event.kind == TaskEventKind::Started {
+    ///             self.0.fetch_add(1, Ordering::Relaxed);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let started = Arc::new(Started::default());
+    /// fibrio::Runtime::builder()
+    ///     .observer(started.clone())
+    ///     .build()?
+    ///     .run(|| fibrio::spawn(|| ()).join().unwrap());
+    /// assert_eq!(started.0.load(Ordering::Relaxed), 2); // main and the child
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Builder {
+        self.config.observer = Some(observer);
+        self
+    }
+
+    /// What the runtime does when it is deadlocked for certain (every task
+    /// parked on a join or a lock only another parked task can release;
+    /// see `docs/operations.md`): [`DeadlockAction::Log`] (the default)
+    /// logs it once with the task dump, [`DeadlockAction::Panic`] makes
+    /// `run` panic with a message that starts with "deadlock" and holds the
+    /// dump, [`DeadlockAction::Ignore`] does not look.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio::DeadlockAction;
+    ///
+    /// let outcome = std::panic::catch_unwind(|| {
+    ///     fibrio::Runtime::builder()
+    ///         .deadlock(DeadlockAction::Panic)
+    ///         .build()
+    ///         .unwrap()
+    ///         .run(|| {
+    ///             let main = fibrio::task::current();
+    ///             let child = fibrio::spawn(move || main.wait()); // waits for main ...
+    ///             let _ = child.join(); // ... which waits for it
+    ///         })
+    /// });
+    /// assert!(outcome.is_err());
+    /// ```
+    pub fn deadlock(mut self, action: DeadlockAction) -> Builder {
+        self.config.deadlock = action;
+        self
+    }
+
+    /// Prints the task dump, with every task's stack, to stderr on SIGQUIT
+    /// (`kill -QUIT <pid>`) while the runtime runs, as Go prints its
+    /// goroutines. Off by default. Handled with `signal-hook` on a thread
+    /// of its own, which asks the runtime for the dump through a
+    /// [`Handle`](crate::Handle) (so the deadlock check is off meanwhile);
+    /// while it is on, SIGQUIT does not end the process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = fibrio::Runtime::builder().dump_on_sigquit(true).build()?;
+    /// assert_eq!(runtime.run(|| 1), 1);
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
+    pub fn dump_on_sigquit(mut self, enabled: bool) -> Builder {
+        self.sigquit = enabled;
+        self
+    }
+
     /// Shuts the runtime down gracefully on SIGINT or SIGTERM (handled with
     /// `signal-hook` on a thread of its own while the runtime runs): the
     /// first signal requests shutdown ([`fibrio::shutdown`](crate::shutdown)
@@ -386,6 +476,7 @@ impl Builder {
             config: self.config,
             stack_pool: self.stack_pool,
             shutdown: self.shutdown,
+            sigquit: self.sigquit,
         })
     }
 }
@@ -409,6 +500,7 @@ pub struct Runtime {
     config: SchedulerConfig,
     stack_pool: Option<usize>,
     shutdown: ShutdownConfig,
+    sigquit: bool,
 }
 
 impl Runtime {
@@ -558,6 +650,9 @@ impl Runtime {
         let _shutdown = shutdown.enter();
         let grace = self.shutdown.grace;
         let scheduler = Scheduler::new(self.config.clone(), self.reactor.driver());
+        let _sigquit = self
+            .sigquit
+            .then(|| crate::dump::SigquitDumps::start(scheduler.handle()));
         scheduler.block_on(|| supervise(&shutdown, grace, main))?
     }
 }

@@ -45,8 +45,22 @@ struct Pool {
     idle: AtomicUsize,
 }
 
+static POOL: OnceLock<Pool> = OnceLock::new();
+
+/// The pool's threads, idle threads and queued jobs, for the runtime's
+/// metrics; zeros before its first use (asking does not create it).
+pub(crate) fn pool_stats() -> (usize, usize, usize) {
+    match POOL.get() {
+        Some(pool) => (
+            pool.threads.load(Ordering::Relaxed),
+            pool.idle.load(Ordering::Relaxed),
+            pool.queue.len(),
+        ),
+        None => (0, 0, 0),
+    }
+}
+
 fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {
         let (jobs, queue) = crossbeam_channel::unbounded();
         Pool {

@@ -68,13 +68,15 @@
 //!   consumed flag without a re-arm would allow.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use fibrio_core::scheduler::{Driver, DriverNotifier, TaskKey};
+use fibrio_core::scheduler::{Driver, DriverNotifier, DriverStats, TaskKey};
 use fibrio_core::task;
 
 use crate::backend::{Backend, Interest, Notifier, ReadyEvent};
@@ -107,6 +109,14 @@ pub(crate) struct IoEntry {
     pub(crate) readers: Vec<TaskKey>,
     pub(crate) writers: Vec<TaskKey>,
     pub(crate) closed: bool,
+    /// Futures waiting on the fd (`net::async_io`), per direction: woken
+    /// beside the tasks, by the same events.
+    pub(crate) read_wakers: Vec<Waker>,
+    pub(crate) write_wakers: Vec<Waker>,
+    /// Made by a future's poll (`register_waker`) rather than by a
+    /// [`Registration`](crate::io::Registration); the next `register` of
+    /// the same fd adopts it (see `register_waker`).
+    pub(crate) adoptable: Option<(u64, u64)>,
     /// Sticky: the backend reported a hang-up or failure, so reads will
     /// never block again and a short read does not mean "drained".
     pub(crate) read_closed: bool,
@@ -126,6 +136,12 @@ pub(crate) struct ReactorInner {
     /// `persistent` and the backend's [`Backend::reports_hangup`]: whether
     /// `known_unready` may say "drained" (see the module invariants).
     drain_hints: bool,
+    /// The slot key of each registered fd, for futures' polls, which know
+    /// only the fd (`register_waker`).
+    by_fd: RefCell<HashMap<RawFd, usize>>,
+    /// The keys of the entries made by futures' polls, swept for closed
+    /// sockets (`sweep_adoptable`).
+    adoptable: RefCell<AdoptableKeys>,
 }
 
 /// Bridges the backend's notifier to the scheduler's.
@@ -209,6 +225,8 @@ impl Reactor {
                 events: RefCell::new(Vec::with_capacity(256)),
                 io_count: Cell::new(0),
                 next_token: Cell::new(1),
+                by_fd: RefCell::new(HashMap::new()),
+                adoptable: RefCell::new(AdoptableKeys::default()),
             }),
         }
     }
@@ -354,6 +372,16 @@ impl Driver for ReactorDriver {
     fn notifier(&self) -> Arc<dyn DriverNotifier> {
         Arc::new(NotifyBridge(self.inner.notifier.clone()))
     }
+
+    fn stats(&self) -> DriverStats {
+        let (blocking_threads, blocking_idle, blocking_queued) = crate::blocking::pool_stats();
+        DriverStats {
+            fds_registered: self.inner.io_count.get(),
+            blocking_threads,
+            blocking_idle,
+            blocking_queued,
+        }
+    }
 }
 
 impl ReactorInner {
@@ -379,6 +407,7 @@ impl ReactorInner {
     }
 
     fn dispatch(&self, event: ReadyEvent, woken: &mut Vec<TaskKey>) {
+        let mut wakers = Vec::new();
         {
             let mut io = self.io.borrow_mut();
             let Some(Some(entry)) = io.get_mut(event.key) else {
@@ -393,22 +422,26 @@ impl ReactorInner {
             if event.ready.readable {
                 entry.ready.readable = true;
                 woken.append(&mut entry.readers);
+                wakers.append(&mut entry.read_wakers);
             }
             if event.ready.writable {
                 entry.ready.writable = true;
                 woken.append(&mut entry.writers);
+                wakers.append(&mut entry.write_wakers);
             }
             if !self.persistent {
                 self.rearm(event.key, entry);
             }
         }
+        // Outside the borrow: a waker may run any code.
+        wakers.into_iter().for_each(Waker::wake);
     }
 
     /// Arms the directions that still have waiters (one-shot backends only).
     fn rearm(&self, key: usize, entry: &mut IoEntry) {
         let wanted = Interest {
-            readable: !entry.readers.is_empty(),
-            writable: !entry.writers.is_empty(),
+            readable: !entry.readers.is_empty() || !entry.read_wakers.is_empty(),
+            writable: !entry.writers.is_empty() || !entry.write_wakers.is_empty(),
         };
         if wanted == entry.armed || entry.closed {
             return;
@@ -423,6 +456,9 @@ impl ReactorInner {
 
     /// Registers `fd`; returns its slot key and unique token.
     pub(crate) fn register(&self, fd: RawFd) -> io::Result<(usize, u64)> {
+        if let Some(adopted) = self.adopt(fd) {
+            return adopted;
+        }
         let key = self.io_free.borrow_mut().pop().unwrap_or_else(|| {
             let mut io = self.io.borrow_mut();
             io.push(None);
@@ -448,7 +484,11 @@ impl ReactorInner {
             readers: Vec::new(),
             writers: Vec::new(),
             closed: false,
+            read_wakers: Vec::new(),
+            write_wakers: Vec::new(),
+            adoptable: None,
         });
+        self.by_fd.borrow_mut().insert(fd, key);
         self.io_count.set(self.io_count.get() + 1);
         Ok((key, token))
     }
@@ -468,6 +508,7 @@ impl ReactorInner {
             return;
         };
         entry.closed = true;
+        self.forget_fd(entry.fd, key);
         if let Err(err) = self.backend.borrow_mut().deregister(entry.fd) {
             log::debug!("fibrio: deregistering fd {}: {err}", entry.fd);
         }
@@ -475,6 +516,13 @@ impl ReactorInner {
         self.io_count.set(self.io_count.get() - 1);
         for waiter in entry.readers.drain(..).chain(entry.writers.drain(..)) {
             task::unpark_local(waiter);
+        }
+        for waker in entry
+            .read_wakers
+            .drain(..)
+            .chain(entry.write_wakers.drain(..))
+        {
+            waker.wake();
         }
     }
 
@@ -685,5 +733,194 @@ impl Drop for Unregister<'_> {
 /// assert_eq!(fibrio_reactor::registered_fds(), None);
 /// ```
 pub fn registered_fds() -> Option<usize> {
-    with_reactor(|reactor| reactor.io_count.get())
+    with_reactor(|reactor| {
+        reactor.sweep_adoptable();
+        reactor.io_count.get()
+    })
+}
+
+/// Futures waiting on fds (`net::async_io`): a future's poll knows only
+/// the socket's fd, so these find the fd's entry through `by_fd`.
+///
+/// * A waker waits in the entry of the socket's own
+///   [`Registration`](crate::io::Registration) when it has one, beside
+///   the parked tasks, and the same events wake both.
+/// * A socket polled before any blocking call of it registered its fd
+///   gets an entry made here, marked `adoptable` with the socket's
+///   identity (device and inode). The socket's later `Registration::new`
+///   adopts that entry (same key and token) instead of failing with
+///   `AlreadyExists`, so the two never fight over the fd.
+/// * An adoptable entry has no owner to deregister it: when its socket is
+///   closed the kernel drops the fd from the backend, and the entry stays
+///   until the fd number is reused. Its next user is detected (a
+///   `register` adopts it; a poll finds another identity) and the fd is
+///   registered with the backend afresh, with no readiness recorded.
+#[cfg_attr(
+    not(any(feature = "tokio-io", feature = "futures-io")),
+    allow(dead_code)
+)]
+impl ReactorInner {
+    /// Registers `waker` to be woken when `fd` is ready in `direction`.
+    /// The caller has just seen an operation in `direction` fail with
+    /// `WouldBlock` and has not switched tasks since (as for
+    /// [`wait_ready`](Self::wait_ready)). Returns true when the fd is
+    /// known ready already (one-shot backends only): try again at once.
+    pub(crate) fn register_waker(
+        &self,
+        fd: RawFd,
+        direction: Direction,
+        waker: &Waker,
+    ) -> io::Result<bool> {
+        let known = self.by_fd.borrow().get(&fd).copied();
+        let key = match known {
+            Some(key) => {
+                self.refresh_if_reused(key, fd)?;
+                key
+            }
+            None => {
+                let identity = fd_identity(fd)?;
+                let (key, _token) = self.register(fd)?;
+                if let Some(Some(entry)) = self.io.borrow_mut().get_mut(key) {
+                    entry.adoptable = Some(identity);
+                }
+                let sweep = {
+                    let mut adoptable = self.adoptable.borrow_mut();
+                    adoptable.keys.push(key);
+                    adoptable.keys.len() >= adoptable.sweep_at.max(64)
+                };
+                if sweep {
+                    self.sweep_adoptable();
+                }
+                key
+            }
+        };
+        let mut io = self.io.borrow_mut();
+        let Some(Some(entry)) = io.get_mut(key) else {
+            return Err(closed());
+        };
+        let ready = match direction {
+            Direction::Read => &mut entry.ready.readable,
+            Direction::Write => &mut entry.ready.writable,
+        };
+        if self.persistent {
+            // The failed operation used up every edge delivered so far.
+            *ready = false;
+        } else if std::mem::take(ready) {
+            return Ok(true);
+        }
+        let wakers = match direction {
+            Direction::Read => &mut entry.read_wakers,
+            Direction::Write => &mut entry.write_wakers,
+        };
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+        if !self.persistent {
+            self.rearm(key, entry);
+        }
+        Ok(false)
+    }
+
+    /// Hands an adoptable entry of `fd` to the `register` being made.
+    fn adopt(&self, fd: RawFd) -> Option<io::Result<(usize, u64)>> {
+        let key = *self.by_fd.borrow().get(&fd)?;
+        let mut io = self.io.borrow_mut();
+        let entry = io.get_mut(key)?.as_mut()?;
+        entry.adoptable?;
+        let result = self.register_afresh(key, entry);
+        if result.is_ok() {
+            entry.adoptable = None;
+        }
+        Some(result.map(|()| (key, entry.token)))
+    }
+
+    /// If the adoptable entry `key` of `fd` belonged to a socket that was
+    /// closed (the fd number now names another one), registers the fd
+    /// with the backend afresh.
+    fn refresh_if_reused(&self, key: usize, fd: RawFd) -> io::Result<()> {
+        let mut io = self.io.borrow_mut();
+        let Some(Some(entry)) = io.get_mut(key) else {
+            return Ok(());
+        };
+        let Some(identity) = entry.adoptable else {
+            return Ok(());
+        };
+        let now = fd_identity(fd)?;
+        if now != identity {
+            entry.adoptable = Some(now);
+            self.register_afresh(key, entry)?;
+        }
+        Ok(())
+    }
+
+    /// Registers `entry`'s fd with the backend again, forgetting what was
+    /// recorded of its readiness.
+    fn register_afresh(&self, key: usize, entry: &mut IoEntry) -> io::Result<()> {
+        let mut backend = self.backend.borrow_mut();
+        // Fails harmlessly when the kernel already dropped a closed fd.
+        let _ = backend.deregister(entry.fd);
+        entry.ready = Interest::NONE;
+        entry.read_closed = false;
+        backend.register(entry.fd, key, entry.armed)
+    }
+
+    /// Removes the entries made by futures' polls whose sockets have been
+    /// closed (their fd is gone, or names another file now). Runs when
+    /// their number has doubled since the last sweep, so its cost is
+    /// amortised over the entries made, and before `registered_fds`
+    /// counts.
+    fn sweep_adoptable(&self) {
+        let keys = std::mem::take(&mut self.adoptable.borrow_mut().keys);
+        let mut kept = Vec::with_capacity(keys.len());
+        for key in keys {
+            let stale = match self.io.borrow().get(key) {
+                Some(Some(entry)) => entry.adoptable.map(|identity| {
+                    (
+                        entry.token,
+                        fd_identity(entry.fd).map_or(true, |now| now != identity),
+                    )
+                }),
+                _ => None,
+            };
+            match stale {
+                Some((token, true)) => self.deregister(key, token),
+                Some((_, false)) => kept.push(key),
+                None => {}
+            }
+        }
+        let mut adoptable = self.adoptable.borrow_mut();
+        adoptable.sweep_at = kept.len() * 2;
+        kept.append(&mut adoptable.keys);
+        adoptable.keys = kept;
+    }
+
+    /// Forgets that `fd` is registered under `key`.
+    fn forget_fd(&self, fd: RawFd, key: usize) {
+        let mut by_fd = self.by_fd.borrow_mut();
+        if by_fd.get(&fd) == Some(&key) {
+            by_fd.remove(&fd);
+        }
+    }
+}
+
+/// The keys of the entries made by futures' polls.
+#[derive(Default)]
+struct AdoptableKeys {
+    keys: Vec<usize>,
+    /// Sweep when `keys` grows to this many (at least 64).
+    sweep_at: usize,
+}
+
+/// The device and inode of the file `fd` refers to: a socket's identity.
+fn fd_identity(fd: RawFd) -> io::Result<(u64, u64)> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `stat` is valid for writes of one `libc::stat`; fstat only
+    // writes it, and only reads the fd number.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fstat returned 0, so it initialised `stat`.
+    let stat = unsafe { stat.assume_init() };
+    #[allow(clippy::unnecessary_cast)] // the field types differ by platform
+    Ok((stat.st_dev as u64, stat.st_ino as u64))
 }

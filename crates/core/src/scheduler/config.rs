@@ -1,8 +1,37 @@
-//! [`SchedulerConfig`]: the settings of a scheduler.
+//! [`SchedulerConfig`]: the settings of a scheduler, and
+//! [`DeadlockAction`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::observer::Observer;
 use crate::stack::DEFAULT_STACK_SIZE;
+
+/// What a production scheduler does when it finds itself deadlocked:
+/// nothing runnable, no timer pending, and every live task parked on
+/// something only another parked task of the same runtime can release
+/// (see `docs/operations.md`, "Deadlocks").
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::scheduler::{DeadlockAction, SchedulerConfig};
+///
+/// assert_eq!(SchedulerConfig::default().deadlock, DeadlockAction::Log);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum DeadlockAction {
+    /// Do not look for deadlocks.
+    Ignore,
+    /// Report it once with `log::error!` (on stderr when no logger is
+    /// installed), with a task dump, and keep waiting. The default.
+    #[default]
+    Log,
+    /// Panic out of `block_on` with a message that starts with "deadlock"
+    /// and holds the task dump.
+    Panic,
+}
 
 /// Settings of a [`Scheduler`](super::Scheduler).
 ///
@@ -19,7 +48,7 @@ use crate::stack::DEFAULT_STACK_SIZE;
 /// };
 /// assert_eq!(config.driver_interval, 61);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SchedulerConfig {
     /// The stack size of tasks spawned without one.
     pub stack_size: usize,
@@ -39,6 +68,25 @@ pub struct SchedulerConfig {
     /// much busy CPU per timer wake-up. `Duration::ZERO` (the default)
     /// never spins.
     pub timer_spin: Duration,
+    /// What to do on a deadlock; [`DeadlockAction::Log`] by default.
+    pub deadlock: DeadlockAction,
+    /// Receives every task event (created, started, parked, woken, ended).
+    /// `None` (the default) costs one predictable branch per event site.
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+impl std::fmt::Debug for SchedulerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedulerConfig")
+            .field("stack_size", &self.stack_size)
+            .field("driver_interval", &self.driver_interval)
+            .field("watchdog", &self.watchdog)
+            .field("max_tasks", &self.max_tasks)
+            .field("timer_spin", &self.timer_spin)
+            .field("deadlock", &self.deadlock)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -49,6 +97,8 @@ impl Default for SchedulerConfig {
             watchdog: None,
             max_tasks: None,
             timer_spin: Duration::ZERO,
+            deadlock: DeadlockAction::Log,
+            observer: None,
         }
     }
 }

@@ -118,4 +118,42 @@ pub trait Driver {
         self.park(Some(Duration::ZERO), woken);
         None
     }
+
+    /// The driver's figures for [`RuntimeMetrics`](super::RuntimeMetrics),
+    /// read on the runtime's thread when metrics are taken. The default
+    /// reports nothing (all zeros).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{Driver, NotifyDriver};
+    ///
+    /// assert_eq!(NotifyDriver::new().stats().fds_registered, 0);
+    /// ```
+    fn stats(&self) -> DriverStats {
+        DriverStats::default()
+    }
+}
+
+/// What a [`Driver`] reports for the runtime's metrics: the I/O and
+/// blocking-pool figures the scheduler cannot see itself.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::scheduler::DriverStats;
+///
+/// let stats = DriverStats { fds_registered: 3, ..DriverStats::default() };
+/// assert_eq!(stats.blocking_threads, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    /// File descriptors registered with the driver now.
+    pub fds_registered: usize,
+    /// Threads of the blocking pool (process-wide).
+    pub blocking_threads: usize,
+    /// Of those, the idle ones.
+    pub blocking_idle: usize,
+    /// Jobs queued for the blocking pool, not yet picked up.
+    pub blocking_queued: usize,
 }

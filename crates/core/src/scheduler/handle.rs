@@ -1,19 +1,32 @@
 //! [`Handle`] and [`RemoteJoinHandle`]: spawning onto a runtime from any
-//! thread, and waiting for the result from any thread.
+//! thread, and waiting for the result from any thread; asking a runtime
+//! for a dump, its metrics or its health from any thread.
 //!
 //! # Invariants
 //!
 //! * A [`RemoteJoinHandle`]'s slot is filled exactly once: with the value,
 //!   the panic, `Cancelled` (by a guard, if the task unwound or never ran),
 //!   or `NotSpawned`.
+//! * Every `Handle` is counted in its runtime's `Remote` from creation to
+//!   drop (the deadlock check needs to know none is alive).
+//! * A query (dump, metrics, health) runs on the runtime's thread: at once
+//!   when the caller is on it, else as a job through the inbox, answered
+//!   through a channel of its own; a caller that stops waiting (its
+//!   deadline) drops the receiver, and the late answer is dropped.
 
 use std::cell::Cell;
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use crossbeam_channel::RecvTimeoutError;
+
+use super::dump::{DumpError, DumpOptions, TaskDump};
 use super::error::{JoinError, ParkError, SpawnError};
+use super::metrics::{Health, RuntimeMetrics};
 use super::remote::{Remote, RemoteMsg, Unparker};
-use super::run::{park_running, spawn_here, with_scheduler};
+use super::run::{park_running, spawn_here, with_scheduler, SchedulerInner};
 use super::state::{WaitKind, WaitReason};
 use crate::unwind::is_cancellation;
 
@@ -32,13 +45,25 @@ use crate::unwind::is_cancellation;
 /// assert_eq!(remote.join().unwrap(), 42);
 /// # });
 /// ```
-#[derive(Clone)]
 pub struct Handle {
     remote: Arc<Remote>,
 }
 
+impl Clone for Handle {
+    fn clone(&self) -> Handle {
+        Handle::new(self.remote.clone())
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.remote.remove_handle();
+    }
+}
+
 impl Handle {
     pub(crate) fn new(remote: Arc<Remote>) -> Handle {
+        remote.add_handle();
         Handle { remote }
     }
 
@@ -82,11 +107,13 @@ impl Handle {
     /// # Examples
     ///
     /// See [`Handle`].
+    #[track_caller]
     pub fn spawn<T, F>(&self, f: F) -> RemoteJoinHandle<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
+        let location = Location::caller();
         let slot = Arc::new(Slot {
             state: Mutex::new(SlotState {
                 result: None,
@@ -102,7 +129,7 @@ impl Handle {
                 slot: Some(for_task.clone()),
                 armed: armed.clone(),
             };
-            let spawned = spawn_here(None, None, move || {
+            let spawned = spawn_here(None, None, Some(location), move || {
                 let mut fill = fill;
                 match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
                     Ok(value) => fill.fill(Ok(value)),
@@ -139,6 +166,152 @@ impl Handle {
     /// ```
     pub fn wake(&self) {
         self.remote.notifier.notify();
+    }
+
+    /// A dump of every live task of the runtime, without stacks, from any
+    /// thread; see [`TaskDump`] and [`dump_with`](Handle::dump_with).
+    ///
+    /// # Errors
+    ///
+    /// [`DumpError::Unresponsive`] if the runtime does not answer within
+    /// one second (a task is blocking its thread: the error names it and
+    /// how long it has run), [`DumpError::Gone`] if it has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+    ///
+    /// let scheduler = Scheduler::new(SchedulerConfig::default(), Box::new(NotifyDriver::new()));
+    /// let handle = scheduler.handle();
+    /// let tasks = scheduler
+    ///     .block_on(move || {
+    ///         let from = std::thread::spawn(move || handle.dump().unwrap());
+    ///         while !from.is_finished() {
+    ///             fibrio_core::task::yield_now(); // the dump runs between tasks
+    ///         }
+    ///         from.join().unwrap().tasks.len()
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(tasks, 1); // main
+    /// ```
+    pub fn dump(&self) -> Result<TaskDump, DumpError> {
+        self.dump_with(DumpOptions::new())
+    }
+
+    /// A dump taken as `options` say: with stacks or not, and how long to
+    /// wait for the runtime's answer.
+    ///
+    /// # Errors
+    ///
+    /// As [`dump`](Handle::dump), with `options`' deadline.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::scheduler::{DumpOptions, Handle};
+    ///
+    /// // On the runtime's own thread the dump is taken at once.
+    /// let dump = Handle::current().dump_with(DumpOptions::new().stacks(true)).unwrap();
+    /// assert!(dump.tasks[0].backtrace.is_some());
+    /// # });
+    /// ```
+    pub fn dump_with(&self, options: DumpOptions) -> Result<TaskDump, DumpError> {
+        let stacks = options.with_stacks();
+        self.query(options.wait_limit(), move |s| s.dump(stacks))
+    }
+
+    /// The runtime's metrics, from any thread; see [`RuntimeMetrics`].
+    ///
+    /// # Errors
+    ///
+    /// As [`dump`](Handle::dump).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let metrics = fibrio_core::scheduler::Handle::current().metrics().unwrap();
+    /// assert_eq!(metrics.tasks_alive, 1);
+    /// # });
+    /// ```
+    pub fn metrics(&self) -> Result<RuntimeMetrics, DumpError> {
+        self.query(Duration::from_secs(1), SchedulerInner::metrics)
+    }
+
+    /// The runtime's health, from any thread; see [`Health`].
+    ///
+    /// # Errors
+    ///
+    /// As [`dump`](Handle::dump): a runtime that does not answer within
+    /// one second is not healthy, and the error says which task blocks it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// let health = fibrio_core::scheduler::Handle::current().health().unwrap();
+    /// assert_eq!(health.tasks_alive, 1);
+    /// # });
+    /// ```
+    pub fn health(&self) -> Result<Health, DumpError> {
+        self.query(Duration::from_secs(1), SchedulerInner::health)
+    }
+
+    /// Runs `f` on the runtime's thread and returns its value, waiting at
+    /// most `deadline` when called from another thread.
+    fn query<R: Send + 'static>(
+        &self,
+        deadline: Duration,
+        f: impl FnOnce(&SchedulerInner) -> R + Send + 'static,
+    ) -> Result<R, DumpError> {
+        let id = self.remote.id;
+        let mut f = Some(f);
+        let here = with_scheduler(|s| {
+            if s.id == id {
+                f.take().map(|f| f(s))
+            } else {
+                None
+            }
+        })
+        .flatten();
+        if let Some(value) = here {
+            return Ok(value);
+        }
+        let Some(f) = f else {
+            return Err(DumpError::Gone);
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let job = Box::new(move || {
+            if let Some(value) = with_scheduler(f) {
+                let _ = tx.send(value);
+            }
+        });
+        if !self.remote.send(RemoteMsg::Spawn(job)) {
+            return Err(DumpError::Gone);
+        }
+        let before = self.remote.running();
+        match rx.recv_timeout(deadline) {
+            Ok(value) => Ok(value),
+            Err(RecvTimeoutError::Disconnected) => Err(DumpError::Gone),
+            Err(RecvTimeoutError::Timeout) => {
+                let (task, since) = self.remote.running();
+                let now = self.remote.origin.elapsed();
+                // The same task, and no driver turn since: it has run
+                // all along, since that turn at least.
+                let stuck = task != 0 && (task, since) == before;
+                Err(DumpError::Unresponsive {
+                    task: stuck.then_some(task),
+                    running_for: if stuck {
+                        now.saturating_sub(since).max(deadline)
+                    } else {
+                        deadline
+                    },
+                    waited: deadline,
+                })
+            }
+        }
     }
 }
 
@@ -299,4 +472,53 @@ impl<T> std::fmt::Debug for RemoteJoinHandle<T> {
             .field("finished", &self.is_finished())
             .finish()
     }
+}
+
+/// The dump of the runtime running on this thread; see [`TaskDump`]. The
+/// calling task appears as `Running`.
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// See [`TaskDump`].
+pub fn dump() -> TaskDump {
+    with_scheduler(|scheduler| scheduler.dump(false))
+        .expect("fibrio::dump() called outside a fibrio runtime")
+}
+
+/// [`dump`] with every task's backtrace (see [`TaskInfo::backtrace`](super::TaskInfo::backtrace) for
+/// the cost). The calling task's own backtrace is taken here.
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// ```
+/// # fibrio_core::task::test_support::block_on(|| {
+/// let dump = fibrio_core::scheduler::dump_with_stacks();
+/// assert!(dump.tasks[0].backtrace.is_some());
+/// # });
+/// ```
+pub fn dump_with_stacks() -> TaskDump {
+    with_scheduler(|scheduler| scheduler.dump(true))
+        .expect("fibrio::dump_with_stacks() called outside a fibrio runtime")
+}
+
+/// The metrics of the runtime running on this thread.
+///
+/// # Panics
+///
+/// Outside a runtime.
+///
+/// # Examples
+///
+/// See [`RuntimeMetrics`].
+pub fn metrics() -> RuntimeMetrics {
+    with_scheduler(|scheduler| scheduler.metrics())
+        .expect("fibrio::metrics() called outside a fibrio runtime")
 }

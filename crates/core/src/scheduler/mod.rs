@@ -29,7 +29,8 @@
 //! | `policy.rs` | the seeded schedule policies (random, PCT, deviations) |
 //! | `prefetch.rs`, `watchdog.rs` | cache prefetching, the blocked-task watchdog |
 //! | `run.rs` | the loop: spawning, running, parking, waking, cancelling |
-//! | `handle.rs`, `notify_driver.rs` | [`Handle`], [`NotifyDriver`] |
+//! | `handle.rs`, `notify_driver.rs` | [`Handle`] (spawns, dumps, metrics, health from any thread), [`NotifyDriver`] |
+//! | `dump.rs`, `metrics.rs`, `observer.rs` | [`TaskDump`], [`RuntimeMetrics`] and the counters behind them, [`Observer`] |
 //!
 //! # Invariants
 //!
@@ -63,6 +64,16 @@
 //!   scheduler pays for this with one branch per `run_until` call, per
 //!   spawn (the task id) and per task end (the unjoined-panic watch), and
 //!   one thread-local load per clock read.
+//! * Observability costs the switch path nothing it does not need: the
+//!   metrics are `Cell` counters on this thread (`metrics.rs`), the
+//!   observer is one branch per event site when unset, and the task a
+//!   runtime runs is published with a relaxed store per switch in and out
+//!   (and the time of each driver turn with one per turn), so that a
+//!   [`Handle`] can name a task that blocks the thread.
+//! * A production scheduler that finds nothing runnable, an empty inbox
+//!   and no timer looks for a deadlock (`run.rs`, `check_deadlock`): it
+//!   reports only a certain one (every task parked on a join or a lock
+//!   that only another parked task can release), once.
 //! * A [`TaskKey`] means nothing outside its runtime: task records carry
 //!   their runtime's id, and handles kept from an earlier runtime never
 //!   reach a task of a later one.
@@ -72,9 +83,12 @@ mod clock;
 mod config;
 mod det;
 mod driver;
+mod dump;
 mod error;
 mod handle;
+mod metrics;
 mod notify_driver;
+mod observer;
 mod policy;
 mod prefetch;
 mod record;
@@ -87,12 +101,15 @@ mod table;
 mod timers;
 mod watchdog;
 
-pub use config::SchedulerConfig;
+pub use config::{DeadlockAction, SchedulerConfig};
 pub use det::{DeadlockReport, DetConfig, DetFailure, DetStats, PolicySpec, Stream, TaskWait};
-pub use driver::{Driver, DriverNotifier};
+pub use driver::{Driver, DriverNotifier, DriverStats};
+pub use dump::{DumpError, DumpOptions, SpawnLocation, TaskDump, TaskInfo, TaskStatus};
 pub use error::{JoinError, ParkError, SchedulerError, SpawnError};
-pub use handle::{Handle, RemoteJoinHandle};
+pub use handle::{dump, dump_with_stacks, metrics, Handle, RemoteJoinHandle};
+pub use metrics::{Health, LatencyHistogram, RuntimeMetrics, LATENCY_BOUNDS_US, SAMPLE_EVERY};
 pub use notify_driver::NotifyDriver;
+pub use observer::{Observer, TaskEvent, TaskEventKind};
 pub use remote::Unparker;
 pub use state::{TaskState, WaitKind, WaitReason};
 pub use stats::TaskStats;

@@ -69,9 +69,20 @@
 //!   dereferenced, so any value is harmless (`scheduler/prefetch.rs`).
 //! * `created_at`, `started_at` and `completed_at` are set once each, from
 //!   the scheduler's clock reading of the current turn (see `run.rs`).
+//!   `parked_at` is written by every `begin_park` that parks, from the same
+//!   reading, and read only while `parked` is set (dumps).
+//! * `parent` (the spawner's id, 0 for none) and `location` (where it was
+//!   spawned) are set once, at spawn, for task dumps.
+//! * `capture` is set only by `capture_backtrace`, around one resume of a
+//!   suspended task: the task's `suspend` then records a backtrace into
+//!   the thread's capture slot and suspends again, running no user code
+//!   and touching no other field, so a capture changes nothing a task,
+//!   its wake-ups or its cancellation can observe.
 
+use std::backtrace::Backtrace;
 use std::cell::{Cell, Ref, RefCell, UnsafeCell};
 use std::mem::ManuallyDrop;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -136,6 +147,11 @@ pub(crate) struct TaskHeader {
     started_at: Cell<Option<Instant>>,
     completed_at: Cell<Option<Instant>>,
     switches: Cell<u64>,
+    parent: u64,
+    location: Option<&'static Location<'static>>,
+    parked_at: Cell<Instant>,
+    /// Set around a resume that only captures a backtrace.
+    capture: Cell<bool>,
     /// Declared last among the word-sized fields, so that it sits next to
     /// the one-byte flags (`parked` among them) that `begin_park` writes.
     wait: Cell<WaitReason>,
@@ -148,6 +164,10 @@ pub(crate) struct TaskIdentity {
     pub(crate) id: u64,
     pub(crate) name: Option<Arc<str>>,
     pub(crate) created_at: Instant,
+    /// The spawner's id; 0 for none (main, a spawn from another thread).
+    pub(crate) parent: u64,
+    /// Where the task was spawned, when known.
+    pub(crate) location: Option<&'static Location<'static>>,
 }
 
 impl TaskHeader {
@@ -187,6 +207,10 @@ impl TaskHeader {
             started_at: Cell::new(None),
             completed_at: Cell::new(None),
             switches: Cell::new(0),
+            parent: identity.parent,
+            location: identity.location,
+            parked_at: Cell::new(identity.created_at),
+            capture: Cell::new(false),
             wait: Cell::new(WaitReason::PARK),
         }
     }
@@ -211,6 +235,21 @@ impl TaskHeader {
 
     pub(crate) fn name(&self) -> Option<&Arc<str>> {
         self.name.as_ref()
+    }
+
+    /// The spawner's id; 0 for none.
+    pub(crate) fn parent(&self) -> u64 {
+        self.parent
+    }
+
+    /// Where the task was spawned, when known.
+    pub(crate) fn location(&self) -> Option<&'static Location<'static>> {
+        self.location
+    }
+
+    /// When the task last parked (meaningful while it is parked).
+    pub(crate) fn parked_at(&self) -> Instant {
+        self.parked_at.get()
     }
 
     pub(crate) fn guard(&self) -> (usize, usize) {
@@ -327,6 +366,38 @@ impl TaskHeader {
         self.stack_hint
             .set(std::hint::black_box(&here) as *const u8 as usize);
         yielder.suspend(());
+        // Resumed only to have its stack captured: capture and suspend
+        // again, as many times as asked, running no user code.
+        while self.capture.get() {
+            capture_here(yielder);
+        }
+    }
+
+    /// A backtrace of this suspended task, taken at its park point by
+    /// resuming it into a capture mode that runs no user code (see the
+    /// module invariants); `None` if it never ran or has ended. Frames are
+    /// not resolved (symbolised) until the backtrace is printed.
+    ///
+    /// # Safety
+    ///
+    /// The task is not the running one and is not being resumed: only the
+    /// scheduler's thread calls this, between task runs or from another
+    /// task.
+    pub(crate) unsafe fn capture_backtrace(&self) -> Option<Backtrace> {
+        if !self.coroutine_live.get() || self.is_terminal() {
+            return None;
+        }
+        // SAFETY: the coroutine is live and not running (the caller's
+        // contract), so no other `&mut` to it exists.
+        let coroutine = unsafe { &mut **self.coroutine.get() };
+        if !coroutine.started() || coroutine.done() {
+            return None;
+        }
+        self.capture.set(true);
+        let result = coroutine.resume(());
+        self.capture.set(false);
+        debug_assert!(matches!(result, CoroutineResult::Yield(())));
+        CAPTURED.with(|slot| slot.take())
     }
 
     /// Drops the coroutine (and with it the closure, if it never ran), which
@@ -412,11 +483,12 @@ impl TaskHeader {
     /// wake-up token was waiting (consumed; do not park), true if it is now
     /// parked, with `reason` recorded.
     #[inline]
-    pub(crate) fn begin_park(&self, reason: WaitReason) -> bool {
+    pub(crate) fn begin_park(&self, reason: WaitReason, now: Instant) -> bool {
         if self.notified.replace(false) {
             return false;
         }
         self.wait.set(reason);
+        self.parked_at.set(now);
         self.parked.set(true);
         true
     }
@@ -585,6 +657,12 @@ impl TaskHeader {
 
     // ---- statistics -----------------------------------------------------
 
+    /// How many times the scheduler switched into the task.
+    #[inline]
+    pub(crate) fn stats_switches(&self) -> u64 {
+        self.switches.get()
+    }
+
     pub(crate) fn stats(&self) -> TaskStats {
         TaskStats {
             id: self.id,
@@ -604,6 +682,21 @@ impl Drop for TaskHeader {
         // (its scheduler unwound before finishing it) is unwound here.
         self.drop_coroutine();
     }
+}
+
+thread_local! {
+    /// Where a task in capture mode leaves its backtrace.
+    static CAPTURED: Cell<Option<Backtrace>> = const { Cell::new(None) };
+}
+
+/// A suspended task's capture: records the backtrace here (the task's own
+/// stack) and suspends back to the capturer.
+#[cold]
+#[inline(never)]
+fn capture_here(yielder: &Yielder<(), ()>) {
+    let backtrace = Backtrace::force_capture();
+    CAPTURED.with(|slot| slot.set(Some(backtrace)));
+    yielder.suspend(());
 }
 
 /// Makes its fiber current again when dropped, even by a panic out of a

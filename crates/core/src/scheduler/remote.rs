@@ -11,8 +11,19 @@
 //!   it: every key that leaves the scheduler travels with that id (an
 //!   [`Unparker`] carries its [`Remote`]), and the scheduler ignores keys
 //!   of other runtimes.
+//! * `running` is the id of the task the runtime's thread runs (0: none),
+//!   written with a relaxed store (a plain move) at every switch in and
+//!   out; `turn` is when the scheduler last polled its driver (nanoseconds
+//!   since `origin`), written once per turn. Only the runtime's thread
+//!   writes them; other threads read them only to explain a runtime that
+//!   does not answer: a task that is running, with no turn since, has run
+//!   at least since that turn.
+//! * `handles` counts the live [`Handle`](super::Handle)s of the runtime
+//!   (the deadlock check needs none alive).
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
@@ -23,6 +34,8 @@ use super::table::TaskKey;
 pub(crate) enum RemoteMsg {
     Unpark(TaskKey),
     CancelWake(TaskKey),
+    /// A job for the runtime's thread: a spawn, or a query (a dump, the
+    /// metrics) that answers through a channel of its own.
     Spawn(Box<dyn FnOnce() + Send>),
 }
 
@@ -31,6 +44,11 @@ pub(crate) struct Remote {
     pub(crate) id: u64,
     tx: Sender<RemoteMsg>,
     pub(crate) notifier: Arc<dyn DriverNotifier>,
+    running: AtomicU64,
+    turn: AtomicU64,
+    handles: AtomicUsize,
+    /// What `since` counts from.
+    pub(crate) origin: Instant,
 }
 
 impl Remote {
@@ -39,7 +57,56 @@ impl Remote {
         notifier: Arc<dyn DriverNotifier>,
     ) -> (Arc<Remote>, Receiver<RemoteMsg>) {
         let (tx, rx) = crossbeam_channel::unbounded();
-        (Arc::new(Remote { id, tx, notifier }), rx)
+        let remote = Remote {
+            id,
+            tx,
+            notifier,
+            running: AtomicU64::new(0),
+            turn: AtomicU64::new(0),
+            handles: AtomicUsize::new(0),
+            origin: Instant::now(),
+        };
+        (Arc::new(remote), rx)
+    }
+
+    /// The runtime's thread switches into task `id`.
+    #[inline(always)]
+    pub(crate) fn enter(&self, id: u64) {
+        self.running.store(id, Ordering::Relaxed);
+    }
+
+    /// The scheduler polled its driver at `now`.
+    #[inline]
+    pub(crate) fn mark_turn(&self, now: Instant) {
+        let since = now.saturating_duration_since(self.origin).as_nanos() as u64;
+        self.turn.store(since, Ordering::Relaxed);
+    }
+
+    /// The runtime's thread is back on its loop.
+    #[inline(always)]
+    pub(crate) fn leave(&self) {
+        self.running.store(0, Ordering::Relaxed);
+    }
+
+    /// The task running on the runtime's thread (0: none) and when the
+    /// scheduler last polled its driver, since `origin`.
+    pub(crate) fn running(&self) -> (u64, Duration) {
+        let id = self.running.load(Ordering::Relaxed);
+        let turn = Duration::from_nanos(self.turn.load(Ordering::Relaxed));
+        (id, turn)
+    }
+
+    pub(crate) fn add_handle(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn remove_handle(&self) {
+        self.handles.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The live `Handle`s.
+    pub(crate) fn handles(&self) -> usize {
+        self.handles.load(Ordering::Relaxed)
     }
 
     /// Queues `message` and wakes the runtime. False if the runtime is gone.

@@ -12,7 +12,7 @@
 //!   caller's borrows go.
 
 use std::cell::{Cell, RefCell};
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,15 +23,19 @@ use fibrio_context::Context;
 
 use super::cancel::{Frame, ScopeState};
 use super::clock;
+use super::config::DeadlockAction;
 use super::config::SchedulerConfig;
 use super::det::{self, tag, DeadlockReport, DetConfig, DetFailure, DetState, Stream, TaskWait};
 use super::driver::Driver;
+use super::dump::{TaskDump, TaskInfo, TaskStatus};
 use super::error::{JoinError, ParkError, SchedulerError, SpawnError};
+use super::metrics::{self, Counters, Health, RuntimeMetrics, SAMPLE_EVERY};
+use super::observer::{Observer, TaskEvent, TaskEventKind};
 use super::prefetch;
 use super::record::{ErasedTask, Task, TaskHeader, TaskIdentity};
 use super::remote::{Remote, RemoteMsg, Unparker};
 use super::run_queue::RunQueue;
-use super::state::{TaskState, WaitReason};
+use super::state::{TaskState, WaitKind, WaitReason};
 use super::table::{TaskKey, TaskTable};
 use super::timers::TimerQueue;
 use super::watchdog::Watchdog;
@@ -101,6 +105,14 @@ pub(crate) struct SchedulerInner {
     /// `Some` for a deterministic scheduler only (virtual time, seeded
     /// schedule); boxed so that its address stays put for `det::Activate`.
     det: Option<Box<DetState>>,
+    /// The metrics' counters (`metrics.rs`).
+    counters: Counters,
+    /// `config.observer`, kept here: one branch per event site.
+    observer: Option<Arc<dyn Observer>>,
+    /// When the scheduler was built (uptime, busy time).
+    started: Instant,
+    /// A deadlock was reported already (it cannot end: report it once).
+    deadlock_reported: Cell<bool>,
 }
 
 impl SchedulerInner {
@@ -137,6 +149,7 @@ impl SchedulerInner {
         let id = NEXT_SCHEDULER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (remote, inbox) = Remote::new(id, driver.notifier());
         let watchdog = config.watchdog.map(Watchdog::start);
+        let observer = config.observer.clone();
         Rc::new(SchedulerInner {
             id,
             driver_name: driver.name(),
@@ -154,6 +167,10 @@ impl SchedulerInner {
             shutting_down: Cell::new(false),
             task_ids: Cell::new((0, 0)),
             det,
+            counters: Counters::default(),
+            observer,
+            started: Instant::now(),
+            deadlock_reported: Cell::new(false),
         })
     }
 
@@ -283,7 +300,7 @@ impl SchedulerInner {
         let slot_ptr: *mut () = (&raw mut slot).cast();
         // The task's closure captures a raw pointer and a function pointer:
         // both `'static`, so the record borrows nothing.
-        let main_task = self.spawn(Some(Arc::from("main")), None, None, move || {
+        let main_task = self.spawn(Some(Arc::from("main")), None, None, None, move || {
             // SAFETY: `slot_ptr` points at `slot`, a `MainSlot` of the types
             // `thunk` was made for (`thunk_of`). This closure runs only as
             // main's root frame, which runs only while this `block_on`
@@ -373,6 +390,12 @@ impl SchedulerInner {
                     since_turn = 0;
                     if self.drain_inbox() {
                         continue;
+                    }
+                    if self.config.deadlock != DeadlockAction::Ignore
+                        && !self.deadlock_reported.get()
+                        && self.timers.borrow().is_empty()
+                    {
+                        self.check_deadlock();
                     }
                     self.turn(true);
                     self.drain_inbox();
@@ -525,6 +548,203 @@ impl SchedulerInner {
         }
     }
 
+    /// Every live task, in slot order (see `dump.rs`). With `stacks`, each
+    /// suspended task's backtrace, captured without running its code; the
+    /// running task (the caller) captures its own.
+    pub(crate) fn dump(&self, stacks: bool) -> TaskDump {
+        // Records, not borrows: capturing resumes tasks, and no borrow of
+        // the table may be held across a switch.
+        let tasks: Vec<Rc<dyn ErasedTask>> = self.table.borrow().iter().cloned().collect();
+        let now = clock::now();
+        let running = self.running.get();
+        let infos = tasks
+            .iter()
+            .map(|task| {
+                let header = task.header();
+                let is_running = std::ptr::eq(header, running);
+                let wait = header.wait_reason();
+                let status = if is_running {
+                    TaskStatus::Running
+                } else if header.state() == TaskState::Pending {
+                    TaskStatus::Pending
+                } else if header.is_queued() {
+                    TaskStatus::Runnable
+                } else if wait.is_some() {
+                    TaskStatus::Parked
+                } else {
+                    TaskStatus::Suspended
+                };
+                let backtrace = match (stacks, is_running) {
+                    (false, _) => None,
+                    (true, true) => Some(std::backtrace::Backtrace::force_capture()),
+                    // SAFETY: this task is not the running one, and nothing
+                    // else resumes it meanwhile: only this thread's loop
+                    // resumes tasks, and it is either here or suspended in
+                    // the running task that called this.
+                    (true, false) => unsafe { header.capture_backtrace() },
+                };
+                TaskInfo {
+                    id: header.id(),
+                    name: header.name().cloned(),
+                    state: header.state(),
+                    status,
+                    parent: (header.parent() != 0).then_some(header.parent()),
+                    spawned_at: header.location().map(Into::into),
+                    parked_for: wait.map(|_| now.saturating_duration_since(header.parked_at())),
+                    wait,
+                    cancel_requested: header.cancel_requested(),
+                    backtrace: backtrace.map(Arc::new),
+                }
+            })
+            .collect();
+        TaskDump {
+            runtime: self.id,
+            driver: self.driver_name,
+            tasks: infos,
+        }
+    }
+
+    /// A snapshot of the metrics (see `metrics.rs`).
+    pub(crate) fn metrics(&self) -> RuntimeMetrics {
+        let c = &self.counters;
+        let mut parked: Vec<(WaitKind, usize)> = Vec::new();
+        // Switches into tasks that have ended, plus those into live ones.
+        let mut switches = c.switches.get();
+        let (alive, queued) = {
+            let table = self.table.borrow();
+            for task in table.iter() {
+                switches += task.header().stats_switches();
+                if let Some(wait) = task.header().wait_reason() {
+                    match parked.iter_mut().find(|(kind, _)| *kind == wait.kind) {
+                        Some((_, n)) => *n += 1,
+                        None => parked.push((wait.kind, 1)),
+                    }
+                }
+            }
+            (table.len(), self.run_queue.borrow().len())
+        };
+        parked.sort_by_key(|(kind, _)| kind.to_string());
+        let driver = self.driver.borrow().stats();
+        let stacks = stack::statistics();
+        let uptime = self.started.elapsed();
+        let idle = c.idle.get().min(uptime);
+        RuntimeMetrics {
+            runtime: self.id,
+            driver: self.driver_name,
+            uptime,
+            tasks_alive: alive,
+            // Every task spawned has ended or is alive.
+            tasks_spawned: c.completed.get() + c.failed.get() + c.cancelled.get() + alive as u64,
+            tasks_completed: c.completed.get(),
+            tasks_failed: c.failed.get(),
+            tasks_cancelled: c.cancelled.get(),
+            switches,
+            run_queue_depth: queued,
+            parked_by_reason: parked,
+            timers_pending: self.timers.borrow().len(),
+            fds_registered: driver.fds_registered,
+            driver_polls: c.polls.get(),
+            driver_events: c.events.get(),
+            busy: uptime - idle,
+            idle,
+            wake_to_run: c.histogram(),
+            blocking_threads: driver.blocking_threads,
+            blocking_idle: driver.blocking_idle,
+            blocking_queued: driver.blocking_queued,
+            stacks_mapped: stacks.mapped,
+            stacks_pooled: stacks.pooled,
+            stacks_in_use: stacks.in_use,
+        }
+    }
+
+    /// The runtime's health (see `Health`).
+    pub(crate) fn health(&self) -> Health {
+        Health {
+            runtime: self.id,
+            driver: self.driver_name,
+            uptime: self.started.elapsed(),
+            tasks_alive: self.table.borrow().len(),
+            rss_bytes: metrics::rss_bytes(),
+            longest_unparked: self.longest_unparked(),
+        }
+    }
+
+    /// The longest any task not parked now has gone since it last parked
+    /// (or was spawned): how long the runnable ones have waited, or the
+    /// running one has run.
+    pub(crate) fn longest_unparked(&self) -> Duration {
+        let now = clock::now();
+        let table = self.table.borrow();
+        table
+            .iter()
+            .filter(|task| !task.header().is_parked())
+            .map(|task| now.saturating_duration_since(task.header().parked_at()))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Called when nothing is runnable, the inbox is empty and no timer is
+    /// pending: reports a deadlock (once) if every live task is parked on
+    /// something only another parked task of this runtime can release.
+    ///
+    /// A task is stuck for sure when it waits for the end of a task of this
+    /// runtime that is stuck for sure, or for a `Mutex` (or a write lock)
+    /// held by such a task, and no cancel scope (which another thread may
+    /// cancel) holds it. Everything else (a channel, an unpark, I/O, a
+    /// blocking job, a sleep, a semaphore, ...) can be released by another
+    /// thread, so it is never reported: no false alarms. The stuck set is
+    /// the greatest fixed point of that rule; the runtime is deadlocked
+    /// when it holds every live task, and no `Handle` is alive (one could
+    /// spawn a task that cancels one of them).
+    #[cold]
+    #[inline(never)]
+    fn check_deadlock(&self) {
+        if self.remote.handles() > 0 {
+            return;
+        }
+        // (id, waits for: a task id) of every live task; any other wait
+        // ends the check at once.
+        let mut edges: Vec<(u64, u64)> = Vec::new();
+        {
+            let table = self.table.borrow();
+            for task in table.iter() {
+                let header = task.header();
+                if header.in_scope() {
+                    return;
+                }
+                let Some(wait) = header.wait_reason() else {
+                    return;
+                };
+                let on = match wait.kind {
+                    WaitKind::Join if wait.object != 0 => wait.object,
+                    WaitKind::Mutex | WaitKind::RwLockWrite if wait.holder != 0 => wait.holder,
+                    _ => return,
+                };
+                edges.push((header.id(), on));
+            }
+        }
+        if edges.is_empty() {
+            return;
+        }
+        // Every task waits on a task; all of them are stuck for sure iff
+        // every one it waits on is itself live (and so, here, waiting).
+        edges.sort_unstable();
+        let live = |id: u64| edges.binary_search_by_key(&id, |&(task, _)| task).is_ok();
+        if !edges.iter().all(|&(_, on)| live(on)) {
+            return;
+        }
+        self.deadlock_reported.set(true);
+        let dump = self.dump(false);
+        let message = format!(
+            "deadlock: every task of runtime {} is parked on a lock or a join that only another              parked task can release, and nothing else can wake them\n{dump}",
+            self.id
+        );
+        if self.config.deadlock == DeadlockAction::Panic {
+            panic!("{message}");
+        }
+        report_error(&message);
+    }
+
     /// Starts loading the task queued next, while this one runs.
     #[inline]
     fn prefetch_next(&self) {
@@ -561,9 +781,20 @@ impl SchedulerInner {
             })
         };
         let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
+        // Idle time: one clock read before a wait that may block.
+        let idle_from = (block && timeout != Some(Duration::ZERO)).then(Instant::now);
         self.driver.borrow_mut().park(timeout, &mut woken);
         let now = Instant::now();
         self.now.set(now);
+        self.remote.mark_turn(now);
+        Counters::bump(&self.counters.polls);
+        self.counters
+            .events
+            .set(self.counters.events.get() + woken.len() as u64);
+        if let Some(from) = idle_from {
+            let idle = &self.counters.idle;
+            idle.set(idle.get() + now.saturating_duration_since(from));
+        }
         if next_deadline.is_some_and(|deadline| deadline <= now) {
             self.timers
                 .borrow_mut()
@@ -608,11 +839,20 @@ impl SchedulerInner {
                     return;
                 }
                 header.start(self.now.get());
+                if let Some(observer) = &self.observer {
+                    observer.on_event(&TaskEvent::new(TaskEventKind::Started, header.id()));
+                }
             }
             // Finished already (a stale queue entry cannot exist, but a
             // terminal task is never resumed).
             _ => return,
         }
+        if let Some((sampled, queued_at)) = self.counters.sample.get() {
+            if sampled == key {
+                self.record_sample(queued_at);
+            }
+        }
+        self.remote.enter(header.id());
         self.running.set(header);
         if let Some(watchdog) = &self.watchdog {
             watchdog.enter(header.id(), header.name());
@@ -624,6 +864,7 @@ impl SchedulerInner {
             watchdog.leave();
         }
         self.running.set(std::ptr::null());
+        self.remote.leave();
         if returned {
             self.finish(key, &*task);
         }
@@ -633,6 +874,23 @@ impl SchedulerInner {
     /// its state, frees its stack, wakes its joiners, forgets it.
     fn finish(&self, key: TaskKey, task: &dyn ErasedTask) {
         let state = task.outcome_state();
+        let counter = match state {
+            TaskState::Completed => &self.counters.completed,
+            TaskState::Failed => &self.counters.failed,
+            _ => &self.counters.cancelled,
+        };
+        Counters::bump(counter);
+        // Switches are counted per task, and summed here as tasks end.
+        let switches = &self.counters.switches;
+        switches.set(switches.get() + task.header().stats_switches());
+        if let Some(observer) = &self.observer {
+            let kind = match state {
+                TaskState::Completed => TaskEventKind::Completed,
+                TaskState::Failed => TaskEventKind::Failed,
+                _ => TaskEventKind::Cancelled,
+            };
+            observer.on_event(&TaskEvent::new(kind, task.header().id()));
+        }
         task.header()
             .finish(state, self.now.get(), |waiter| self.unpark(waiter));
         let record = self.table.borrow_mut().remove(key);
@@ -670,11 +928,13 @@ impl SchedulerInner {
     /// first: `None` for those of the running task (the spawner) as it is
     /// now, `Some` for exactly the listed ones (`Builder::spawn_in`), the
     /// spawner's own being ignored.
+    /// `location` is where the spawn was called (`None`: unknown, main).
     pub(crate) fn spawn<T: 'static>(
         &self,
         name: Option<Arc<str>>,
         stack_size: Option<usize>,
         scopes: Option<&[Arc<ScopeState>]>,
+        location: Option<&'static Location<'static>>,
         f: impl FnOnce() -> T + 'static,
     ) -> Result<Rc<Task<T>>, SpawnError> {
         if self.shutting_down.get() {
@@ -714,7 +974,16 @@ impl SchedulerInner {
             id: self.next_task_id(),
             name,
             created_at: self.now.get(),
+            parent: self.running().map_or(0, TaskHeader::id),
+            location,
         };
+        if let Some(observer) = &self.observer {
+            observer.on_event(&TaskEvent {
+                parent: identity.parent,
+                name: identity.name.as_deref(),
+                ..TaskEvent::new(TaskEventKind::Created, identity.id)
+            });
+        }
         let task: Rc<Task<T>> = Rc::new_cyclic(|weak| {
             let this = weak.as_ptr();
             let coroutine = Coroutine::with_stack(stack, move |yielder: &Yielder<(), ()>, ()| {
@@ -774,6 +1043,7 @@ impl SchedulerInner {
 
     /// Wakes the task `key`: queues it if it is parked, or leaves it a
     /// token for its next park. Stale keys are ignored.
+    #[inline]
     pub(crate) fn unpark(&self, key: TaskKey) {
         let table = self.table.borrow();
         let Some(task) = table.get(key) else {
@@ -781,7 +1051,41 @@ impl SchedulerInner {
         };
         if task.header().unpark() {
             self.run_queue.borrow_mut().push(key);
+            // One test for both the observer and the wake-up sample: the
+            // common case (no observer, not the 64th wake-up) only counts.
+            let tick = self.counters.sample_tick.get();
+            if tick == 0 || self.observer.is_some() {
+                self.woken_slow(key, task.header().id());
+            } else {
+                self.counters.sample_tick.set(tick - 1);
+            }
         }
+    }
+
+    /// The rest of a wake-up when an observer is set or a sample is due:
+    /// the `Woken` event, and one wake-up in `SAMPLE_EVERY` timed
+    /// (`metrics.rs`).
+    #[cold]
+    #[inline(never)]
+    fn woken_slow(&self, key: TaskKey, id: u64) {
+        if let Some(observer) = &self.observer {
+            observer.on_event(&TaskEvent::new(TaskEventKind::Woken, id));
+        }
+        let tick = self.counters.sample_tick.get();
+        if tick > 0 {
+            self.counters.sample_tick.set(tick - 1);
+        } else if self.counters.sample.get().is_none() {
+            self.counters.sample_tick.set(SAMPLE_EVERY - 1);
+            self.counters.sample.set(Some((key, Instant::now())));
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_sample(&self, queued_at: Instant) {
+        self.counters.sample.set(None);
+        self.counters
+            .record_latency(Instant::now().saturating_duration_since(queued_at));
     }
 
     /// Requests cancellation of `key`; a parked task is woken so that it
@@ -835,7 +1139,13 @@ impl SchedulerInner {
             return self.park_with_timer(header, deadline, reason);
         }
         // The common park: no deadline, so no timer.
-        if header.begin_park(reason) {
+        if header.begin_park(reason, self.now.get()) {
+            if let Some(observer) = &self.observer {
+                observer.on_event(&TaskEvent {
+                    wait: Some(reason),
+                    ..TaskEvent::new(TaskEventKind::Parked, header.id())
+                });
+            }
             // SAFETY: `header` is the running task (the caller's contract).
             unsafe { header.suspend() };
             // Running again. Unwind if a cancellation is what woke us; any
@@ -859,8 +1169,14 @@ impl SchedulerInner {
         if deadline.is_some_and(|deadline| deadline <= self.now.get()) {
             return Ok(true);
         }
-        if !header.begin_park(reason) {
+        if !header.begin_park(reason, self.now.get()) {
             return Ok(false);
+        }
+        if let Some(observer) = &self.observer {
+            observer.on_event(&TaskEvent {
+                wait: Some(reason),
+                ..TaskEvent::new(TaskEventKind::Parked, header.id())
+            });
         }
         // Inside scopes with a deadline, wake at the earliest one, so that
         // the checkpoint below sees it.
@@ -987,6 +1303,20 @@ pub(crate) fn park_running(
     scheduler.park_running_task(header, deadline, reason)
 }
 
+/// `log::error!`, or stderr when no logger would show it.
+#[cold]
+fn report_error(message: &str) {
+    let metadata = log::Metadata::builder()
+        .level(log::Level::Error)
+        .target("fibrio")
+        .build();
+    if log::logger().enabled(&metadata) && log::Level::Error <= log::max_level() {
+        log::error!(target: "fibrio", "{message}");
+    } else {
+        eprintln!("fibrio: {message}");
+    }
+}
+
 /// Lets the other runnable tasks run, then continues. False outside a task.
 #[inline]
 pub(crate) fn yield_running() -> bool {
@@ -1031,9 +1361,10 @@ pub(crate) fn cancel_group(group: u32) -> bool {
 pub(crate) fn spawn_here<T: 'static>(
     name: Option<Arc<str>>,
     stack_size: Option<usize>,
+    location: Option<&'static Location<'static>>,
     f: impl FnOnce() -> T + 'static,
 ) -> Result<Rc<Task<T>>, SpawnError> {
-    with_scheduler(|scheduler| scheduler.spawn(name, stack_size, None, f))
+    with_scheduler(|scheduler| scheduler.spawn(name, stack_size, None, location, f))
         .unwrap_or(Err(SpawnError::NoRuntime))
 }
 

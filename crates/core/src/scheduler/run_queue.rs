@@ -76,8 +76,7 @@ impl RunQueue {
         self.keys.clear();
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.keys.len()
     }
 }

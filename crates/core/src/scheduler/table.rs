@@ -123,6 +123,12 @@ impl<T: ?Sized> TaskTable<T> {
         self.len
     }
 
+    /// Every task, in slot order, without allocating (dumps, metrics and
+    /// the deadlock check).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Rc<T>> + '_ {
+        self.slots.iter().filter_map(|slot| slot.task.as_ref())
+    }
+
     /// The keys of every task, for shutdown.
     pub(crate) fn keys(&self) -> Vec<TaskKey> {
         self.slots

@@ -48,7 +48,8 @@ impl Builder {
     }
 
     /// Spawns `f` as a task on the current runtime. The task is queued; the
-    /// caller keeps running until it parks or yields.
+    /// caller keeps running until it parks or yields. Task dumps show the
+    /// caller's file and line as where the task was spawned.
     ///
     /// # Errors
     ///
@@ -56,11 +57,13 @@ impl Builder {
     /// [`SpawnError::ShuttingDown`], [`SpawnError::TooManyTasks`], and
     /// [`SpawnError::Stack`] when no stack can be mapped (its message names
     /// `vm.max_map_count`).
+    #[track_caller]
     pub fn spawn<T: 'static>(
         self,
         f: impl FnOnce() -> T + 'static,
     ) -> Result<JoinHandle<T>, SpawnError> {
-        spawn_here(self.name, self.stack_size, f).map(JoinHandle::new)
+        let location = std::panic::Location::caller();
+        spawn_here(self.name, self.stack_size, Some(location), f).map(JoinHandle::new)
     }
 
     /// Spawns `f` as a task on the current runtime, as [`Builder::spawn`]
@@ -104,13 +107,16 @@ impl Builder {
     /// # Ok::<(), fibrio_core::task::SpawnError>(())
     /// # }).unwrap();
     /// ```
+    #[track_caller]
     pub fn spawn_in<T: 'static>(
         self,
         context: &ScopeContext,
         f: impl FnOnce() -> T + 'static,
     ) -> Result<JoinHandle<T>, SpawnError> {
+        let location = std::panic::Location::caller();
         with_scheduler(|scheduler| {
-            scheduler.spawn(self.name, self.stack_size, Some(context.states()), f)
+            let scopes = Some(context.states());
+            scheduler.spawn(self.name, self.stack_size, scopes, Some(location), f)
         })
         .unwrap_or(Err(SpawnError::NoRuntime))
         .map(JoinHandle::new)
@@ -133,6 +139,7 @@ impl Builder {
 /// assert_eq!(values, [0, 10, 20]);
 /// # });
 /// ```
+#[track_caller]
 pub fn spawn<T: 'static>(f: impl FnOnce() -> T + 'static) -> JoinHandle<T> {
     match Builder::new().spawn(f) {
         Ok(handle) => handle,

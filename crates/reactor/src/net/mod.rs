@@ -33,6 +33,8 @@
 
 mod accept_backoff;
 mod addr;
+#[cfg(any(feature = "tokio-io", feature = "futures-io"))]
+mod async_io;
 mod evented;
 mod tcp;
 mod udp;
