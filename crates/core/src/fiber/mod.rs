@@ -144,6 +144,11 @@ use crate::stack::{FiberStack, StackError};
 use crate::unwind::is_cancellation;
 use current::{FiberHeader, ForceClose, Signal, Status};
 
+/// The largest fiber closure moved onto a new stack as it is; larger ones
+/// are boxed first (corosensei accepts at most 1,024 bytes, closure and
+/// header pointer together, and the input value is passed beside it).
+const INLINE_CLOSURE_MAX: usize = 512;
+
 /// How the fiber's closure ended, as seen by its root frame.
 enum Outcome<R> {
     Returned(R),
@@ -222,6 +227,25 @@ impl<I: 'static, O: 'static, R: 'static> Fiber<I, O, R> {
     }
 
     pub(crate) fn create<F>(
+        name: Option<Box<str>>,
+        stack_size: usize,
+        f: F,
+    ) -> Result<Fiber<I, O, R>, StackError>
+    where
+        F: FnOnce(I) -> R + 'static,
+    {
+        // corosensei moves the closure onto the new stack and refuses one
+        // over 1 KiB with a panic: a large closure goes in a box first.
+        if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
+            let boxed: Box<dyn FnOnce(I) -> R> = Box::new(f);
+            return Fiber::create_inline(name, stack_size, boxed);
+        }
+        Fiber::create_inline(name, stack_size, f)
+    }
+
+    /// [`create`](Fiber::create) of a closure small enough to move onto the
+    /// stack as it is.
+    fn create_inline<F>(
         name: Option<Box<str>>,
         stack_size: usize,
         f: F,

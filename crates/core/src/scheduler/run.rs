@@ -81,6 +81,10 @@ static NEXT_TASK_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64
 /// Task ids are handed to schedulers in blocks, so that most spawns get
 /// theirs without touching the shared counter.
 const TASK_ID_BLOCK: u64 = 1024;
+/// The largest task closure moved onto a new stack as it is; larger ones
+/// are boxed first (corosensei accepts at most 1,024 bytes, closure and
+/// the task pointer together).
+const INLINE_CLOSURE_MAX: usize = 512;
 
 pub(crate) struct SchedulerInner {
     pub(crate) id: u64,
@@ -780,6 +784,17 @@ impl SchedulerInner {
                 }
             })
         };
+        // Before a wait that may block, the stack pool gives back the memory
+        // of stacks left unused for a quiet period; the wait ends in time
+        // for the pool's next check, so an idle server trims too.
+        let timeout = if block && timeout != Some(Duration::ZERO) {
+            match (timeout, crate::stack::trim_pool_if_due()) {
+                (Some(t), Some(trim)) => Some(t.min(trim)),
+                (t, trim) => t.or(trim),
+            }
+        } else {
+            timeout
+        };
         let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
         // Idle time: one clock read before a wait that may block.
         let idle_from = (block && timeout != Some(Duration::ZERO)).then(Instant::now);
@@ -929,7 +944,27 @@ impl SchedulerInner {
     /// now, `Some` for exactly the listed ones (`Builder::spawn_in`), the
     /// spawner's own being ignored.
     /// `location` is where the spawn was called (`None`: unknown, main).
-    pub(crate) fn spawn<T: 'static>(
+    pub(crate) fn spawn<T: 'static, F: FnOnce() -> T + 'static>(
+        &self,
+        name: Option<Arc<str>>,
+        stack_size: Option<usize>,
+        scopes: Option<&[Arc<ScopeState>]>,
+        location: Option<&'static Location<'static>>,
+        f: F,
+    ) -> Result<Rc<Task<T>>, SpawnError> {
+        // corosensei moves the task's closure onto the new stack and refuses
+        // one over 1 KiB with a panic; a large closure goes in a box (one
+        // allocation, only for closures that large).
+        if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
+            let boxed: Box<dyn FnOnce() -> T> = Box::new(f);
+            return self.spawn_inline(name, stack_size, scopes, location, boxed);
+        }
+        self.spawn_inline(name, stack_size, scopes, location, f)
+    }
+
+    /// [`spawn`](Self::spawn) of a closure small enough to move onto the
+    /// stack as it is.
+    fn spawn_inline<T: 'static>(
         &self,
         name: Option<Arc<str>>,
         stack_size: Option<usize>,
