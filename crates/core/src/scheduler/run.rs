@@ -784,17 +784,6 @@ impl SchedulerInner {
                 }
             })
         };
-        // Before a wait that may block, the stack pool gives back the memory
-        // of stacks left unused for a quiet period; the wait ends in time
-        // for the pool's next check, so an idle server trims too.
-        let timeout = if block && timeout != Some(Duration::ZERO) {
-            match (timeout, crate::stack::trim_pool_if_due()) {
-                (Some(t), Some(trim)) => Some(t.min(trim)),
-                (t, trim) => t.or(trim),
-            }
-        } else {
-            timeout
-        };
         let mut woken = std::mem::take(&mut *self.woken.borrow_mut());
         // Idle time: one clock read before a wait that may block.
         let idle_from = (block && timeout != Some(Duration::ZERO)).then(Instant::now);
