@@ -108,7 +108,7 @@ pub use fibrio_concurrency::{
 };
 pub use fibrio_concurrency::{AcquireError, TryAcquireError};
 pub use fibrio_context as context;
-pub use fibrio_core::scheduler::{Handle, RemoteJoinHandle};
+pub use fibrio_core::scheduler::{Handle, RemoteJoinHandle, TrySpawnError};
 pub use fibrio_core::task::{
     fail_after, fail_at, move_on_after, move_on_at, spawn, yield_now, CancelScope, Elapsed,
     JoinError, JoinHandle, TaskRef, TaskState, TaskStats,

@@ -55,6 +55,18 @@ const FAMILIES: &[(&str, &str, &str, Value)] = &[
         |m| m.tasks_cancelled as f64,
     ),
     (
+        "fibrio_tasks_refused_total",
+        "counter",
+        "Spawns refused (max_tasks, no stack, shutting down).",
+        |m| m.tasks_refused as f64,
+    ),
+    (
+        "fibrio_remote_spawns_queued",
+        "gauge",
+        "Spawns from other threads waiting to start.",
+        |m| m.remote_spawns_queued as f64,
+    ),
+    (
         "fibrio_task_switches_total",
         "counter",
         "Switches into tasks.",

@@ -17,6 +17,10 @@
 //!   made by a task (closing a fd) wake tasks directly (`unpark_local`).
 //! * Timers are the scheduler's; a wait with a deadline (`wait_ready`)
 //!   parks with `task::park_until`.
+//! * Before every blocking wait the driver runs the stack pool's idle
+//!   check (`stack::trim_pool_if_due`) and blocks no longer than the time
+//!   to its next one, so an idle runtime gives its unused stacks back; a
+//!   look without waiting never does.
 //! * Each fd is registered with the backend once, under the key of its
 //!   [`IoEntry`]; `armed` is the interest currently armed in the backend.
 //! * `ReactorInner::persistent` is the backend's
@@ -366,6 +370,18 @@ impl Driver for ReactorDriver {
     }
 
     fn park(&mut self, timeout: Option<Duration>, woken: &mut Vec<TaskKey>) {
+        // About to block: give back the stacks that stayed unused for the
+        // pool's quiet period, and wake in time for the next such check,
+        // so that an idle server returns its memory too (the pool checks
+        // itself only as stacks are taken and returned). One clock read per
+        // blocking wait; never on a look without waiting.
+        let timeout = match timeout {
+            Some(Duration::ZERO) => timeout,
+            _ => match fibrio_core::stack::trim_pool_if_due() {
+                Some(next) => Some(timeout.map_or(next, |t| t.min(next))),
+                None => timeout,
+            },
+        };
         self.inner.turn(timeout, woken);
     }
 

@@ -7,6 +7,9 @@ use std::time::Duration;
 use super::observer::Observer;
 use crate::stack::DEFAULT_STACK_SIZE;
 
+/// The default of [`SchedulerConfig::remote_spawn_capacity`].
+const DEFAULT_REMOTE_SPAWN_CAPACITY: usize = 65_536;
+
 /// What a production scheduler does when it finds itself deadlocked:
 /// nothing runnable, no timer pending, and every live task parked on
 /// something only another parked task of the same runtime can release
@@ -59,6 +62,12 @@ pub struct SchedulerConfig {
     pub watchdog: Option<Duration>,
     /// The most tasks alive at once; `spawn` fails past it. `None`: no limit.
     pub max_tasks: Option<usize>,
+    /// How many spawns from other threads may wait in the runtime's inbox
+    /// before [`Handle::try_spawn`](super::Handle::try_spawn) refuses more
+    /// ([`SpawnError::InboxFull`](super::SpawnError::InboxFull)).
+    /// [`Handle::spawn`](super::Handle::spawn) is not bounded by it. 65,536
+    /// by default.
+    pub remote_spawn_capacity: usize,
     /// Trades CPU for timer precision: when the next timer is due within
     /// this, the scheduler stops blocking in the driver and keeps looking
     /// without waiting (at I/O, and at its cross-thread inbox, every turn)
@@ -82,6 +91,7 @@ impl std::fmt::Debug for SchedulerConfig {
             .field("driver_interval", &self.driver_interval)
             .field("watchdog", &self.watchdog)
             .field("max_tasks", &self.max_tasks)
+            .field("remote_spawn_capacity", &self.remote_spawn_capacity)
             .field("timer_spin", &self.timer_spin)
             .field("deadlock", &self.deadlock)
             .field("observer", &self.observer.is_some())
@@ -96,6 +106,7 @@ impl Default for SchedulerConfig {
             driver_interval: 61,
             watchdog: None,
             max_tasks: None,
+            remote_spawn_capacity: DEFAULT_REMOTE_SPAWN_CAPACITY,
             timer_spin: Duration::ZERO,
             deadlock: DeadlockAction::Log,
             observer: None,

@@ -1,5 +1,6 @@
 //! The errors of the task kernel: [`SpawnError`] (a task could not
-//! start), [`JoinError`] (a task produced no value) and [`ParkError`] (the
+//! start) and [`TrySpawnError`] (a remote spawn refused for back-pressure,
+//! with its closure), [`JoinError`] (a task produced no value) and [`ParkError`] (the
 //! caller could not park). The public `task` module re-exports them.
 
 use std::fmt;
@@ -37,6 +38,85 @@ pub enum SpawnError {
     /// The task's stack could not be mapped.
     #[error(transparent)]
     Stack(#[from] StackError),
+    /// [`Handle::try_spawn`](crate::scheduler::Handle::try_spawn): the
+    /// runtime already has `capacity` spawns from other threads queued and
+    /// not yet started (it is busy, or blocked by a task).
+    #[error("the runtime already has {capacity} spawns from other threads waiting to start; retry later, use Handle::spawn (unbounded), or raise remote_spawn_capacity")]
+    InboxFull {
+        /// The configured capacity
+        /// ([`SchedulerConfig::remote_spawn_capacity`](crate::scheduler::SchedulerConfig::remote_spawn_capacity)).
+        capacity: usize,
+    },
+}
+
+/// Why [`Handle::try_spawn`](crate::scheduler::Handle::try_spawn) did not
+/// queue a task. The closure comes back, so the caller can retry it later,
+/// run it elsewhere, or drop it.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::scheduler::{NotifyDriver, Scheduler, SchedulerConfig};
+/// use fibrio_core::task::SpawnError;
+///
+/// let config = SchedulerConfig { remote_spawn_capacity: 1, ..SchedulerConfig::default() };
+/// let scheduler = Scheduler::new(config, Box::new(NotifyDriver::new()));
+/// let handle = scheduler.handle();
+/// let first = handle.try_spawn(|| 1).unwrap(); // queued: the runtime is not running yet
+/// let refused = handle.try_spawn(|| 2).unwrap_err();
+/// assert!(matches!(refused.error(), SpawnError::InboxFull { capacity: 1 }));
+/// let closure = refused.into_closure();
+/// assert_eq!(closure(), 2);
+/// assert_eq!(scheduler.block_on(move || first.join().unwrap()).unwrap(), 1);
+/// ```
+pub struct TrySpawnError<F> {
+    error: SpawnError,
+    closure: F,
+}
+
+impl<F> TrySpawnError<F> {
+    pub(crate) fn new(error: SpawnError, closure: F) -> TrySpawnError<F> {
+        TrySpawnError { error, closure }
+    }
+
+    /// Why the task was not queued: [`SpawnError::InboxFull`] or
+    /// [`SpawnError::TooManyTasks`].
+    ///
+    /// # Examples
+    ///
+    /// See [`TrySpawnError`].
+    pub fn error(&self) -> &SpawnError {
+        &self.error
+    }
+
+    /// The closure that was not spawned.
+    ///
+    /// # Examples
+    ///
+    /// See [`TrySpawnError`].
+    pub fn into_closure(self) -> F {
+        self.closure
+    }
+}
+
+impl<F> fmt::Debug for TrySpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrySpawnError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for TrySpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl<F> std::error::Error for TrySpawnError<F> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
 }
 
 /// Why a task did not produce a value.

@@ -7,6 +7,8 @@
 //! * A [`RemoteJoinHandle`]'s slot is filled exactly once: with the value,
 //!   the panic, `Cancelled` (by a guard, if the task unwound or never ran),
 //!   or `NotSpawned`.
+//! * A spawn through [`Handle::try_spawn`] is queued exactly as one through
+//!   [`Handle::spawn`]; only the admission check before it differs.
 //! * Every `Handle` is counted in its runtime's `Remote` from creation to
 //!   drop (the deadlock check needs to know none is alive).
 //! * A query (dump, metrics, health) runs on the runtime's thread: at once
@@ -23,7 +25,7 @@ use std::time::Duration;
 use crossbeam_channel::RecvTimeoutError;
 
 use super::dump::{DumpError, DumpOptions, TaskDump};
-use super::error::{JoinError, ParkError, SpawnError};
+use super::error::{JoinError, ParkError, SpawnError, TrySpawnError};
 use super::metrics::{Health, RuntimeMetrics};
 use super::remote::{Remote, RemoteMsg, Unparker};
 use super::run::{park_running, spawn_here, with_scheduler, SchedulerInner};
@@ -107,13 +109,89 @@ impl Handle {
     /// # Examples
     ///
     /// See [`Handle`].
+    ///
+    /// The inbox is not bounded: a thread spawning faster than the runtime
+    /// starts tasks queues closures without limit (the runtime takes them
+    /// in batches, so its timers and tasks keep their turn meanwhile). Use
+    /// [`try_spawn`](Handle::try_spawn) for back-pressure.
     #[track_caller]
     pub fn spawn<T, F>(&self, f: F) -> RemoteJoinHandle<T>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,
     {
-        let location = Location::caller();
+        self.queue_spawn(f, Location::caller())
+    }
+
+    /// Spawns `f` onto the runtime, from any thread, unless the runtime is
+    /// full: back-pressure for remote spawners.
+    ///
+    /// It refuses when the runtime already has
+    /// [`remote_spawn_capacity`](super::SchedulerConfig::remote_spawn_capacity)
+    /// spawns from other threads waiting to start, or when its live tasks
+    /// (as of its last inbox read) plus those waiting reach `max_tasks`. The
+    /// check is approximate when several threads spawn at once; the runtime
+    /// still enforces `max_tasks` exactly, and a spawn it refuses then is
+    /// reported by [`RemoteJoinHandle::join`] as
+    /// [`JoinError::NotSpawned`]. A runtime that has ended also reports
+    /// through `join` ([`SpawnError::ShuttingDown`]).
+    ///
+    /// # Errors
+    ///
+    /// [`TrySpawnError`], holding the closure and
+    /// [`SpawnError::InboxFull`] or [`SpawnError::TooManyTasks`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fibrio_core::task::test_support::block_on(|| {
+    /// use fibrio_core::scheduler::Handle;
+    ///
+    /// let handle = Handle::current();
+    /// let remote = std::thread::spawn(move || {
+    ///     let mut job = || 6 * 7;
+    ///     loop {
+    ///         match handle.try_spawn(job) {
+    ///             Ok(remote) => return remote,
+    ///             // Full: wait a little, then offer the same closure again.
+    ///             Err(refused) => {
+    ///                 job = refused.into_closure();
+    ///                 std::thread::sleep(std::time::Duration::from_millis(1));
+    ///             }
+    ///         }
+    ///     }
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(remote.join().unwrap(), 42);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<T, F>(&self, f: F) -> Result<RemoteJoinHandle<T>, TrySpawnError<F>>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let remote = &self.remote;
+        let queued = remote.queued_spawns();
+        if queued >= remote.spawn_capacity {
+            let capacity = remote.spawn_capacity;
+            return Err(TrySpawnError::new(SpawnError::InboxFull { capacity }, f));
+        }
+        if let Some(limit) = remote.max_tasks {
+            if remote.alive().saturating_add(queued) >= limit {
+                return Err(TrySpawnError::new(SpawnError::TooManyTasks { limit }, f));
+            }
+        }
+        Ok(self.queue_spawn(f, Location::caller()))
+    }
+
+    /// Queues the spawn of `f` as a job for the runtime's thread.
+    fn queue_spawn<T, F>(&self, f: F, location: &'static Location<'static>) -> RemoteJoinHandle<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
         let slot = Arc::new(Slot {
             state: Mutex::new(SlotState {
                 result: None,
@@ -288,7 +366,7 @@ impl Handle {
                 let _ = tx.send(value);
             }
         });
-        if !self.remote.send(RemoteMsg::Spawn(job)) {
+        if !self.remote.send(RemoteMsg::Query(job)) {
             return Err(DumpError::Gone);
         }
         let before = self.remote.running();

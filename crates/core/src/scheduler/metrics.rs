@@ -109,6 +109,13 @@ pub struct RuntimeMetrics {
     pub tasks_failed: u64,
     /// Tasks that ended by cancellation.
     pub tasks_cancelled: u64,
+    /// Spawns the runtime refused (its `max_tasks` limit, no stack to be
+    /// had, or shutting down), local and remote; not counted in
+    /// `tasks_spawned`.
+    pub tasks_refused: u64,
+    /// Spawns from other threads ([`Handle`](super::Handle)) queued and not
+    /// yet taken by the runtime.
+    pub remote_spawns_queued: usize,
     /// Switches into tasks.
     pub switches: u64,
     /// Tasks in the run queue now.
@@ -149,6 +156,8 @@ pub(crate) struct Counters {
     pub(crate) completed: Cell<u64>,
     pub(crate) failed: Cell<u64>,
     pub(crate) cancelled: Cell<u64>,
+    /// Spawns refused (`SpawnError`), counted on the error paths only.
+    pub(crate) refused: Cell<u64>,
     /// Switches into tasks that have ended (live ones keep their own).
     pub(crate) switches: Cell<u64>,
     pub(crate) polls: Cell<u64>,

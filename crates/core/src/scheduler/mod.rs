@@ -105,7 +105,7 @@ pub use config::{DeadlockAction, SchedulerConfig};
 pub use det::{DeadlockReport, DetConfig, DetFailure, DetStats, PolicySpec, Stream, TaskWait};
 pub use driver::{Driver, DriverNotifier, DriverStats};
 pub use dump::{DumpError, DumpOptions, SpawnLocation, TaskDump, TaskInfo, TaskStatus};
-pub use error::{JoinError, ParkError, SchedulerError, SpawnError};
+pub use error::{JoinError, ParkError, SchedulerError, SpawnError, TrySpawnError};
 pub use handle::{dump, dump_with_stacks, metrics, Handle, RemoteJoinHandle};
 pub use metrics::{Health, LatencyHistogram, RuntimeMetrics, LATENCY_BOUNDS_US, SAMPLE_EVERY};
 pub use notify_driver::NotifyDriver;

@@ -20,6 +20,17 @@
 //!   at least since that turn.
 //! * `handles` counts the live [`Handle`](super::Handle)s of the runtime
 //!   (the deadlock check needs none alive).
+//! * `queued_spawns` counts the [`RemoteMsg::Spawn`]s sent and not yet
+//!   taken by the runtime (incremented before the send, decremented when
+//!   `drain_inbox` takes one); `alive` is the runtime's live task count as
+//!   of its last inbox read. Both only inform
+//!   [`Handle::try_spawn`](super::Handle::try_spawn)'s back-pressure, which
+//!   is approximate under concurrent spawners: the runtime itself enforces
+//!   `max_tasks` exactly.
+//! * The runtime takes at most [`INBOX_BATCH`] messages per read, and
+//!   none while [`INBOX_BACKLOG`] tasks are runnable, so a flood of remote
+//!   spawns cannot keep timers and running tasks from their turn, nor map a
+//!   stack for every queued spawn at once.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,16 +38,30 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::config::SchedulerConfig;
 use super::driver::DriverNotifier;
 use super::table::TaskKey;
+
+/// The most messages the runtime takes from its inbox in one read; when a
+/// read is full, the runtime polls its driver (timers, I/O) without
+/// blocking before it reads again.
+pub(crate) const INBOX_BATCH: usize = 128;
+
+/// The runtime leaves its inbox alone while this many tasks are runnable:
+/// they run first (the inbox's tasks would queue behind them anyway).
+pub(crate) const INBOX_BACKLOG: usize = 1024;
 
 /// A message to a runtime from another thread.
 pub(crate) enum RemoteMsg {
     Unpark(TaskKey),
     CancelWake(TaskKey),
-    /// A job for the runtime's thread: a spawn, or a query (a dump, the
-    /// metrics) that answers through a channel of its own.
+    /// A task spawn ([`Handle::spawn`](super::Handle::spawn),
+    /// [`Handle::try_spawn`](super::Handle::try_spawn)), counted in
+    /// `queued_spawns`.
     Spawn(Box<dyn FnOnce() + Send>),
+    /// A query (a dump, the metrics) that answers through a channel of its
+    /// own.
+    Query(Box<dyn FnOnce() + Send>),
 }
 
 /// The sending side of a runtime's inbox.
@@ -47,6 +72,12 @@ pub(crate) struct Remote {
     running: AtomicU64,
     turn: AtomicU64,
     handles: AtomicUsize,
+    queued_spawns: AtomicUsize,
+    alive: AtomicUsize,
+    /// `SchedulerConfig::remote_spawn_capacity`.
+    pub(crate) spawn_capacity: usize,
+    /// `SchedulerConfig::max_tasks`.
+    pub(crate) max_tasks: Option<usize>,
     /// What `since` counts from.
     pub(crate) origin: Instant,
 }
@@ -55,6 +86,7 @@ impl Remote {
     pub(crate) fn new(
         id: u64,
         notifier: Arc<dyn DriverNotifier>,
+        config: &SchedulerConfig,
     ) -> (Arc<Remote>, Receiver<RemoteMsg>) {
         let (tx, rx) = crossbeam_channel::unbounded();
         let remote = Remote {
@@ -64,6 +96,10 @@ impl Remote {
             running: AtomicU64::new(0),
             turn: AtomicU64::new(0),
             handles: AtomicUsize::new(0),
+            queued_spawns: AtomicUsize::new(0),
+            alive: AtomicUsize::new(0),
+            spawn_capacity: config.remote_spawn_capacity,
+            max_tasks: config.max_tasks,
             origin: Instant::now(),
         };
         (Arc::new(remote), rx)
@@ -111,11 +147,38 @@ impl Remote {
 
     /// Queues `message` and wakes the runtime. False if the runtime is gone.
     pub(crate) fn send(&self, message: RemoteMsg) -> bool {
+        let spawn = matches!(message, RemoteMsg::Spawn(_));
+        if spawn {
+            self.queued_spawns.fetch_add(1, Ordering::Relaxed);
+        }
         if self.tx.send(message).is_err() {
+            if spawn {
+                self.queued_spawns.fetch_sub(1, Ordering::Relaxed);
+            }
             return false;
         }
         self.notifier.notify();
         true
+    }
+
+    /// The runtime took a spawn from its inbox.
+    pub(crate) fn took_spawn(&self) {
+        self.queued_spawns.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Spawns sent and not yet taken by the runtime.
+    pub(crate) fn queued_spawns(&self) -> usize {
+        self.queued_spawns.load(Ordering::Relaxed)
+    }
+
+    /// The runtime's thread publishes its live task count.
+    pub(crate) fn publish_alive(&self, alive: usize) {
+        self.alive.store(alive, Ordering::Relaxed);
+    }
+
+    /// The live task count as of the runtime's last inbox read.
+    pub(crate) fn alive(&self) -> usize {
+        self.alive.load(Ordering::Relaxed)
     }
 }
 

@@ -33,7 +33,7 @@ use super::metrics::{self, Counters, Health, RuntimeMetrics, SAMPLE_EVERY};
 use super::observer::{Observer, TaskEvent, TaskEventKind};
 use super::prefetch;
 use super::record::{ErasedTask, Task, TaskHeader, TaskIdentity};
-use super::remote::{Remote, RemoteMsg, Unparker};
+use super::remote::{Remote, RemoteMsg, Unparker, INBOX_BACKLOG, INBOX_BATCH};
 use super::run_queue::RunQueue;
 use super::state::{TaskState, WaitKind, WaitReason};
 use super::table::{TaskKey, TaskTable};
@@ -151,7 +151,7 @@ impl SchedulerInner {
             ),
         };
         let id = NEXT_SCHEDULER_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (remote, inbox) = Remote::new(id, driver.notifier());
+        let (remote, inbox) = Remote::new(id, driver.notifier(), &config);
         let watchdog = config.watchdog.map(Watchdog::start);
         let observer = config.observer.clone();
         Rc::new(SchedulerInner {
@@ -642,6 +642,8 @@ impl SchedulerInner {
             tasks_completed: c.completed.get(),
             tasks_failed: c.failed.get(),
             tasks_cancelled: c.cancelled.get(),
+            tasks_refused: c.refused.get(),
+            remote_spawns_queued: self.remote.queued_spawns(),
             switches,
             run_queue_depth: queued,
             parked_by_reason: parked,
@@ -810,18 +812,40 @@ impl SchedulerInner {
         *self.woken.borrow_mut() = woken;
     }
 
-    /// Handles messages from other threads. Returns true if any arrived.
+    /// Handles messages from other threads, at most `INBOX_BATCH` of them,
+    /// and none while `INBOX_BACKLOG` tasks are runnable; after a full
+    /// batch, polls the driver without blocking (timers, I/O). So a flood
+    /// of remote spawns leaves timers and running tasks their turn, and
+    /// spawned tasks that have not started (each holding a stack) stay
+    /// bounded. Returns true if any message arrived (the caller runs what
+    /// they woke before it reads again).
     fn drain_inbox(&self) -> bool {
-        let mut any = false;
-        while let Ok(message) = self.inbox.try_recv() {
-            any = true;
+        // A long run queue first: what the inbox holds would only queue
+        // behind it, each spawn holding a stack meanwhile.
+        if self.run_queue.borrow().len() >= INBOX_BACKLOG {
+            return false;
+        }
+        let mut taken = 0;
+        while taken < INBOX_BATCH {
+            let Ok(message) = self.inbox.try_recv() else {
+                break;
+            };
+            taken += 1;
             match message {
                 RemoteMsg::Unpark(key) => self.unpark(key),
                 RemoteMsg::CancelWake(key) => self.wake_for_cancel(key),
-                RemoteMsg::Spawn(spawn) => spawn(),
+                RemoteMsg::Spawn(spawn) => {
+                    self.remote.took_spawn();
+                    spawn();
+                }
+                RemoteMsg::Query(query) => query(),
             }
         }
-        any
+        self.remote.publish_alive(self.table.borrow().len());
+        if taken == INBOX_BATCH && self.det.is_none() {
+            self.turn(false);
+        }
+        taken > 0
     }
 
     // Always inlined: it has two callers (the production loop and the
@@ -926,6 +950,13 @@ impl SchedulerInner {
         }
     }
 
+    /// Counts a refused spawn (the `tasks_refused` metric).
+    #[cold]
+    fn refuse(&self, err: SpawnError) -> SpawnError {
+        Counters::bump(&self.counters.refused);
+        err
+    }
+
     /// Spawns `f` as a new task, queued behind the runnable ones.
     ///
     /// `scopes` names the cancel scopes the task belongs to, outermost
@@ -962,14 +993,17 @@ impl SchedulerInner {
         f: impl FnOnce() -> T + 'static,
     ) -> Result<Rc<Task<T>>, SpawnError> {
         if self.shutting_down.get() {
-            return Err(SpawnError::ShuttingDown);
+            return Err(self.refuse(SpawnError::ShuttingDown));
         }
         if let Some(limit) = self.config.max_tasks {
             if self.table.borrow().len() >= limit {
-                return Err(SpawnError::TooManyTasks { limit });
+                return Err(self.refuse(SpawnError::TooManyTasks { limit }));
             }
         }
-        let stack = FiberStack::new(stack_size.unwrap_or(self.config.stack_size))?;
+        let stack = match FiberStack::new(stack_size.unwrap_or(self.config.stack_size)) {
+            Ok(stack) => stack,
+            Err(err) => return Err(self.refuse(err.into())),
+        };
         // The child starts with the spawner's context as it is now (O(1)).
         let context = Context::current_snapshot();
         let key = self.table.borrow().next_key();
