@@ -238,7 +238,9 @@ impl WaitState<(), usize> for State {
 /// Permits released while waiters handed permits earlier have not yet run
 /// are not free for a newcomer either: it queues behind them, as in
 /// asyncio (tokio would let it take them). An uncontended acquire is a
-/// cancellation checkpoint but does not yield to other tasks.
+/// cancellation checkpoint, and yields to other tasks only when the task's
+/// cooperative budget is spent (once every
+/// [`BUDGET`](fibrio_core::coop::BUDGET) operations that did not wait).
 ///
 /// # Examples
 ///
@@ -468,7 +470,7 @@ impl Semaphore {
         n: usize,
         deadline: Option<Instant>,
     ) -> Result<SemaphorePermit, AcquireError> {
-        fibrio_core::task::checkpoint_if_cancelled();
+        crate::wait::begin();
         let mut waiter = {
             let mut st = lock(&self.state);
             if st.closed {

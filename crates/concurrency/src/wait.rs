@@ -50,6 +50,11 @@
 //! * FIFO: waiters queue at the back and are served from the front. The
 //!   one exception is [`WaitQueue::serve_back`], for `Notify::notify_last`
 //!   (tokio's LIFO notification), which serves the most recent waiter.
+//! * Every blocking operation starts with [`begin`], before it looks at
+//!   the state: the cancellation checkpoint and the cooperative budget
+//!   (`fibrio_core::coop`), so a task whose operations keep succeeding at
+//!   once still yields once every `coop::BUDGET` of them, and the yield
+//!   comes before the operation takes anything.
 //! * Inside a task, waiting parks the task (a cancellation checkpoint: a
 //!   cancelled waiter unwinds, and its [`Waiter`]'s `Drop` leaves); outside
 //!   any task it parks the thread.
@@ -71,6 +76,18 @@ use std::time::{Duration, Instant};
 use fibrio_core::task::{ParkError, Unparker, WaitKind, WaitReason};
 
 use crate::sync::WaitError;
+
+/// Starts a blocking operation of a primitive (a channel send or receive,
+/// a lock, an acquire, a wait that may be over already): a cancellation
+/// checkpoint, and one unit of the task's cooperative budget
+/// ([`fibrio_core::coop::proceed`]), which yields first when it is empty.
+/// Called before the operation looks at the state, so a cancellation at
+/// that yield takes nothing: no message is lost, no permit or lock leaks.
+/// Outside a task it does nothing.
+#[inline]
+pub(crate) fn begin() {
+    fibrio_core::coop::proceed();
+}
 
 /// Locks `m`, ignoring poisoning: the primitives never panic while holding
 /// their lock, so the state is always consistent.
@@ -488,14 +505,14 @@ fn block(deadline: Option<Instant>, reason: WaitReason) -> Result<(), Stop> {
 /// (`Ok(true)`) or `deadline` passes (`Ok(false)`), for a primitive whose
 /// waiters all wait for one condition (an `Event` being set, a `WaitGroup`
 /// reaching zero) and are all served with `()` when it comes to hold. A
-/// checkpoint first; a waiter that gives up, before queueing or after, is
+/// checkpoint and a unit of the budget first ([`begin`]); a waiter that gives up, before queueing or after, is
 /// counted by [`Waitable::abandon`].
 pub(crate) fn wait_for_signal<W: Waitable<()>>(
     owner: &W,
     deadline: Option<Instant>,
     signalled: fn(&W::State) -> bool,
 ) -> Result<bool, WaitError> {
-    fibrio_core::task::checkpoint_if_cancelled();
+    begin();
     let mut waiter = {
         let mut st = lock(owner.state());
         if signalled(&st) {

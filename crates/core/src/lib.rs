@@ -49,6 +49,7 @@ compile_error!("fibrio currently supports Unix targets only (Linux, macOS, the B
 
 // Layers, bottom up: unwind, stack, fiber, scheduler, time, task; each
 // uses only the ones before it (see the table above).
+pub mod coop;
 pub mod fiber;
 pub mod scheduler;
 pub mod stack;

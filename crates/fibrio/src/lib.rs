@@ -113,7 +113,7 @@ pub use fibrio_core::task::{
     fail_after, fail_at, move_on_after, move_on_at, spawn, yield_now, CancelScope, Elapsed,
     JoinError, JoinHandle, TaskRef, TaskState, TaskStats,
 };
-pub use fibrio_core::{fiber, stack};
+pub use fibrio_core::{coop, fiber, stack};
 pub use fibrio_reactor::{io, net, sleep, sleep_until, spawn_blocking, BackendKind as Backend};
 pub use runtime::{run, Builder, Runtime, RuntimeError};
 pub use workers::{worker_index, WorkerError, Workers, WorkersBuilder};

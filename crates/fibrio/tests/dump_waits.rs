@@ -125,10 +125,9 @@ fn ten_thousand_parked_tasks_in_every_kind_of_wait() {
                 }),
             );
         }
-        // The reactor records an accept as a read on the listener's fd
-        // (`net/tcp.rs` does not tell it apart).
+        // An accept shows `Accept` on the listener's fd.
         add!(
-            WaitKind::Read,
+            WaitKind::Accept,
             fibrio::spawn(move || ignore(listener.accept()))
         );
         let total = expected.len();

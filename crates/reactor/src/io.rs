@@ -354,8 +354,20 @@ impl Registration {
         direction: Direction,
         deadline: Option<std::time::Instant>,
     ) -> io::Result<()> {
+        self.wait_as(direction, direction.wait_kind(), deadline)
+    }
+
+    /// [`wait_until`](Registration::wait_until), with the task's wait
+    /// reason `kind` while it is parked (`Accept` for a listener's accept,
+    /// `Connect` for a connect in progress) instead of the direction's.
+    pub(crate) fn wait_as(
+        &self,
+        direction: Direction,
+        kind: fibrio_core::task::WaitKind,
+        deadline: Option<std::time::Instant>,
+    ) -> io::Result<()> {
         let (reactor, key, token) = self.current_slot()?;
-        reactor.wait_ready(key, token, direction, deadline)
+        reactor.wait_ready(key, token, direction, kind, deadline)
     }
 
     /// True if `direction` is known to be drained, on an edge-triggered

@@ -544,7 +544,10 @@ impl ReactorInner {
 
     /// Parks the current task until registration `(key, token)` is ready in
     /// `direction`, or until `deadline` (then `TimedOut`). While parked the
-    /// task's wait reason is `Read` or `Write` on the registration's fd.
+    /// task's wait reason is `kind` on the registration's fd: `Read` or
+    /// `Write` for plain I/O ([`Direction::wait_kind`]), `Accept` for a
+    /// listener's accept, `Connect` for a connect in progress, so a task
+    /// dump says which operation a task is stuck in.
     ///
     /// The caller has just seen an operation in `direction` fail with
     /// `WouldBlock`, and has not switched tasks since; with an edge-triggered
@@ -555,6 +558,7 @@ impl ReactorInner {
         key: usize,
         token: u64,
         direction: Direction,
+        kind: task::WaitKind,
         deadline: Option<Instant>,
     ) -> io::Result<()> {
         let me = task::current_key()
@@ -573,7 +577,7 @@ impl ReactorInner {
         }
         loop {
             // Registered for `direction` or returned; `reason` is what the
-            // task waits for while parked: the direction, on the fd.
+            // task waits for while parked: `kind`, on the fd.
             let reason = {
                 let mut io = self.io.borrow_mut();
                 let Some(Some(entry)) = io.get_mut(key) else {
@@ -612,10 +616,6 @@ impl ReactorInner {
                 if !self.persistent {
                     self.rearm(key, entry);
                 }
-                let kind = match direction {
-                    Direction::Read => task::WaitKind::Read,
-                    Direction::Write => task::WaitKind::Write,
-                };
                 // A registered fd is never negative.
                 task::WaitReason::new(kind, entry.fd as u64)
             };
@@ -713,6 +713,30 @@ pub enum Direction {
     Read,
     /// Writable (or connected).
     Write,
+}
+
+impl Direction {
+    /// What a task waiting for plain I/O in this direction shows in a dump
+    /// or a deadlock report: [`WaitKind::Read`](task::WaitKind::Read) or
+    /// [`WaitKind::Write`](task::WaitKind::Write). (An accept waits for
+    /// `Read` and shows `Accept`; a connect waits for `Write` and shows
+    /// `Connect`.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fibrio_core::task::WaitKind;
+    /// use fibrio_reactor::Direction;
+    ///
+    /// assert_eq!(Direction::Read.wait_kind(), WaitKind::Read);
+    /// assert_eq!(Direction::Write.wait_kind(), WaitKind::Write);
+    /// ```
+    pub fn wait_kind(self) -> task::WaitKind {
+        match self {
+            Direction::Read => task::WaitKind::Read,
+            Direction::Write => task::WaitKind::Write,
+        }
+    }
 }
 
 /// Removes a waiter that leaves `wait_ready` (woken, or unwinding).

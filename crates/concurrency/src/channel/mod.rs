@@ -25,6 +25,11 @@
 //!   senders and receivers are served FIFO.
 //! * Blocking calls are cancellation checkpoints, and a cancelled waiter
 //!   neither loses nor steals a message (see `shared.rs`).
+//! * A `send` or `recv` that completes at once spends a unit of the task's
+//!   cooperative budget ([`fibrio_core::coop`]); once every
+//!   [`BUDGET`](fibrio_core::coop::BUDGET) of them the call yields first,
+//!   before it takes or gives anything, so a consumer whose channel never
+//!   runs dry still lets the other tasks (and the timers) run.
 //!
 //! # Examples
 //!

@@ -277,7 +277,7 @@ pub(crate) fn send<T>(
     msg: T,
     deadline: Option<Instant>,
 ) -> Result<(), SendTimeoutError<T>> {
-    fibrio_core::task::checkpoint_if_cancelled();
+    crate::wait::begin();
     let mut waiter = {
         let mut st = lock(shared);
         match st.try_send(msg) {
@@ -314,7 +314,7 @@ pub(crate) fn recv<T>(
     shared: &Shared<T>,
     deadline: Option<Instant>,
 ) -> Result<T, RecvTimeoutError> {
-    fibrio_core::task::checkpoint_if_cancelled();
+    crate::wait::begin();
     let mut waiter = {
         let mut st = lock(shared);
         match st.try_recv() {

@@ -180,7 +180,7 @@ impl Barrier {
     /// });
     /// ```
     pub fn wait(&self) -> Result<BarrierWaitResult, WaitError> {
-        fibrio_core::task::checkpoint_if_cancelled();
+        crate::wait::begin();
         let mut waiter = {
             let mut st = lock(&self.state);
             if st.arrived + 1 >= self.parties {

@@ -15,11 +15,12 @@
 //!   front of it so that an uncontended lock and unlock never touch the
 //!   queue.
 //! * **Checkpoints.** Every call that can block is a cancellation
-//!   checkpoint: it calls
-//!   [`checkpoint_if_cancelled`](fibrio_core::task::checkpoint_if_cancelled)
-//!   (which does not yield) on entry, even when it would not have to wait,
-//!   and parks through `fibrio_core::task::park_until`, which unwinds a
-//!   cancelled task.
+//!   checkpoint: it calls [`coop::proceed`](fibrio_core::coop::proceed) on
+//!   entry, even when it would not have to wait (a checkpoint that yields
+//!   only once the task's cooperative budget is spent, before the call
+//!   takes anything), and parks through `fibrio_core::task::park_until`,
+//!   which unwinds a cancelled task. (A condvar wait, which always waits,
+//!   only checks for cancellation on entry.)
 //! * **FIFO hand-off.** Waiters queue in arrival order, and are served
 //!   from the front (the one exception is [`Notify::notify_last`], which
 //!   serves the most recent waiter, as tokio's does). What a waiter waits

@@ -281,7 +281,9 @@ impl Waitable<(), u64> for RawMutex {
 /// that then leaves (cancelled, timed out) passes it on to the next waiter,
 /// or frees it. Uncontended, locking and unlocking cost a few atomic
 /// operations and touch no queue; an uncontended `lock` is a cancellation
-/// checkpoint but does not yield to other tasks.
+/// checkpoint, and yields to other tasks only when the task's cooperative
+/// budget is spent (once every [`BUDGET`](fibrio_core::coop::BUDGET)
+/// operations that did not wait).
 ///
 /// Unlike `std::sync::Mutex` there is no poisoning: cancelling a task
 /// unwinds through whatever guards it holds, routinely, so a guard dropped
@@ -393,7 +395,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     #[inline]
     pub fn lock(&self) -> Result<MutexGuard<'_, T>, LockError> {
-        fibrio_core::task::checkpoint_if_cancelled();
+        crate::wait::begin();
         let me = current_task();
         if !self.raw.try_lock() {
             self.raw.lock_slow(None, me)?;
@@ -428,7 +430,7 @@ impl<T: ?Sized> Mutex<T> {
     /// });
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_, T>, LockError> {
-        fibrio_core::task::checkpoint_if_cancelled();
+        crate::wait::begin();
         let me = current_task();
         if !self.raw.try_lock() {
             self.raw

@@ -307,7 +307,7 @@ impl Notify {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, WaitError> {
-        fibrio_core::task::checkpoint_if_cancelled();
+        crate::wait::begin();
         let mut waiter = {
             let mut st = lock(&self.state);
             if st.permit {

@@ -197,7 +197,9 @@ impl WaitState<(), Want> for State {
 /// leaves (cancelled, timed out) releases it, passing it on. As a
 /// consequence, a task that takes a read lock while already holding one
 /// deadlocks if a writer queued in between. An uncontended acquire is a
-/// cancellation checkpoint but does not yield to other tasks.
+/// cancellation checkpoint, and yields to other tasks only when the task's
+/// cooperative budget is spent (once every
+/// [`BUDGET`](fibrio_core::coop::BUDGET) operations that did not wait).
 ///
 /// There is no poisoning, for the reason given on
 /// [`Mutex`](super::Mutex). `Send + Sync` under the same bounds as
@@ -476,7 +478,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Takes the logical lock (a read lock, or the write lock), queueing
     /// behind earlier waiters.
     fn acquire(&self, write: bool, deadline: Option<Instant>) -> Result<(), LockError> {
-        fibrio_core::task::checkpoint_if_cancelled();
+        crate::wait::begin();
         let who = Want::current(write);
         let mut waiter = {
             let mut st = lock(&self.state);

@@ -13,7 +13,17 @@
 //!   waits on the reactor of a runtime that has ended.
 //! * Outside any fibrio task (a plain thread), a call that would block
 //!   waits in `poll(2)` on this one fd, so the types also work there.
-//! * Every call is a cancellation checkpoint, checked before the first try.
+//! * Every call starts with `coop::proceed` before its first try: a
+//!   cancellation checkpoint, and one unit of the task's cooperative
+//!   budget, which yields first when it is empty (`fibrio_core::coop`). So
+//!   a task whose socket always has data (or room, or a connection to
+//!   accept) still lets the others run, and the yield, which may unwind
+//!   the task, comes before the operation, never after a read that got
+//!   bytes. The one exception is `retry_until`, which continues an
+//!   operation its caller already started (a connect in progress) and
+//!   spent for.
+//! * A task parked in a wait shows what for in a dump: `Read` or `Write`,
+//!   or `Accept` or `Connect` for the calls that pass that kind.
 //! * Between a call that fails with `WouldBlock` and the wait for readiness
 //!   that follows it (`wait`, then `Registration::wait_until`), nothing
 //!   parks, yields or checks for cancellation: the edge-triggered reactor
@@ -30,7 +40,8 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
-use fibrio_core::task;
+use fibrio_core::coop;
+use fibrio_core::task::{self, WaitKind};
 
 use crate::io::Registration;
 use crate::reactor::Direction;
@@ -76,9 +87,21 @@ impl<S: AsRawFd> Evented<S> {
     pub(crate) fn blocking<R>(
         &self,
         direction: Direction,
-        mut op: impl FnMut(&S) -> io::Result<R>,
+        op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.blocking_until(direction, self.timeouts.deadline(direction), &mut op)
+        self.blocking_as(direction, direction.wait_kind(), op)
+    }
+
+    /// Like [`blocking`](Self::blocking), showing `kind` (`Accept`) as the
+    /// task's wait reason while it waits.
+    pub(crate) fn blocking_as<R>(
+        &self,
+        direction: Direction,
+        kind: WaitKind,
+        op: impl FnMut(&S) -> io::Result<R>,
+    ) -> io::Result<R> {
+        coop::proceed();
+        self.retry_until(direction, kind, self.timeouts.deadline(direction), op)
     }
 
     /// Reads from a *stream* socket, like `blocking(Direction::Read, op)`,
@@ -95,12 +118,12 @@ impl<S: AsRawFd> Evented<S> {
         capacity: usize,
         mut op: impl FnMut(&S) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        coop::proceed();
         let deadline = self.timeouts.deadline(Direction::Read);
-        task::checkpoint_if_cancelled();
         if capacity > 0 {
             if let Some(registration) = self.registration.get() {
                 if registration.known_unready(Direction::Read) && task::current_key().is_some() {
-                    self.wait(Direction::Read, deadline)?;
+                    self.wait(Direction::Read, WaitKind::Read, deadline)?;
                 }
             }
         }
@@ -114,7 +137,7 @@ impl<S: AsRawFd> Evented<S> {
                     return Ok(n);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.wait(Direction::Read, deadline)?;
+                    self.wait(Direction::Read, WaitKind::Read, deadline)?;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 result => return result,
@@ -122,18 +145,22 @@ impl<S: AsRawFd> Evented<S> {
         }
     }
 
-    /// Like [`blocking`](Self::blocking), with an explicit deadline.
-    pub(crate) fn blocking_until<R>(
+    /// Runs `op` until it does not return `WouldBlock`, waiting for
+    /// `direction` in between (showing `kind` as the task's wait reason),
+    /// until `deadline`. Neither a checkpoint nor a spend before the first
+    /// try: the caller has started the operation already (a non-blocking
+    /// connect), after its own `coop::proceed`.
+    pub(crate) fn retry_until<R>(
         &self,
         direction: Direction,
+        kind: WaitKind,
         deadline: Option<Instant>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        task::checkpoint_if_cancelled();
         loop {
             match op(&self.socket) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.wait(direction, deadline)?;
+                    self.wait(direction, kind, deadline)?;
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 result => return result,
@@ -141,8 +168,14 @@ impl<S: AsRawFd> Evented<S> {
         }
     }
 
-    /// Waits until the socket is ready in `direction`, or `deadline`.
-    pub(crate) fn wait(&self, direction: Direction, deadline: Option<Instant>) -> io::Result<()> {
+    /// Waits until the socket is ready in `direction`, or `deadline`,
+    /// showing `kind` as the task's wait reason meanwhile.
+    pub(crate) fn wait(
+        &self,
+        direction: Direction,
+        kind: WaitKind,
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
         if task::current_key().is_none() {
             return poll_fd(self.socket.as_raw_fd(), direction, deadline);
         }
@@ -153,7 +186,7 @@ impl<S: AsRawFd> Evented<S> {
                 self.registration.get_or_init(|| registration)
             }
         };
-        registration.wait_until(direction, deadline)
+        registration.wait_as(direction, kind, deadline)
     }
 }
 

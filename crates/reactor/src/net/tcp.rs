@@ -7,6 +7,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use fibrio_core::task::WaitKind;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::evented::Evented;
@@ -281,8 +282,9 @@ impl TcpListener {
             ListenerInner::Os(inner) => {
                 // Refused once shutdown is requested, and cut short (having
                 // accepted nothing) when it is requested while blocked.
-                let (stream, addr) =
-                    crate::shutdown::accept(|| inner.blocking(Direction::Read, |l| l.accept()))?;
+                let (stream, addr) = crate::shutdown::accept(|| {
+                    inner.blocking_as(Direction::Read, WaitKind::Accept, |l| l.accept())
+                })?;
                 Ok((TcpStream::from_std(stream)?, addr))
             }
             ListenerInner::Sim(listener) => {
@@ -582,11 +584,18 @@ enum StreamInner {
 }
 
 impl TcpStream {
-    /// Connects to `addr`, trying each resolved address in turn. Name
-    /// resolution (for host names, not literal addresses) blocks the thread;
-    /// resolve remote names with `spawn_blocking` first if that matters.
+    /// Connects to `addr`, trying each resolved address in turn. Host names
+    /// resolve on the blocking pool inside a task, so only this task waits
+    /// on DNS; literal addresses are not looked up.
     /// Inside a simulation the connection is simulated, and names resolve
     /// through the simulated network (see [`ToSocketAddrs`]).
+    ///
+    /// A connect that does not complete inside the system call (most do
+    /// not, even on loopback) parks the task until the reactor reports the
+    /// socket writable, as tokio's does, showing
+    /// [`WaitKind::Connect`](fibrio_core::task::WaitKind::Connect) in a
+    /// task dump meanwhile. So a loop of connects lets the accepting task
+    /// (and everyone else) run between them.
     ///
     /// # Errors
     ///
@@ -661,6 +670,8 @@ impl TcpStream {
         if let Some(net) = sim::current() {
             return SimStream::connect(&net, addr, deadline).map(TcpStream::sim);
         }
+        // A checkpoint and a unit of the budget, before anything is made.
+        fibrio_core::coop::proceed();
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
         let pending = match socket.connect(&SockAddr::from(addr)) {
@@ -673,7 +684,18 @@ impl TcpStream {
             s.set_nonblocking(true)
         })?;
         if pending {
-            stream.blocking_until(Direction::Write, deadline, |s| match s.take_error()? {
+            // In progress: park until the reactor reports the socket
+            // writable, even when the handshake is already done (on
+            // loopback it often is), as tokio does. The task shows
+            // `Connect` meanwhile. Without this park a loop of connects
+            // never waits, and many such loops fill the listener's accept
+            // queue faster than one accepting task drains it, whatever the
+            // budget: the kernel then drops SYNs, and each dropped one
+            // costs a second. The park paces every connecting task to one
+            // connect per reactor turn, and the accepting task is woken on
+            // that same turn.
+            stream.wait(Direction::Write, WaitKind::Connect, deadline)?;
+            let connected = |s: &std::net::TcpStream| match s.take_error()? {
                 Some(err) => Err(err),
                 None => match s.peer_addr() {
                     Ok(_) => Ok(()),
@@ -682,7 +704,8 @@ impl TcpStream {
                     }
                     Err(err) => Err(err),
                 },
-            })?;
+            };
+            stream.retry_until(Direction::Write, WaitKind::Connect, deadline, connected)?;
         }
         Ok(TcpStream {
             inner: StreamInner::Os(stream),

@@ -13,6 +13,7 @@ use super::accept_backoff;
 use super::evented::Evented;
 use super::tcp::{fd_traits, stream_io};
 use crate::reactor::Direction;
+use fibrio_core::task::WaitKind;
 
 /// A Unix domain socket server. Mirrors
 /// [`std::os::unix::net::UnixListener`].
@@ -164,7 +165,9 @@ impl UnixListener {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (stream, addr) = self.inner.blocking(Direction::Read, |l| l.accept())?;
+        let (stream, addr) = self
+            .inner
+            .blocking_as(Direction::Read, WaitKind::Accept, |l| l.accept())?;
         Ok((UnixStream::from_std(stream)?, addr))
     }
 
@@ -409,7 +412,7 @@ impl UnixStream {
     /// # }).unwrap().unwrap();
     /// ```
     pub fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
-        fibrio_core::task::checkpoint_if_cancelled();
+        fibrio_core::coop::proceed();
         // Connecting a Unix stream socket completes at once (or fails);
         // it never needs to wait for the peer.
         UnixStream::from_std(std::os::unix::net::UnixStream::connect(path)?)

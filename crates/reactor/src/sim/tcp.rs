@@ -48,7 +48,7 @@ pub(super) fn blocking<T>(
     deadline: Option<Instant>,
     mut attempt: impl FnMut(&mut NetState, &mut Wake) -> Option<io::Result<T>>,
 ) -> io::Result<T> {
-    task::checkpoint_if_cancelled();
+    fibrio_core::coop::proceed();
     let mut wake = Wake::new();
     loop {
         let answer = attempt(&mut net.state().borrow_mut(), &mut wake);
@@ -187,7 +187,7 @@ impl SimStream {
         addr: SocketAddr,
         deadline: Option<Instant>,
     ) -> io::Result<SimStream> {
-        task::checkpoint_if_cancelled();
+        fibrio_core::coop::proceed();
         let conn = net
             .state()
             .borrow_mut()

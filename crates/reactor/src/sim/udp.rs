@@ -48,7 +48,7 @@ impl SimUdp {
     }
 
     pub(crate) fn send_to(&self, data: &[u8], to: Option<SocketAddr>) -> io::Result<usize> {
-        fibrio_core::task::checkpoint_if_cancelled();
+        fibrio_core::coop::proceed();
         let h = &*self.handle;
         h.net
             .state()
