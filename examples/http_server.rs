@@ -47,29 +47,73 @@
 //!   left is cancelled and the process exits 0 all the same. A second
 //!   signal ends the grace period at once. See `docs/operations.md`.
 //!
+//! * `--admin ADDR` (off): serve fibrio's admin endpoints on ADDR (a
+//!   loopback address; `127.0.0.1:0` picks a port): `GET /metrics`
+//!   (Prometheus text, one `worker` label per worker), `GET /healthz`
+//!   (JSON), `GET /debug/tasks` (the task dump; `?stacks=1` adds every
+//!   task's backtrace). Worker 0 serves them with its own tasks and asks
+//!   the other workers through their `Handle`s, so they cover every
+//!   worker. The bound address is printed as `admin listening on
+//!   http://ADDR`.
+//!
+//! ```text
+//! cargo run --release --example http_server -- --workers 2 --admin 127.0.0.1:9090
+//! curl -s http://127.0.0.1:9090/metrics | grep fibrio_tasks_alive
+//! curl -s http://127.0.0.1:9090/healthz
+//! curl -s 'http://127.0.0.1:9090/debug/tasks?stacks=1'
+//! ```
+//!
 //! The timeouts cost the request path no timer and no clock read: one
 //! sweeper task per worker checks every connection's deadline each tick (a
 //! quarter of the shortest timeout, 5-250 ms), so they fire up to two
 //! ticks late.
 
-use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fibrio::admin::{AdminOptions, AdminServer};
 use fibrio::net::TcpListener;
+use fibrio::Handle;
 use fibrio_examples::http1::{self, Config, Server};
 
-fn serve(addr: &str, server: &Arc<Server>) -> std::io::Result<()> {
+/// What every worker runs: `--admin`'s address, and where worker 0 gets the
+/// other workers' handles from (sent once they have all started).
+struct Admin {
+    addr: Option<String>,
+    others: Mutex<Option<Receiver<Vec<Handle>>>>,
+}
+
+fn serve(addr: &str, server: &Arc<Server>, admin: &Admin) -> std::io::Result<()> {
+    let worker = fibrio::worker_index().unwrap_or(0);
+    // Kept until the accept loop ends: dropping it stops the admin listener.
+    let _admin = match &admin.addr {
+        Some(admin_addr) if worker == 0 => Some(start_admin(admin_addr, admin)?),
+        _ => None,
+    };
     let listener = TcpListener::bind_reuseport(addr)?;
-    eprintln!(
-        "worker {} serving http://{}",
-        fibrio::worker_index().unwrap_or(0),
-        listener.local_addr()?
-    );
+    eprintln!("worker {worker} serving http://{}", listener.local_addr()?);
     server.serve(listener)
+}
+
+/// Starts the admin listener on worker 0, covering the other workers too.
+fn start_admin(addr: &str, admin: &Admin) -> std::io::Result<AdminServer> {
+    let receiver = admin.others.lock().unwrap().take();
+    // The main thread sends the handles right after starting the workers:
+    // wait for them on the blocking pool, not on this worker's thread.
+    let others = match receiver {
+        Some(receiver) => fibrio::spawn_blocking(move || receiver.recv().unwrap_or_default())
+            .map_err(|err| std::io::Error::other(err.to_string()))?,
+        None => Vec::new(),
+    };
+    let server = fibrio::admin::serve_with(addr, AdminOptions::new().runtimes(others))?;
+    eprintln!("admin listening on http://{}", server.local_addr());
+    Ok(server)
 }
 
 fn main() {
     let mut addr = "127.0.0.1:8080".to_string();
+    let mut admin_addr = None;
     let mut workers = 1;
     let mut grace = Duration::from_secs(10);
     let mut config = Config::default();
@@ -78,6 +122,7 @@ fn main() {
         let value = args.next().unwrap_or_default();
         match flag.as_str() {
             "--addr" => addr = value,
+            "--admin" => admin_addr = Some(value),
             "--workers" => workers = number(&flag, &value),
             "--grace" => grace = duration(&flag, &value),
             "--header-timeout" => config.header_timeout = duration(&flag, &value),
@@ -89,13 +134,23 @@ fn main() {
         }
     }
     let server = Server::new(config);
-    let outcomes = fibrio::Runtime::builder()
+    let (send_others, others) = mpsc::channel();
+    let admin = Arc::new(Admin {
+        addr: admin_addr,
+        others: Mutex::new(Some(others)),
+    });
+    let running = fibrio::Runtime::builder()
         .stack_pool(16 * 1024)
         .shutdown_on_signals(grace)
         .workers(workers)
-        .run(move || serve(&addr, &server));
+        .start(move || serve(&addr, &server, &admin));
+    let others = (1..running.len())
+        .filter_map(|i| running.handle(i))
+        .collect();
+    // Worker 0 may have failed to start and dropped the receiver: no matter.
+    let _ = send_others.send(others);
     let mut failed = false;
-    for (worker, outcome) in outcomes.into_iter().enumerate() {
+    for (worker, outcome) in running.join().into_iter().enumerate() {
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(err)) => {
@@ -130,7 +185,7 @@ fn duration(flag: &str, value: &str) -> Duration {
 
 fn usage(problem: &str) -> ! {
     eprintln!(
-        "{problem}\nusage: http_server [--addr HOST:PORT] [--workers N] [--grace D] \
+        "{problem}\nusage: http_server [--addr HOST:PORT] [--admin HOST:PORT] [--workers N] [--grace D] \
          [--header-timeout D] [--idle-timeout D] [--max-connections N] [--max-header-bytes N] [--max-body-bytes N]"
     );
     std::process::exit(2)

@@ -174,7 +174,10 @@ impl Server {
     /// # Errors
     ///
     /// If the worker's timeout sweeper task cannot be spawned. Failed
-    /// accepts and connection spawns are logged and skipped.
+    /// accepts are logged and skipped; a connection whose task cannot be
+    /// spawned (over the runtime's `max_tasks`) is answered `503` with
+    /// `Connection: close`, as one over `max_connections` is, and closed
+    /// (logged with `log::warn!`).
     pub fn serve(self: &Arc<Self>, listener: TcpListener) -> io::Result<()> {
         let sweeper = Sweeper::start(&self.config)?;
         let result = self.accept_loop(listener, &sweeper);
@@ -203,6 +206,10 @@ impl Server {
                 continue;
             };
             let watched = sweeper.watch(stream);
+            // Kept to answer `503` if the task cannot start (the runtime's
+            // `max_tasks`, say): the closure, and the stream in it, is
+            // dropped with the failed spawn.
+            let refused = Rc::clone(&watched);
             let sweeper = Rc::clone(sweeper);
             let spawned = fibrio::task::Builder::new()
                 .stack_size(64 * 1024)
@@ -213,7 +220,8 @@ impl Server {
                     drop(slot);
                 });
             if let Err(err) = spawned {
-                eprintln!("cannot start a connection task: {err}");
+                log::warn!("connection refused with 503: {err}");
+                refuse_busy(&refused.stream);
             }
         }
         Ok(())
@@ -815,8 +823,9 @@ fn requests(
             out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
         }
         let keep_body = head.route == Route::Echo && head.method == Method::Post;
+        // Before the framing test: an empty body must not echo the last one.
+        body.clear();
         if head.framing != Framing::Empty {
-            body.clear();
             read_body(input, out, head.framing, keep_body, body, config)?;
         }
         input.watched.writing_until(input.write_deadline());
@@ -1152,13 +1161,23 @@ impl Background {
     ///
     /// If the runtime cannot start or the port cannot be bound.
     pub fn start(config: Config) -> io::Result<Background> {
+        Background::start_on(config, fibrio::Runtime::builder().stack_pool(1024))
+    }
+
+    /// Starts a server with `config` on a runtime built by `runtime` (a
+    /// `max_tasks`, say).
+    ///
+    /// # Errors
+    ///
+    /// If the runtime cannot start or the port cannot be bound.
+    pub fn start_on(config: Config, runtime: fibrio::Builder) -> io::Result<Background> {
         let server = Server::new(config);
         let (tx, rx) = std::sync::mpsc::channel();
         let serving = Arc::clone(&server);
         std::thread::Builder::new()
             .name("http1-background".into())
             .spawn(move || {
-                let runtime = match fibrio::Runtime::builder().stack_pool(1024).build() {
+                let runtime = match runtime.build() {
                     Ok(runtime) => runtime,
                     Err(err) => {
                         let _ = tx.send(Err(io::Error::other(err.to_string())));

@@ -151,6 +151,25 @@ fn chunk_extensions_and_trailers_are_skipped_and_the_next_request_follows() {
     assert_eq!(responses[1].body, b"Hello, World!");
 }
 
+/// Found by the soak (`tests/soak.rs`): an empty echo after a non-empty one
+/// on the same connection answered the previous request's body.
+#[test]
+fn an_empty_body_after_a_full_one_echoes_nothing() {
+    let server = server();
+    let responses = answers(
+        &server,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+          POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n\
+          POST /echo HTTP/1.1\r\nHost: x\r\n\r\n",
+        &[],
+    );
+    assert_eq!(statuses(&responses), [200, 200, 200]);
+    assert_eq!(responses[0].body, b"hello");
+    assert_eq!(responses[1].body, b"");
+    assert_eq!(responses[1].header("content-length"), Some("0"));
+    assert_eq!(responses[2].body, b"");
+}
+
 #[test]
 fn a_body_arriving_in_pieces_is_read_to_its_end() {
     let server = server();

@@ -1,6 +1,6 @@
 //! Timeouts and limits of the `http_server` example: header timeout
-//! (slowloris), keep-alive idle timeout, connection limit, head and body
-//! size limits. The server (`fibrio_examples::http1`) runs in-process on
+//! (slowloris), keep-alive idle timeout, connection limit, the runtime's
+//! `max_tasks`, head and body size limits. The server (`fibrio_examples::http1`) runs in-process on
 //! its own thread and a free port, with short timeouts, and stops when its
 //! `Background` drops, even when a test fails.
 //!
@@ -179,6 +179,41 @@ fn connections_over_the_limit_get_503_and_a_freed_place_is_reused() {
     });
     let (body, _) = curl(&[&format!("http://{}/", server.addr())]);
     assert_eq!(body, "Hello, World!");
+}
+
+#[test]
+fn connections_over_max_tasks_get_503_and_the_server_keeps_serving() {
+    // Main and the timeout sweeper take two of the four tasks.
+    let server = Background::start_on(Config::default(), fibrio::Runtime::builder().max_tasks(4))
+        .expect("start the server");
+    let mut open: Vec<_> = (0..2)
+        .map(|_| {
+            let mut stream = connect(server.addr());
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut response = [0; 4096];
+            let n = std::io::Read::read(&mut stream, &mut response).unwrap();
+            assert!(response[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+            stream
+        })
+        .collect();
+    // No task for the third: accepted, told 503, closed, request unread.
+    let mut third = connect(server.addr());
+    let responses = parse_responses(&read_to_close(&mut third), &[]);
+    assert_eq!(statuses(&responses), [503]);
+    assert_eq!(responses[0].header("connection"), Some("close"));
+    // The connections it has are still served.
+    for stream in &mut open {
+        stream
+            .write_all(b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut response = [0; 4096];
+        let n = std::io::Read::read(stream, &mut response).unwrap();
+        assert!(response[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+    }
+    drop(open);
+    eventually("a task is free again", || get(&server) == [200]);
 }
 
 // --- size limits ---------------------------------------------------------------------

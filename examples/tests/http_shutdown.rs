@@ -7,114 +7,15 @@
 //!
 //! Wall-clock bounds are 10x or more away from what is measured.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use fibrio_examples::http_client::{connect, parse_responses, read_to_close};
 
 const GRACE: Duration = Duration::from_secs(30);
-
-/// The `http_server` example binary beside this test's, built if missing.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/http_server
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let binary = profile_dir.join("examples").join("http_server");
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", "http_server", "-p", "fibrio-examples"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build --example http_server failed");
-    }
-    binary
-}
-
-/// A running `http_server`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(workers: usize) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut child = Command::new(server_binary())
-            .args([
-                "--addr",
-                &addr.to_string(),
-                "--workers",
-                &workers.to_string(),
-                "--grace",
-                &format!("{}s", GRACE.as_secs()),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start http_server");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("http_server: {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let mut server = Server { child, addr };
-        let mut serving = 0;
-        while serving < workers {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) if line.contains("serving http://") => serving += 1,
-                Ok(_) => {}
-                Err(_) => {
-                    let _ = server.child.kill();
-                    panic!("http_server did not start serving within 60 s");
-                }
-            }
-        }
-        server
-    }
-
-    fn sigterm(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child with a valid signal number has no
-        // memory-safety preconditions.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    }
-
-    /// Waits for the exit, up to `limit`: its status and how long it took.
-    fn wait(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, start.elapsed());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "http_server still running after {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Reads one response head and its `Content-Length` body.
 fn read_response(stream: &mut TcpStream) -> Vec<u8> {
@@ -140,11 +41,12 @@ fn read_response(stream: &mut TcpStream) -> Vec<u8> {
 }
 
 fn graceful_shutdown_with_connections_in_flight(workers: usize) {
-    let mut server = Server::start(workers);
+    let (mut server, addr) =
+        common::http_server(workers, &["--grace", &format!("{}s", GRACE.as_secs())]);
     // Kept-alive connections, idle after one request each.
     let mut idle: Vec<TcpStream> = (0..4)
         .map(|_| {
-            let mut stream = connect(server.addr);
+            let mut stream = connect(addr);
             stream
                 .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
                 .unwrap();
@@ -158,7 +60,7 @@ fn graceful_shutdown_with_connections_in_flight(workers: usize) {
     // Continue`), the last byte of their bodies not sent yet.
     let in_flight: Vec<TcpStream> = (0..4)
         .map(|i| {
-            let mut stream = connect(server.addr);
+            let mut stream = connect(addr);
             let head = format!(
                 "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\nExpect: 100-continue\r\n\r\nbody-{i}"
             );
@@ -199,7 +101,7 @@ fn graceful_shutdown_with_connections_in_flight(workers: usize) {
         signalled.elapsed()
     );
     assert!(
-        TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).is_err(),
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).is_err(),
         "nothing listens after the exit"
     );
 }

@@ -35,114 +35,19 @@
 //!
 //! Wall-clock bounds are 10x or more away from what is measured.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 const GRACE: Duration = Duration::from_secs(30);
 
 /// The longest a client here waits for a byte.
 const IO_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// The `http_server` example binary beside this test's (same profile),
-/// built if missing.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/http_server
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let binary = profile_dir.join("examples").join("http_server");
-    if !binary.exists() {
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--example", "http_server", "-p", "fibrio-examples"]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example http_server failed");
-    }
-    binary
-}
-
-/// A running `http_server`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(workers: usize) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut child = Command::new(server_binary())
-            .args(["--addr", &addr.to_string()])
-            .args(["--workers", &workers.to_string()])
-            .args(["--grace", &format!("{}s", GRACE.as_secs())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start http_server");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("http_server: {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let mut server = Server { child, addr };
-        let mut serving = 0;
-        while serving < workers {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) if line.contains("serving http://") => serving += 1,
-                Ok(_) => {}
-                Err(_) => {
-                    let _ = server.child.kill();
-                    panic!("http_server did not start serving within 60 s");
-                }
-            }
-        }
-        server
-    }
-
-    fn sigterm(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child with a valid signal number has no
-        // memory-safety preconditions.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    }
-
-    /// Waits for the exit, up to `limit`: its status and how long it took.
-    fn wait(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, start.elapsed());
-            }
-            assert!(
-                start.elapsed() < limit,
-                "http_server still running {limit:?} after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// One whole response.
 struct Response {
@@ -572,8 +477,8 @@ struct Load {
 
 /// One run: load, SIGTERM, checks. Returns the tally for the caller to print.
 fn sigterm_under_load(load: Load) {
-    let mut server = Server::start(load.workers);
-    let addr = server.addr;
+    let grace = format!("{}s", GRACE.as_secs());
+    let (mut server, addr) = common::http_server(load.workers, &["--grace", &grace]);
     let flags = Arc::new(Flags {
         signalled: AtomicBool::new(false),
         stop: AtomicBool::new(false),

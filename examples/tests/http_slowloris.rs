@@ -22,13 +22,13 @@
 //! Wall-clock bounds are 10x away from what is measured; the lower bound
 //! (never closed before the header timeout) is what the server promises.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fibrio_examples::http_client::parse_responses;
@@ -36,28 +36,6 @@ use fibrio_examples::http_client::parse_responses;
 /// The slow connections' head: it never ends, and stays under the 8 KiB
 /// head limit at one byte a second for over two hours.
 const SLOW_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ";
-
-/// The `http_server` example binary beside this test's (same profile),
-/// built if missing.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/http_server
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let binary = profile_dir.join("examples").join("http_server");
-    if !binary.exists() {
-        let mut build = Command::new(env!("CARGO"));
-        build.args(["build", "--example", "http_server", "-p", "fibrio-examples"]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --example http_server failed");
-    }
-    binary
-}
 
 /// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (the
 /// server, a child, inherits it); returns the soft limit now in force.
@@ -80,58 +58,6 @@ fn raise_fd_limit() -> u64 {
         }
     }
     limit.rlim_cur
-}
-
-/// A running `http_server`, killed when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(workers: usize, args: &[&str]) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let mut child = Command::new(server_binary())
-            .args(["--addr", &addr.to_string()])
-            .args(["--workers", &workers.to_string()])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start http_server");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("http_server: {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let mut server = Server { child, addr };
-        let mut serving = 0;
-        while serving < workers {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) if line.contains("serving http://") => serving += 1,
-                Ok(_) => {}
-                Err(_) => {
-                    let _ = server.child.kill();
-                    panic!("http_server did not start serving within 60 s");
-                }
-            }
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// How a slow connection ended.
@@ -360,10 +286,10 @@ fn slow_heads_are_closed_at_the_header_timeout_while_normal_requests_succeed() {
     // its own process), and room for everything else.
     let connections = 1000.min(fds.saturating_sub(200) as usize);
     assert!(connections >= 100, "RLIMIT_NOFILE {fds} is too low");
-    let server = Server::start(1, &["--header-timeout", "2s"]);
+    let (_server, addr) = common::http_server(1, &["--header-timeout", "2s"]);
     let started = Instant::now();
     let (closed, most, mut latencies) = attack_while_probing(
-        server.addr,
+        addr,
         Attack {
             connections,
             interval: Duration::from_secs(1),
@@ -450,8 +376,7 @@ fn slowloris_p99() {
         eprintln!("warning: a debug build; `just slowloris-p99` measures a release one");
     }
     // The default header timeout (10 s).
-    let server = Server::start(workers, &[]);
-    let addr = server.addr;
+    let (_server, addr) = common::http_server(workers, &[]);
 
     let stop = Arc::new(AtomicBool::new(false));
     let baseline = {

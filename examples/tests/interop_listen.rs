@@ -5,75 +5,23 @@
 //! plain std socket in this test process. Each server also outlives a
 //! client that misbehaves.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// The example binary `name` beside this test's, built if missing.
-fn example_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let binary = profile_dir.join("examples").join(name);
-    if !binary.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--example", name, "-p", "fibrio-examples"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build --example {name} failed");
-    }
-    binary
-}
+use common::Example;
 
-/// A server started with `--listen 127.0.0.1:0`, killed when dropped.
-struct Listening {
-    child: Child,
-    /// Its first line of output.
-    banner: String,
-}
-
-impl Listening {
-    fn start(name: &str) -> Listening {
-        let mut child = Command::new(example_binary(name))
-            .args(["--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the example");
-        let mut banner = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut banner)
-            .expect("read the banner");
-        Listening { child, banner }
-    }
-
-    /// The `ip:port` in the banner.
-    fn addr(&self) -> String {
-        let start = self
-            .banner
-            .find("127.0.0.1:")
-            .expect("an address in the banner");
-        self.banner[start..]
-            .split(|c: char| c == ';' || c == '/' || c.is_whitespace())
-            .next()
-            .unwrap()
-            .to_owned()
-    }
-
-    fn still_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the example `name` with `--listen 127.0.0.1:0` and waits for
+/// its banner: the process, the `ip:port` it listens on, and the banner.
+fn start_listening(name: &str) -> (Example, String, String) {
+    let mut server = Example::start(name, &["--listen", "127.0.0.1:0"]);
+    let banner = server.wait_for_line(common::START_TIMEOUT, |line| line.contains("127.0.0.1:"));
+    let addr = common::addr_in(&banner)
+        .unwrap_or_else(|| panic!("no address in the banner {banner:?}"))
+        .to_string();
+    (server, addr, banner)
 }
 
 #[test]
@@ -82,15 +30,10 @@ fn openssl_s_client_talks_to_tls_echo_listen() {
         println!("SKIP: openssl is not installed");
         return;
     }
-    let mut server = Listening::start("tls_echo");
-    let addr = server.addr();
+    let (mut server, addr, banner) = start_listening("tls_echo");
     let port = addr.rsplit(':').next().unwrap();
     let pem = std::env::temp_dir().join(format!("fibrio-tls-echo-{port}.pem"));
-    assert!(
-        pem.exists(),
-        "the server wrote its certificate: {}",
-        server.banner
-    );
+    assert!(pem.exists(), "the server wrote its certificate: {}", banner);
     for round in 0..2 {
         let mut client = Command::new("openssl")
             .args(["s_client", "-connect", &addr, "-CAfile"])
@@ -130,8 +73,7 @@ fn openssl_s_client_talks_to_tls_echo_listen() {
 
 #[test]
 fn a_tungstenite_client_talks_to_websocket_echo_listen() {
-    let mut server = Listening::start("websocket_echo");
-    let addr = server.addr();
+    let (mut server, addr, _) = start_listening("websocket_echo");
     for round in 0..2 {
         let stream = std::net::TcpStream::connect(&addr).unwrap();
         stream

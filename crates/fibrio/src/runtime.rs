@@ -4,7 +4,10 @@
 //! one reactor (`fibrio-reactor`). `run` builds one with the defaults,
 //! runs `main` in a task, and returns `main`'s value.
 
-use std::sync::Arc;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use fibrio_core::scheduler::{
@@ -236,6 +239,33 @@ impl Builder {
         self
     }
 
+    /// How many spawns from other threads may wait to start before
+    /// [`Handle::try_spawn`](crate::Handle::try_spawn) refuses more
+    /// (default 65,536). [`Handle::spawn`](crate::Handle::spawn) is not
+    /// bounded by it; the runtime takes queued spawns in batches either way,
+    /// so a flood of them never holds its timers and tasks back. `0` makes
+    /// every `try_spawn` refuse.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runtime = fibrio::Runtime::builder().remote_spawn_capacity(1024).build()?;
+    /// let doubled = runtime.run(|| {
+    ///     let handle = fibrio::Handle::current();
+    ///     let remote = std::thread::spawn(move || handle.try_spawn(|| 21 * 2))
+    ///         .join()
+    ///         .unwrap()
+    ///         .expect("room for one spawn");
+    ///     remote.join().unwrap()
+    /// });
+    /// assert_eq!(doubled, 42);
+    /// # Ok::<(), fibrio::RuntimeError>(())
+    /// ```
+    pub fn remote_spawn_capacity(mut self, capacity: usize) -> Builder {
+        self.config.remote_spawn_capacity = capacity;
+        self
+    }
+
     /// How many task runs go by between two looks at the poller when tasks
     /// are always runnable (default 61). Lower favours I/O latency under
     /// load; higher favours throughput of busy tasks. `0` is treated as 1.
@@ -364,7 +394,9 @@ impl Builder {
     /// goroutines. Off by default. Handled with `signal-hook` on a thread
     /// of its own, which asks the runtime for the dump through a
     /// [`Handle`](crate::Handle) (so the deadlock check is off meanwhile);
-    /// while it is on, SIGQUIT does not end the process.
+    /// while it is on, SIGQUIT does not end the process. Once no runtime
+    /// with it runs any more, SIGQUIT has its default action again (the
+    /// process ends, with a core dump where enabled).
     ///
     /// # Examples
     ///
@@ -387,7 +419,12 @@ impl Builder {
     /// every task is cancelled and `run` returns. A **second signal** during
     /// the grace period ends it at once; a third ends the process with the
     /// signal's default action. After `run` returns, the two signals have
-    /// their default action again. The same in
+    /// their default action again. Until the grace period ends this costs
+    /// the tasks nothing: they run in no cancel scope; one parked task,
+    /// `fibrio-shutdown-grace` (it shows in dumps and counts in
+    /// `tasks_alive` and against [`max_tasks`](Builder::max_tasks)), cancels
+    /// `main` when the grace ends, and the runtime then cancels every task
+    /// left. The same in
     /// [`workers(n)`](Builder::workers), where one signal shuts every worker
     /// down.
     ///
@@ -650,47 +687,117 @@ impl Runtime {
         let _shutdown = shutdown.enter();
         let grace = self.shutdown.grace;
         let scheduler = Scheduler::new(self.config.clone(), self.reactor.driver());
-        let _sigquit = self
-            .sigquit
-            .then(|| crate::dump::SigquitDumps::start(scheduler.handle()));
-        scheduler.block_on(|| supervise(&shutdown, grace, main))?
+        let _sigquit = self.sigquit.then(|| {
+            // Tuple fields drop in order: the dumps stop, then SIGQUIT gets
+            // its default action back.
+            let caught = SigquitCaught::new();
+            (crate::dump::SigquitDumps::start(scheduler.handle()), caught)
+        });
+        let expired = Rc::new(Cell::new(false));
+        match scheduler.block_on(|| supervise(&shutdown, grace, &expired, main)) {
+            Err(SchedulerError::MainCancelled) if expired.get() => {
+                let grace = grace.unwrap_or_default();
+                Err(RuntimeError::GraceExpired { grace })
+            }
+            outcome => outcome?,
+        }
     }
 }
 
-/// Runs `main` under the shutdown's grace period, if one is configured:
-/// in a scope that gets a deadline `grace` after the request (and is
-/// cancelled if the shutdown is forced), which cancels `main` and every
-/// task it spawned. If `main` returns after the request, waits within the
-/// same scope for the runtime's other tasks to end.
+/// Runs `main` under the shutdown's grace period, if one is configured.
+///
+/// Nothing is entered around `main`: its tasks belong to no cancel scope,
+/// so their cancellation checkpoints cost what they cost without a grace
+/// period. Instead one task, `fibrio-shutdown-grace`, parks (no timer) in
+/// a scope that follows the shutdown ([`Shutdown::watch_grace`]): when the
+/// grace period after a request ends, or the shutdown is forced, that
+/// scope expires and the task cancels `main`'s task; the runtime then
+/// cancels every task left, as whenever `main` ends, and `try_run` turns
+/// main's cancellation into [`RuntimeError::GraceExpired`]. If `main`
+/// returns first, the task is cancelled unused; and if shutdown was
+/// requested, `run` waits, within the rest of the grace period, for the
+/// runtime's other tasks to end.
+///
+/// If that task cannot be spawned (a `max_tasks` of 1), `main` runs inside
+/// the scope itself, as the grace period was enforced before.
 fn supervise<'a, T: 'a>(
     shutdown: &Shutdown,
     grace: Option<Duration>,
+    expired: &Rc<Cell<bool>>,
     main: impl FnOnce() -> T + 'a,
 ) -> Result<T, RuntimeError> {
     let Some(grace) = grace else {
         return Ok(main());
     };
-    let scope = CancelScope::new();
-    let _watch = shutdown.watch_grace(&scope, grace);
-    // The stacks in use now: main's, and any of tasks spawned from outside.
-    let baseline = fibrio_core::stack::statistics().in_use;
-    let value = scope
-        .run(main)
-        .ok_or(RuntimeError::GraceExpired { grace })?;
+    // The tasks alive now: main, and any spawned from outside.
+    let baseline = crate::metrics().tasks_alive;
+    let main_done = Rc::new(Cell::new(false));
+    let keeper = {
+        let (shutdown, main_done, expired) = (shutdown.clone(), main_done.clone(), expired.clone());
+        let main_task = fibrio_core::task::current();
+        fibrio_core::task::Builder::new()
+            .name("fibrio-shutdown-grace")
+            .stack_size(GRACE_KEEPER_STACK)
+            .spawn(move || keep_grace(&shutdown, grace, &main_task, &main_done, &expired))
+    };
+    let Ok(keeper) = keeper else {
+        let scope = CancelScope::new();
+        let _watch = shutdown.watch_grace(&scope, grace);
+        let value = scope
+            .run(main)
+            .ok_or(RuntimeError::GraceExpired { grace })?;
+        if shutdown.is_requested() {
+            let _ = scope.run(|| drain(baseline));
+        }
+        return Ok(value);
+    };
+    let value = main();
+    // From here on the keeper must not cancel main, whose value is made.
+    main_done.set(true);
+    keeper.cancel();
+    let _ = keeper.join();
     if shutdown.is_requested() {
-        // Cut short by the end of the grace period: fine, the leftovers
-        // are cancelled when main's task ends.
+        // The rest of the grace period: a deadline `grace` after the
+        // request (cut short if the shutdown is forced), so this scope ends
+        // when the keeper would have.
+        let scope = CancelScope::new();
+        let _watch = shutdown.watch_grace(&scope, grace);
         let _ = scope.run(|| drain(baseline));
     }
     Ok(value)
 }
 
-/// Waits until this thread has no more task stacks in use than `baseline`:
-/// the runtime's other tasks have ended. Polls, from 1 ms up to 20 ms
-/// apart: it runs once, at shutdown.
+/// The grace keeper's stack: it only parks, and cancels a task.
+const GRACE_KEEPER_STACK: usize = 64 * 1024;
+
+/// The `fibrio-shutdown-grace` task: parks until the grace period ends
+/// (or the shutdown is forced), then cancels `main_task` unless main has
+/// returned, and says so in `expired`.
+fn keep_grace(
+    shutdown: &Shutdown,
+    grace: Duration,
+    main_task: &fibrio_core::task::TaskRef,
+    main_done: &Cell<bool>,
+    expired: &Cell<bool>,
+) {
+    let scope = CancelScope::new();
+    let _watch = shutdown.watch_grace(&scope, grace);
+    // Only the scope's expiry ends this park: it has no timer until the
+    // shutdown request gives the scope a deadline.
+    let parked = scope.run(|| while fibrio_core::task::park().is_ok() {});
+    if parked.is_none() && !main_done.get() {
+        expired.set(true);
+        main_task.cancel();
+    }
+}
+
+/// Waits until the runtime has no more tasks alive than `baseline`: its
+/// other tasks have ended. Polls the metrics' tasks-alive count (one walk
+/// of the task table), from 1 ms up to 20 ms apart: it runs once, at
+/// shutdown.
 fn drain(baseline: usize) {
     let mut pause = Duration::from_millis(1);
-    while fibrio_core::stack::statistics().in_use > baseline {
+    while crate::metrics().tasks_alive > baseline {
         fibrio_reactor::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(20));
     }
@@ -786,4 +893,73 @@ pub fn run<'a, T: 'a>(main: impl FnOnce() -> T + 'a) -> T {
         Ok(runtime) => runtime.run(main),
         Err(err) => panic!("fibrio::run: cannot build the runtime: {err}"),
     }
+}
+
+/// While alive, SIGQUIT is caught (for [`Builder::dump_on_sigquit`]'s
+/// dumps); once no runtime holds one, SIGQUIT has its default action again
+/// (the process ends with a core dump). `signal-hook` never uninstalls the
+/// handler it puts in place (nor does `low_level::unregister`): a handler
+/// registered once per process with `register_conditional_default` runs
+/// the default action whenever no guard is alive.
+struct SigquitCaught;
+
+/// How many [`SigquitCaught`] guards are alive, and the flag that gives
+/// SIGQUIT its default action back when there are none.
+struct SigquitFallback {
+    guards: Mutex<usize>,
+    default_action: Arc<AtomicBool>,
+}
+
+impl SigquitCaught {
+    fn new() -> SigquitCaught {
+        if let Some(fallback) = sigquit_fallback() {
+            fallback.add(1);
+        }
+        SigquitCaught
+    }
+}
+
+impl Drop for SigquitCaught {
+    fn drop(&mut self) {
+        if let Some(fallback) = sigquit_fallback() {
+            fallback.add(-1);
+        }
+    }
+}
+
+impl SigquitFallback {
+    fn add(&self, delta: isize) {
+        let mut guards = self.guards.lock().unwrap_or_else(|p| p.into_inner());
+        *guards = guards.saturating_add_signed(delta);
+        self.default_action.store(*guards == 0, Ordering::SeqCst);
+    }
+}
+
+/// The process's SIGQUIT fallback, registered on first use; `None` (said
+/// once on stderr) if it cannot be, and SIGQUIT then stays caught after
+/// the runtime ends, as `signal-hook` leaves it.
+fn sigquit_fallback() -> Option<&'static SigquitFallback> {
+    static FALLBACK: OnceLock<Option<SigquitFallback>> = OnceLock::new();
+    FALLBACK
+        .get_or_init(|| {
+            // Not the default yet: the first guard is being made.
+            let default_action = Arc::new(AtomicBool::new(false));
+            let registered = signal_hook::flag::register_conditional_default(
+                signal_hook::consts::SIGQUIT,
+                Arc::clone(&default_action),
+            );
+            match registered {
+                Ok(_) => Some(SigquitFallback {
+                    guards: Mutex::new(0),
+                    default_action,
+                }),
+                Err(err) => {
+                    eprintln!(
+                        "fibrio: SIGQUIT will stay caught after dump_on_sigquit's runtime ends: {err}"
+                    );
+                    None
+                }
+            }
+        })
+        .as_ref()
 }

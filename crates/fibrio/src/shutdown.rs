@@ -32,6 +32,12 @@
 //!    from `try_run` (and a panic saying so from `run`). A third signal
 //!    ends the process at once with the signal's default action.
 //!
+//! Until then the grace period costs the tasks nothing: they run in no
+//! cancel scope. One parked task per runtime, `fibrio-shutdown-grace`,
+//! cancels `main` when the grace ends (the runtime then cancels every task
+//! left, as whenever `main` ends); it shows in task dumps and counts in
+//! `tasks_alive` and against `max_tasks`.
+//!
 //! With [`workers(n)`](crate::Builder::workers) the workers share one
 //! state: one signal, or a request in any worker or through
 //! [`Workers::request_shutdown`](crate::Workers::request_shutdown), shuts

@@ -217,3 +217,43 @@ fn workers_request_shutdown_from_outside_and_report_an_expired_grace() {
         outcomes[1]
     );
 }
+
+/// The grace period costs the tasks nothing until it ends: `main` and its
+/// tasks belong to no cancel scope (whose frame every checkpoint would
+/// walk); one `fibrio-shutdown-grace` task waits for the grace to end.
+/// A `max_tasks(1)` runtime, with no room for that task, still enforces it.
+#[test]
+fn the_grace_puts_no_cancel_scope_around_main_or_its_tasks() {
+    let outside = Runtime::builder()
+        .shutdown_grace(Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .run(|| {
+            let in_main = fibrio::task::ScopeContext::current().len();
+            let in_task = fibrio::spawn(|| fibrio::task::ScopeContext::current().len())
+                .join()
+                .unwrap();
+            let dump = fibrio::dump().to_string();
+            (in_main, in_task, dump)
+        });
+    assert_eq!((outside.0, outside.1), (0, 0));
+    assert!(
+        outside.2.contains("\"fibrio-shutdown-grace\""),
+        "{}",
+        outside.2
+    );
+
+    let cramped = Runtime::builder()
+        .max_tasks(1)
+        .shutdown_grace(Duration::from_millis(100))
+        .build()
+        .unwrap()
+        .try_run(|| {
+            shutdown::request().unwrap();
+            fibrio::sleep(Duration::from_secs(3600)); // overstays the grace
+        });
+    assert!(
+        matches!(cramped, Err(RuntimeError::GraceExpired { .. })),
+        "{cramped:?}"
+    );
+}
