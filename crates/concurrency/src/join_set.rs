@@ -268,7 +268,8 @@ impl<T> JoinSet<T> {
 impl<T: 'static> JoinSet<T> {
     /// Spawns `f` as a task in the set, and returns a [`TaskRef`] to watch
     /// or cancel it (the result comes back through
-    /// [`join_next`](JoinSet::join_next)).
+    /// [`join_next`](JoinSet::join_next)). Task dumps show the caller's
+    /// file and line as where the task was spawned.
     ///
     /// # Panics
     ///
@@ -288,6 +289,7 @@ impl<T: 'static> JoinSet<T> {
     ///     assert_eq!(set.join_next().unwrap().unwrap(), "done");
     /// });
     /// ```
+    #[track_caller]
     pub fn spawn(&mut self, f: impl FnOnce() -> T + 'static) -> TaskRef {
         match self.spawn_with(Builder::new(), f) {
             Ok(task) => task,
@@ -318,6 +320,7 @@ impl<T: 'static> JoinSet<T> {
     ///     assert_eq!(set.join_next().unwrap().unwrap(), 200);
     /// });
     /// ```
+    #[track_caller]
     pub fn spawn_with(
         &mut self,
         builder: Builder,

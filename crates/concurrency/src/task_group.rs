@@ -387,6 +387,7 @@ struct GroupState {
 
 impl GroupState {
     /// Spawns `f` as a child, inside the group's scope, and lists it.
+    #[track_caller]
     fn spawn_child<T: 'static>(
         &self,
         builder: Builder,
@@ -622,7 +623,8 @@ impl TaskGroup {
     /// cancelled when a sibling fails or the group is cancelled. It also
     /// belongs to the scopes around the [`TaskGroup::scope`] call, and to
     /// no other: not to a scope the body is inside when it calls `spawn`
-    /// (trio's `nursery.start_soon`).
+    /// (trio's `nursery.start_soon`). Task dumps show the caller's file
+    /// and line as where the child was spawned, as for [`task::spawn`].
     ///
     /// # Panics
     ///
@@ -638,6 +640,7 @@ impl TaskGroup {
     ///     TaskGroup::scope(|g| assert_eq!(g.spawn(|| 2).join().unwrap(), 2)).unwrap();
     /// });
     /// ```
+    #[track_caller]
     pub fn spawn<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> JoinHandle<T> {
         match self.spawn_with(Builder::new(), f) {
             Ok(handle) => handle,
@@ -666,6 +669,7 @@ impl TaskGroup {
     ///     .unwrap();
     /// });
     /// ```
+    #[track_caller]
     pub fn spawn_with<T: 'static>(
         &self,
         builder: Builder,
@@ -939,6 +943,7 @@ impl TaskGroupHandle {
     ///     .unwrap();
     /// });
     /// ```
+    #[track_caller]
     pub fn spawn<T: 'static>(
         &self,
         f: impl FnOnce() -> T + 'static,
@@ -968,6 +973,7 @@ impl TaskGroupHandle {
     ///     .unwrap();
     /// });
     /// ```
+    #[track_caller]
     pub fn spawn_with<T: 'static>(
         &self,
         builder: Builder,

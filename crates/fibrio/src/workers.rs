@@ -20,6 +20,9 @@
 //! * Inside a simulation ([`fibrio::sim`](crate::sim)) no thread is
 //!   started: a simulation runs on one thread, so every worker reports
 //!   [`WorkerError::InsideSimulation`] at once instead.
+//! * [`Workers::metrics`] has one entry per worker, in worker order, each
+//!   with its index; [`Workers::prometheus_text`] labels each sample with
+//!   that index (`worker="i"`), whichever workers answered.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -31,7 +34,7 @@ use fibrio_core::fiber::Payload;
 use fibrio_reactor::shutdown::{Shutdown, SignalListener};
 
 use crate::runtime::{Builder, RuntimeError};
-use crate::Handle;
+use crate::{DumpError, Handle, RuntimeMetrics};
 
 /// Gives the workers of `builder` one shared shutdown state, and handles
 /// the signals once for all of them if asked: the workers' own runtimes
@@ -422,6 +425,69 @@ impl<T: Send + 'static> Workers<T> {
         self.shutdown.clone()
     }
 
+    /// Every worker's metrics, in worker order: `(index, metrics)`, one
+    /// [`RuntimeMetrics`] per worker, asked of each worker's thread in turn
+    /// (as [`Handle::metrics`] does).
+    ///
+    /// # Errors
+    ///
+    /// Per worker, inside its entry: [`DumpError::Gone`] if the worker
+    /// has ended or never started, [`DumpError::Unresponsive`] if its
+    /// thread did not answer within one second (a task blocks it: the
+    /// error names the task). The other workers' entries are unaffected.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let workers = fibrio::Runtime::builder()
+    ///     .workers(2)
+    ///     .start(|| fibrio::shutdown::wait().unwrap());
+    /// let all = workers.metrics();
+    /// assert_eq!(all.len(), 2);
+    /// for (index, metrics) in &all {
+    ///     let metrics = metrics.as_ref().unwrap();
+    ///     assert!(metrics.tasks_alive >= 1, "worker {index} runs its main task");
+    /// }
+    /// workers.request_shutdown();
+    /// workers.join();
+    /// ```
+    pub fn metrics(&self) -> Vec<(usize, Result<RuntimeMetrics, DumpError>)> {
+        (0..self.threads.len())
+            .map(|index| {
+                let metrics = match self.handle(index) {
+                    Some(handle) => handle.metrics(),
+                    None => Err(DumpError::Gone),
+                };
+                (index, metrics)
+            })
+            .collect()
+    }
+
+    /// The Prometheus text exposition (format 0.0.4, serve it with
+    /// [`PROMETHEUS_CONTENT_TYPE`](crate::PROMETHEUS_CONTENT_TYPE)) of
+    /// every worker's [`metrics`](Workers::metrics) at once: each family
+    /// once, with one sample per worker labelled with the worker's index
+    /// (`worker="1"`), as [`prometheus_text`](crate::prometheus_text)
+    /// writes them. A worker that did not answer has no samples, and a
+    /// comment line (`# fibrio: worker 1: ...`) at the top says why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let workers = fibrio::Runtime::builder()
+    ///     .workers(2)
+    ///     .start(|| fibrio::shutdown::wait().unwrap());
+    /// let text = workers.prometheus_text();
+    /// assert_eq!(text.matches("# TYPE fibrio_tasks_alive gauge\n").count(), 1);
+    /// assert!(text.contains("fibrio_tasks_alive{worker=\"0\"} "));
+    /// assert!(text.contains("fibrio_tasks_alive{worker=\"1\"} "));
+    /// workers.request_shutdown();
+    /// workers.join();
+    /// ```
+    pub fn prometheus_text(&self) -> String {
+        prometheus_text_of(&self.metrics())
+    }
+
     /// Waits for every worker and returns their outcomes in worker order.
     ///
     /// # Examples
@@ -445,6 +511,80 @@ impl<T: Send + 'static> Workers<T> {
             })
             .collect()
     }
+}
+
+/// One metric family of a Prometheus text: its `# HELP` and `# TYPE`
+/// lines, and its sample lines.
+struct Family<'a> {
+    header: Vec<&'a str>,
+    samples: Vec<&'a str>,
+}
+
+/// The families of `text`, in order: a family starts at its `# HELP` line.
+fn families(text: &str) -> Vec<Family<'_>> {
+    let mut families: Vec<Family<'_>> = Vec::new();
+    for line in text.lines() {
+        match families.last_mut() {
+            Some(family) if !line.starts_with("# HELP ") => {
+                if line.starts_with('#') {
+                    family.header.push(line);
+                } else {
+                    family.samples.push(line);
+                }
+            }
+            _ => families.push(Family {
+                header: vec![line],
+                samples: Vec::new(),
+            }),
+        }
+    }
+    families
+}
+
+/// The Prometheus text of `workers`' metrics, labelled with their own
+/// indices: [`prometheus_text`](crate::prometheus_text) labels a sample
+/// with the position in the slice it is given, so each worker's text is
+/// made alone (`worker="0"`), relabelled, and the families merged in
+/// order (each family's samples stay together, as the format requires).
+fn prometheus_text_of(workers: &[(usize, Result<RuntimeMetrics, DumpError>)]) -> String {
+    let mut out = String::new();
+    let mut texts = Vec::new();
+    for (index, metrics) in workers {
+        match metrics {
+            Ok(metrics) => texts.push((
+                *index,
+                crate::prometheus_text(std::slice::from_ref(metrics)),
+            )),
+            Err(err) => out.push_str(&format!("# fibrio: worker {index}: {err}\n")),
+        }
+    }
+    let parsed: Vec<(usize, Vec<Family<'_>>)> = texts
+        .iter()
+        .map(|(index, text)| (*index, families(text)))
+        .collect();
+    let Some((_, first)) = parsed.first() else {
+        return out;
+    };
+    for (position, family) in first.iter().enumerate() {
+        for line in &family.header {
+            out.push_str(line);
+            out.push('\n');
+        }
+        for (index, families) in &parsed {
+            let Some(family) = families.get(position) else {
+                continue;
+            };
+            for sample in &family.samples {
+                out.push_str(&sample.replacen(
+                    "{worker=\"0\"",
+                    &format!("{{worker=\"{index}\""),
+                    1,
+                ));
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 /// `count` workers, `0` meaning one per CPU.
@@ -548,5 +688,65 @@ where
         threads,
         handles,
         shutdown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_labelled_with_the_workers_own_index() {
+        let mut metrics = crate::run(crate::metrics);
+        metrics.tasks_alive = 7;
+        let workers = [
+            (0, Ok(metrics.clone())),
+            (1, Err(DumpError::Gone)),
+            (2, Ok(metrics)),
+        ];
+        let text = prometheus_text_of(&workers);
+        assert!(text.starts_with("# fibrio: worker 1: the runtime has ended\n"));
+        let alive: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("fibrio_tasks_alive"))
+            .collect();
+        assert_eq!(
+            alive,
+            [
+                "fibrio_tasks_alive{worker=\"0\"} 7",
+                "fibrio_tasks_alive{worker=\"2\"} 7"
+            ]
+        );
+        assert!(!text.contains("worker=\"1\""));
+        // Each family once, its samples right after its HELP and TYPE.
+        let single = crate::prometheus_text(&workers[0].1.as_ref().map(|m| [m.clone()]).unwrap());
+        assert_eq!(
+            text.matches("# HELP ").count(),
+            single.matches("# HELP ").count()
+        );
+        let families = families(&text);
+        // The first "family" is the comment line.
+        assert_eq!(
+            families[0].header,
+            ["# fibrio: worker 1: the runtime has ended"]
+        );
+        assert!(families[1..].iter().all(|f| f.header.len() == 2));
+        let bucket = families
+            .iter()
+            .find(|f| f.header[0].starts_with("# HELP fibrio_wake_to_run_seconds "))
+            .unwrap();
+        let workers_in_order: Vec<&str> = bucket
+            .samples
+            .iter()
+            .map(|s| &s[s.find("worker=").unwrap()..][..10])
+            .collect();
+        assert!(workers_in_order.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn no_worker_answering_leaves_only_the_comments() {
+        let text = prometheus_text_of(&[(0, Err(DumpError::Gone))]);
+        assert_eq!(text, "# fibrio: worker 0: the runtime has ended\n");
+        assert_eq!(prometheus_text_of(&[]), "");
     }
 }

@@ -1,17 +1,53 @@
 //! `fibrio::compat`: `block_on` parks only its task and is a cancellation
 //! checkpoint, `spawn_future` runs driver futures, and (features
 //! `tokio-io`, `futures-io`) fibrio's sockets are polled as futures with
-//! readiness from fibrio's own reactor.
+//! readiness from fibrio's own reactor. `block_on` while the task
+//! unwinds is a clear error that leaves no task behind.
 
 use std::cell::Cell;
 use std::future::{pending, poll_fn};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fibrio::compat::{block_on, spawn_future, try_block_on, BlockOnError};
+
+/// The tests of this file run one at a time: the leak checks count the
+/// process's open file descriptors, which other tests' runtimes and
+/// sockets would change meanwhile.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The process's open file descriptors.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// Tasks alive in this runtime, and the process's open file descriptors.
+fn tasks_and_fds() -> (usize, usize) {
+    (fibrio::metrics().tasks_alive, open_fds())
+}
+
+/// Asserts that the tasks alive and the open file descriptors are back to
+/// `baseline` (from [`tasks_and_fds`]) after `what` failed, giving the
+/// tasks that are ending up to 10 s to do so.
+fn assert_no_leak(what: &str, baseline: (usize, usize)) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tasks_and_fds() != baseline && Instant::now() < deadline {
+        fibrio::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        tasks_and_fds(),
+        baseline,
+        "{what} leaked (tasks alive, open fds); the tasks:\n{}",
+        fibrio::dump()
+    );
+}
 
 /// A future that completes once `flag` is set, handing its waker to
 /// another OS thread that sets the flag after `delay`.
@@ -39,12 +75,14 @@ fn woken_from_a_thread(delay: Duration) -> impl std::future::Future<Output = u32
 
 #[test]
 fn outside_a_runtime_the_future_runs_on_the_calling_thread() {
+    let _serial = serial();
     assert_eq!(block_on(async { 1 }), 1);
     assert_eq!(block_on(woken_from_a_thread(Duration::from_millis(5))), 7);
 }
 
 #[test]
 fn only_the_waiting_task_parks_and_a_foreign_thread_wakes_it() {
+    let _serial = serial();
     fibrio::run(|| {
         let ticks = Rc::new(Cell::new(0u32));
         let ticker = fibrio::spawn({
@@ -84,6 +122,7 @@ impl Drop for DropFlag {
 
 #[test]
 fn a_cancelled_task_drops_its_future_and_unwinds() {
+    let _serial = serial();
     fibrio::run(|| {
         let dropped = Rc::new(Cell::new(false));
         let after = Rc::new(Cell::new(false));
@@ -110,6 +149,7 @@ fn a_cancelled_task_drops_its_future_and_unwinds() {
 
 #[test]
 fn try_block_on_while_unwinding_is_a_clear_error() {
+    let _serial = serial();
     /// Waits for a future in its destructor.
     struct WaitsInDrop(Rc<Cell<Option<Result<(), BlockOnError>>>>);
     impl Drop for WaitsInDrop {
@@ -120,6 +160,7 @@ fn try_block_on_while_unwinding_is_a_clear_error() {
         }
     }
     fibrio::run(|| {
+        let baseline = tasks_and_fds();
         let seen = Rc::new(Cell::new(None));
         let task = fibrio::spawn({
             let seen = seen.clone();
@@ -132,11 +173,16 @@ fn try_block_on_while_unwinding_is_a_clear_error() {
         task.cancel();
         assert!(task.join().unwrap_err().is_cancelled());
         assert_eq!(seen.take(), Some(Err(BlockOnError::Unwinding)));
+        let err = BlockOnError::Unwinding.to_string();
+        assert!(err.contains("unwinding"), "{err}");
+        // Nothing is left: the task ended, the future was dropped.
+        assert_no_leak("block_on while unwinding", baseline);
     });
 }
 
 #[test]
 fn spawn_future_runs_a_driver_future_as_a_task() {
+    let _serial = serial();
     fibrio::run(|| {
         let shared = Rc::new(Cell::new(0));
         let driver = spawn_future({
@@ -205,6 +251,7 @@ mod tokio_io {
 
     #[test]
     fn hundreds_of_tasks_talk_tcp_through_the_tokio_traits_on_one_thread() {
+        let _serial = super::serial();
         fibrio::run(|| {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             let addr = listener.local_addr().unwrap();
@@ -236,6 +283,7 @@ mod tokio_io {
 
     #[test]
     fn a_socket_polled_first_then_used_blocking_style_shares_one_registration() {
+        let _serial = super::serial();
         fibrio::run(|| {
             for _ in 0..3 {
                 let (mut a, mut b) = UnixStream::pair().unwrap();
@@ -279,6 +327,7 @@ mod tokio_io {
 
     #[test]
     fn a_future_cancelled_mid_read_leaves_the_socket_usable() {
+        let _serial = super::serial();
         fibrio::run(|| {
             let (a, mut b) = UnixStream::pair().unwrap();
             let a = std::rc::Rc::new(std::cell::RefCell::new(Some(a)));
@@ -303,6 +352,7 @@ mod tokio_io {
 
     #[test]
     fn a_simulated_socket_cannot_be_polled() {
+        let _serial = super::serial();
         fibrio::sim::run(1, || {
             let listener = TcpListener::bind("0.0.0.0:80").unwrap();
             let server = fibrio::spawn(move || listener.accept().map(|(s, _)| s));
@@ -318,6 +368,7 @@ mod tokio_io {
 
     #[test]
     fn outside_a_runtime_a_poll_that_would_block_is_an_error() {
+        let _serial = super::serial();
         let (mut a, _b) = UnixStream::pair().unwrap();
         let mut buf = [0; 1];
         let err = block_on(a.read(&mut buf)).unwrap_err();
@@ -333,6 +384,7 @@ mod futures_io_traits {
 
     #[test]
     fn unix_streams_speak_futures_io_through_a_forwarder() {
+        let _serial = super::serial();
         fibrio::run(|| {
             let (mut source, mut forward_in) = UnixStream::pair().unwrap();
             let (mut forward_out, mut sink) = UnixStream::pair().unwrap();

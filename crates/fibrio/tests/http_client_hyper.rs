@@ -2,7 +2,9 @@
 //! server run in the test itself (plain and TLS, each connection served by
 //! `fibrio::compat::spawn_future`): keep-alive reuse under a per-host cap,
 //! 1,000 concurrent requests on one worker, redirects refused or followed,
-//! timeouts, retries honouring `Retry-After`, and TLS errors.
+//! timeouts, retries honouring `Retry-After`, and TLS errors. Bad input
+//! (a refused connection, a TLS name mismatch or an untrusted
+//! certificate) gets a clear error and leaves no task or socket behind.
 
 #![cfg(feature = "http-client")]
 
@@ -10,7 +12,7 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,6 +24,41 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use tokio_rustls::rustls;
+
+/// The tests of this file run one at a time: the leak checks count the
+/// process's open file descriptors, which other tests' runtimes and
+/// sockets would change meanwhile.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The process's open file descriptors.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// Tasks alive in this runtime, and the process's open file descriptors.
+fn tasks_and_fds() -> (usize, usize) {
+    (fibrio::metrics().tasks_alive, open_fds())
+}
+
+/// Asserts that the tasks alive and the open file descriptors are back to
+/// `baseline` (from [`tasks_and_fds`]) after `what` failed, giving the
+/// tasks that are ending up to 10 s to do so.
+fn assert_no_leak(what: &str, baseline: (usize, usize)) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tasks_and_fds() != baseline && Instant::now() < deadline {
+        fibrio::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        tasks_and_fds(),
+        baseline,
+        "{what} leaked (tasks alive, open fds); the tasks:\n{}",
+        fibrio::dump()
+    );
+}
 
 /// The test server's shared state: connections accepted, and per-path
 /// hit counts.
@@ -135,6 +172,7 @@ fn serve(state: Rc<State>, tls: Option<Arc<rustls::ServerConfig>>) -> u16 {
 
 #[test]
 fn get_post_headers_and_keep_alive_reuse() {
+    let _serial = serial();
     fibrio::run(|| {
         let state = Rc::new(State::default());
         let port = serve(state.clone(), None);
@@ -176,6 +214,7 @@ fn get_post_headers_and_keep_alive_reuse() {
 
 #[test]
 fn a_thousand_concurrent_requests_on_one_worker_share_a_capped_pool() {
+    let _serial = serial();
     fibrio::run(|| {
         let state = Rc::new(State::default());
         let port = serve(state.clone(), None);
@@ -206,6 +245,7 @@ fn a_thousand_concurrent_requests_on_one_worker_share_a_capped_pool() {
 
 #[test]
 fn redirects_are_returned_refused_or_followed_as_configured() {
+    let _serial = serial();
     fibrio::run(|| {
         let port = serve(Rc::new(State::default()), None);
         let url = format!("http://127.0.0.1:{port}/redirect");
@@ -230,6 +270,7 @@ fn redirects_are_returned_refused_or_followed_as_configured() {
 
 #[test]
 fn a_slow_server_hits_the_timeout_and_the_connection_is_not_reused() {
+    let _serial = serial();
     fibrio::run(|| {
         let state = Rc::new(State::default());
         let port = serve(state.clone(), None);
@@ -272,6 +313,7 @@ fn a_slow_server_hits_the_timeout_and_the_connection_is_not_reused() {
 
 #[test]
 fn retries_on_503_and_429_honour_retry_after() {
+    let _serial = serial();
     fibrio::run(|| {
         let port = serve(Rc::new(State::default()), None);
         let policy = RetryPolicy::builder()
@@ -317,6 +359,7 @@ fn retries_on_503_and_429_honour_retry_after() {
 
 #[test]
 fn bad_input_gets_clear_errors() {
+    let _serial = serial();
     fibrio::run(|| {
         let client = Client::new();
         assert!(matches!(
@@ -335,12 +378,14 @@ fn bad_input_gets_clear_errors() {
             Err(Error::InvalidHeader(_))
         ));
         // A refused connection: nothing listens on port 1.
+        let baseline = tasks_and_fds();
         match client.get("http://127.0.0.1:1/").send() {
             Err(Error::Connect { source, .. }) => {
                 assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused)
             }
             other => panic!("{other:?}"),
         }
+        assert_no_leak("a refused connection", baseline);
         assert_eq!(
             fibrio_reactor::registered_fds(),
             Some(0),
@@ -351,6 +396,7 @@ fn bad_input_gets_clear_errors() {
 
 #[test]
 fn https_with_a_trusted_certificate_and_a_name_mismatch() {
+    let _serial = serial();
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let cert = certified.cert.der().clone();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
@@ -384,7 +430,9 @@ fn https_with_a_trusted_certificate_and_a_name_mismatch() {
             "TLS connections are kept alive too"
         );
 
-        // The certificate names localhost, not 127.0.0.1.
+        // The certificate names localhost, not 127.0.0.1. (The kept-alive
+        // connection to localhost and its tasks are part of the baseline.)
+        let baseline = tasks_and_fds();
         match client
             .get(&format!("https://127.0.0.1:{port}/hello"))
             .send()
@@ -395,6 +443,7 @@ fn https_with_a_trusted_certificate_and_a_name_mismatch() {
             }
             other => panic!("a name mismatch must fail: {other:?}"),
         }
+        assert_no_leak("a TLS name mismatch", baseline);
         // Not trusted at all without the root.
         let untrusting = Client::new();
         let err = untrusting
@@ -402,6 +451,8 @@ fn https_with_a_trusted_certificate_and_a_name_mismatch() {
             .send()
             .unwrap_err();
         assert!(matches!(err, Error::Tls { .. }), "{err}");
+        drop(untrusting);
+        assert_no_leak("an untrusted certificate", baseline);
         let _ = spawn_future(async {});
     });
 }

@@ -1,12 +1,51 @@
 //! `fibrio::pool::Pool`: FIFO checkouts under the size cap, timeouts, RAII
 //! return, broken connections dropped, heartbeats, statistics, and a
-//! closed pool.
+//! closed pool: a clear error for every checkout, waiting or new, and no
+//! connection, socket or task (the heartbeat's, the waiters') left
+//! behind.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+use fibrio::net::{TcpListener, TcpStream};
 use fibrio::pool::{Pool, PoolError};
+
+/// The tests of this file run one at a time: the leak checks count the
+/// process's open file descriptors, which other tests' runtimes and
+/// sockets would change meanwhile.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The process's open file descriptors.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// Tasks alive in this runtime, and the process's open file descriptors.
+fn tasks_and_fds() -> (usize, usize) {
+    (fibrio::metrics().tasks_alive, open_fds())
+}
+
+/// Asserts that the tasks alive and the open file descriptors are back to
+/// `baseline` (from [`tasks_and_fds`]) after `what` failed, giving the
+/// tasks that are ending up to 10 s to do so.
+fn assert_no_leak(what: &str, baseline: (usize, usize)) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tasks_and_fds() != baseline && Instant::now() < deadline {
+        fibrio::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        tasks_and_fds(),
+        baseline,
+        "{what} leaked (tasks alive, open fds); the tasks:\n{}",
+        fibrio::dump()
+    );
+}
 
 /// A fake connection: its number, and whether it is "healthy".
 struct Conn {
@@ -36,6 +75,7 @@ fn counting_pool(max: usize) -> (Pool<Conn>, Rc<Cell<u32>>) {
 
 #[test]
 fn checkouts_wait_in_fifo_order_and_connections_are_reused() {
+    let _serial = serial();
     fibrio::run(|| {
         let (pool, made) = counting_pool(1);
         let held = pool.get().unwrap();
@@ -69,6 +109,7 @@ fn checkouts_wait_in_fifo_order_and_connections_are_reused() {
 
 #[test]
 fn an_exhausted_pool_times_out() {
+    let _serial = serial();
     fibrio::run(|| {
         let pool = Pool::builder(|| Ok::<_, std::io::Error>(()))
             .max_size(2)
@@ -85,6 +126,7 @@ fn an_exhausted_pool_times_out() {
 
 #[test]
 fn broken_connections_are_dropped_instead_of_returned() {
+    let _serial = serial();
     fibrio::run(|| {
         let (pool, made) = counting_pool(4);
         // Marked broken by its user.
@@ -112,6 +154,7 @@ fn broken_connections_are_dropped_instead_of_returned() {
 
 #[test]
 fn heartbeats_drop_dead_idle_connections_and_keep_the_minimum() {
+    let _serial = serial();
     fibrio::run(|| {
         let made = Rc::new(Cell::new(0u32));
         let healthy: Rc<RefCell<Vec<Rc<Cell<bool>>>>> = Rc::default();
@@ -149,6 +192,7 @@ fn heartbeats_drop_dead_idle_connections_and_keep_the_minimum() {
 
 #[test]
 fn a_closed_pool_fails_checkouts_and_drops_its_connections() {
+    let _serial = serial();
     fibrio::run(|| {
         let (pool, _) = counting_pool(1);
         let held = pool.get().unwrap();
@@ -163,5 +207,56 @@ fn a_closed_pool_fails_checkouts_and_drops_its_connections() {
         drop(held);
         let stats = pool.statistics();
         assert_eq!((stats.open, stats.idle), (0, 0), "{stats:?}");
+    });
+}
+
+#[test]
+fn a_closed_pool_of_sockets_leaks_no_socket_or_task() {
+    let _serial = serial();
+    fibrio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Accepts and keeps every connection until the test ends.
+        let server = fibrio::spawn(move || {
+            let mut kept = Vec::new();
+            loop {
+                kept.push(listener.accept().unwrap().0);
+            }
+        });
+        fibrio::yield_now();
+        let before = tasks_and_fds();
+        let pool = Pool::builder(move || TcpStream::connect(addr))
+            .min_size(2)
+            .max_size(2)
+            .heartbeat(Duration::from_millis(1), |conn: &mut TcpStream| {
+                conn.peer_addr().is_ok()
+            })
+            .build()
+            .unwrap();
+        // Both connections out: the checkouts below wait.
+        let held = [pool.get().unwrap(), pool.get().unwrap()];
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let pool = pool.clone();
+                fibrio::spawn(move || pool.get().map(|_| ()))
+            })
+            .collect();
+        fibrio::sleep(Duration::from_millis(5));
+        pool.close();
+        for waiter in waiters {
+            let err = waiter.join().unwrap().unwrap_err();
+            assert!(matches!(err, PoolError::Closed), "{err}");
+            assert!(err.to_string().contains("closed"), "{err}");
+        }
+        assert!(matches!(pool.get(), Err(PoolError::Closed)));
+        // The connections still out are dropped, not returned, when they
+        // come back; the server keeps its ends, so only this side's are counted.
+        drop(held);
+        assert_eq!(pool.statistics().open, 0);
+        drop(pool);
+        let server_side = 2; // one per connection the pool made, kept above
+        let (tasks, fds) = before;
+        assert_no_leak("a closed pool", (tasks, fds + server_side));
+        server.cancel();
     });
 }

@@ -14,12 +14,48 @@ mod postgres_support;
 
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use fibrio::compat::{block_on, spawn_future};
 use fibrio::net::TcpStream;
 use postgres_support::{server_or_skip, PASSWORD};
 use tokio_postgres::{Client, NoTls};
+
+/// The tests of this file run one at a time: the leak checks count the
+/// process's open file descriptors, which other tests' runtimes and
+/// sockets would change meanwhile.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The process's open file descriptors.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// Tasks alive in this runtime, and the process's open file descriptors.
+fn tasks_and_fds() -> (usize, usize) {
+    (fibrio::metrics().tasks_alive, open_fds())
+}
+
+/// Asserts that the tasks alive and the open file descriptors are back to
+/// `baseline` (from [`tasks_and_fds`]) after `what` failed, giving the
+/// tasks that are ending up to 10 s to do so.
+fn assert_no_leak(what: &str, baseline: (usize, usize)) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tasks_and_fds() != baseline && Instant::now() < deadline {
+        fibrio::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        tasks_and_fds(),
+        baseline,
+        "{what} leaked (tasks alive, open fds); the tasks:\n{}",
+        fibrio::dump()
+    );
+}
 
 /// Connects to the test server on `port`: a fibrio socket, the
 /// handshake through `block_on`, the connection driven by its own task.
@@ -49,6 +85,7 @@ fn connect_as(
 
 #[test]
 fn two_hundred_tasks_on_one_worker_run_fifty_queries_each() {
+    let _serial = serial();
     let Some(server) = server_or_skip("two_hundred_tasks_on_one_worker_run_fifty_queries_each")
     else {
         return;
@@ -111,6 +148,7 @@ impl Drop for CancelOnUnwind {
 
 #[test]
 fn a_transaction_rolls_back_when_its_task_is_cancelled() {
+    let _serial = serial();
     let Some(server) = server_or_skip("a_transaction_rolls_back_when_its_task_is_cancelled") else {
         return;
     };
@@ -181,6 +219,7 @@ fn a_transaction_rolls_back_when_its_task_is_cancelled() {
 
 #[test]
 fn a_server_restart_mid_run_surfaces_as_errors_and_nothing_hangs() {
+    let _serial = serial();
     let Some(server) =
         server_or_skip("a_server_restart_mid_run_surfaces_as_errors_and_nothing_hangs")
     else {
@@ -236,12 +275,14 @@ fn a_server_restart_mid_run_surfaces_as_errors_and_nothing_hangs() {
 
 #[test]
 fn a_wrong_password_and_a_refused_connection_are_clear_errors() {
+    let _serial = serial();
     let Some(server) = server_or_skip("a_wrong_password_and_a_refused_connection_are_clear_errors")
     else {
         return;
     };
     let port = server.port;
     fibrio::run(move || {
+        let baseline = tasks_and_fds();
         let err = match connect_as(port, "not the password") {
             Ok(_) => panic!("a wrong password was accepted"),
             Err(err) => err,
@@ -255,7 +296,11 @@ fn a_wrong_password_and_a_refused_connection_are_clear_errors() {
             db.message().contains("password authentication failed"),
             "{db}"
         );
+        assert_no_leak("a wrong password", baseline);
         drop(server);
+        // The server's process and its output pipes are gone: a new
+        // baseline.
+        let baseline = tasks_and_fds();
         let refused = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
         assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
         assert_eq!(
@@ -263,11 +308,13 @@ fn a_wrong_password_and_a_refused_connection_are_clear_errors() {
             Some(0),
             "no socket leaked"
         );
+        assert_no_leak("a refused connection", baseline);
     });
 }
 
 #[test]
 fn a_thousand_tasks_share_a_pool_of_ten_connections() {
+    let _serial = serial();
     let Some(server) = server_or_skip("a_thousand_tasks_share_a_pool_of_ten_connections") else {
         return;
     };
@@ -323,6 +370,7 @@ fn a_thousand_tasks_share_a_pool_of_ten_connections() {
 #[test]
 #[ignore]
 fn bench_select_1_fibrio_compat_against_tokio() {
+    let _serial = serial();
     const TASKS: usize = 200;
     const CONNECTIONS: usize = 10;
     const QUERIES: usize = 200; // per task

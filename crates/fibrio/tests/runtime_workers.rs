@@ -116,3 +116,52 @@ fn reuseport_listeners_on_every_worker_share_one_port() {
     stop.store(true, Ordering::SeqCst);
     assert!(workers.join().into_iter().all(|o| o.is_ok()));
 }
+
+#[test]
+fn metrics_come_from_every_worker_with_its_index() {
+    // Worker i parks i tasks of its own; worker 2 ends at once.
+    let ready = Arc::new(AtomicUsize::new(0));
+    let counter = ready.clone();
+    let workers = Runtime::builder().workers(3).start(move || {
+        let index = fibrio::worker_index().unwrap();
+        if index == 2 {
+            return;
+        }
+        let sleepers: Vec<_> = (0..index)
+            .map(|_| fibrio::spawn(|| fibrio::sleep(Duration::from_secs(3600))))
+            .collect();
+        fibrio::yield_now();
+        counter.fetch_add(1, Ordering::SeqCst);
+        fibrio::shutdown::wait().unwrap();
+        drop(sleepers); // returning from main cancels them
+    });
+    while ready.load(Ordering::SeqCst) < 2 || workers.metrics()[2].1.is_ok() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let all = workers.metrics();
+    let indices: Vec<usize> = all.iter().map(|(index, _)| *index).collect();
+    assert_eq!(indices, [0, 1, 2]);
+    let first = all[0].1.as_ref().unwrap();
+    let second = all[1].1.as_ref().unwrap();
+    assert_ne!(first.runtime, second.runtime, "one runtime per worker");
+    assert_eq!(second.tasks_alive, first.tasks_alive + 1);
+    assert!(matches!(all[2].1, Err(fibrio::DumpError::Gone)));
+
+    let text = workers.prometheus_text();
+    assert!(text.starts_with("# fibrio: worker 2: "), "{text}");
+    assert_eq!(text.matches("# TYPE fibrio_tasks_alive gauge\n").count(), 1);
+    let alive: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("fibrio_tasks_alive{"))
+        .collect();
+    assert_eq!(
+        alive,
+        [
+            format!("fibrio_tasks_alive{{worker=\"0\"}} {}", first.tasks_alive),
+            format!("fibrio_tasks_alive{{worker=\"1\"}} {}", second.tasks_alive),
+        ]
+    );
+    workers.request_shutdown();
+    let outcomes = workers.join();
+    assert!(outcomes.iter().all(Result::is_ok));
+}

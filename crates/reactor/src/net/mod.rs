@@ -40,7 +40,9 @@ mod tcp;
 mod udp;
 mod unix;
 
-pub use addr::ToSocketAddrs;
+pub use addr::{lookup_host, ToSocketAddrs};
+#[doc(hidden)]
+pub use addr::{set_resolver_for_tests, Resolver};
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixIncoming, UnixListener, UnixStream};
@@ -48,14 +50,15 @@ pub use unix::{UnixIncoming, UnixListener, UnixStream};
 use std::io;
 use std::net::SocketAddr;
 
-/// Runs `f` on each address `addr` resolves to (through the simulated
+/// Runs `f` on each address `addr` resolves to ([`lookup_host`]: on the
+/// blocking pool for a host name inside a task, through the simulated
 /// network inside a simulation), returning the first success or the last
 /// error.
 pub(crate) fn each_resolved<T>(
     addr: impl ToSocketAddrs,
     f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
-    each_of(addr::Sealed::resolve(&addr)?, f)
+    each_of(lookup_host(addr)?, f)
 }
 
 fn each_of<T>(

@@ -585,8 +585,9 @@ enum StreamInner {
 
 impl TcpStream {
     /// Connects to `addr`, trying each resolved address in turn. Host names
-    /// resolve on the blocking pool inside a task, so only this task waits
-    /// on DNS; literal addresses are not looked up.
+    /// resolve through [`lookup_host`](super::lookup_host): on the blocking
+    /// pool inside a task, so only this task waits on DNS; literal addresses
+    /// are not looked up.
     /// Inside a simulation the connection is simulated, and names resolve
     /// through the simulated network (see [`ToSocketAddrs`]).
     ///
