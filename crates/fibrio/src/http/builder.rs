@@ -16,33 +16,9 @@ use std::time::Duration;
 use fibrio_concurrency::RetryPolicy;
 use tokio_rustls::rustls;
 
-use super::client::ClientInner;
 use super::request::parse_header;
+use super::state::{ClientInner, Redirects};
 use super::{Client, Error, HeaderMap};
-
-/// Whether and how far the client follows redirects.
-///
-/// # Examples
-///
-/// ```
-/// use fibrio::http::{Client, Redirects};
-///
-/// let client = Client::builder().redirects(Redirects::Follow(5)).build();
-/// # drop(client);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Redirects {
-    /// Return a 3xx response as it is (the default).
-    Return,
-    /// Fail with [`Error::TooManyRedirects`]`(0)` on a redirect.
-    Refuse,
-    /// Follow up to this many redirects (301, 302, 303, 307, 308 with a
-    /// `Location`), then fail with [`Error::TooManyRedirects`]. A 303, and
-    /// a 301 or 302 answering a POST, are followed with a GET without a
-    /// body, as browsers do.
-    Follow(u32),
-}
 
 /// Configures a [`Client`].
 ///
@@ -285,5 +261,37 @@ impl ClientBuilder {
                 opened: Cell::new(0),
             }),
         }
+    }
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl Client {
+    /// A client with the default settings ([`ClientBuilder`]'s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = fibrio::http::Client::new();
+    /// assert_eq!(client.connections_opened(), 0);
+    /// ```
+    pub fn new() -> Client {
+        ClientBuilder::default().build()
+    }
+
+    /// A builder, to configure a client.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let client = fibrio::http::Client::builder().max_connections_per_host(2).build();
+    /// # drop(client);
+    /// ```
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
     }
 }

@@ -5,19 +5,14 @@
 //! pool of connections per host, and it is `!Send` (it owns fibrio
 //! sockets): one per runtime (per worker). The counters only grow.
 
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use fibrio_concurrency::RetryPolicy;
 
-use super::builder::ClientBuilder;
-use super::host_pool::{HostKey, HostPool};
 use super::request::RequestBuilder;
-use super::{Error, HeaderMap, Method, Redirects};
+use super::state::ClientInner;
+use super::{HeaderMap, Method};
 
 /// A blocking-style HTTP/1.1 client with a keep-alive connection pool:
 /// see the [module docs](super). Cloning it shares the pool.
@@ -37,21 +32,6 @@ pub struct Client {
     pub(super) inner: Rc<ClientInner>,
 }
 
-pub(super) struct ClientInner {
-    pub(super) timeout: Option<Duration>,
-    pub(super) connect_timeout: Option<Duration>,
-    pub(super) max_per_host: usize,
-    pub(super) redirects: Redirects,
-    pub(super) retry: Option<RetryPolicy<Error>>,
-    pub(super) max_retry_after: Duration,
-    pub(super) headers: HeaderMap,
-    pub(super) header_error: Option<String>,
-    pub(super) tls: tokio_rustls::TlsConnector,
-    pub(super) hosts: RefCell<HashMap<HostKey, Rc<HostPool>>>,
-    /// Connections opened so far, for statistics.
-    pub(super) opened: Cell<u64>,
-}
-
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
@@ -61,37 +41,7 @@ impl fmt::Debug for Client {
     }
 }
 
-impl Default for Client {
-    fn default() -> Self {
-        Client::new()
-    }
-}
-
 impl Client {
-    /// A client with the default settings ([`ClientBuilder`]'s).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let client = fibrio::http::Client::new();
-    /// assert_eq!(client.connections_opened(), 0);
-    /// ```
-    pub fn new() -> Client {
-        ClientBuilder::default().build()
-    }
-
-    /// A builder, to configure a client.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let client = fibrio::http::Client::builder().max_connections_per_host(2).build();
-    /// # drop(client);
-    /// ```
-    pub fn builder() -> ClientBuilder {
-        ClientBuilder::default()
-    }
-
     /// A GET request to `url`.
     ///
     /// # Examples

@@ -8,9 +8,9 @@
 
 use tokio_rustls::rustls;
 
-use super::client::ClientInner;
 use super::host_pool::HostKey;
 use super::io::Stream;
+use super::state::ClientInner;
 use super::Error;
 use crate::compat::block_on;
 use crate::net::{lookup_host, TcpStream};

@@ -58,10 +58,13 @@
 //!   runtime (per worker).
 
 // One concept per file: the configuration (`builder`), the handle
-// (`client`), a request (`request`) and its response (`response`), the
-// errors (`error`), retries (`retry`), redirects (`redirect`), the
-// per-host keep-alive pool and one exchange on it (`host_pool`), opening a
-// connection (`connect`), and hyper's I/O adapter (`io`).
+// (`client`), the state its clones share and one exchange (`state`), a
+// request (`request`) and its response (`response`), the errors
+// (`error`), retries (`retry`), redirects (`redirect`), the per-host
+// keep-alive pool (`host_pool`), opening a connection (`connect`), and
+// hyper's I/O adapter (`io`). `builder`, `client`, `redirect`, `retry` and
+// `connect` use `state`, which uses `host_pool`; none of those is used back
+// (tests/module_layers.rs checks that no module cycle exists).
 mod builder;
 mod client;
 mod connect;
@@ -72,12 +75,14 @@ mod redirect;
 mod request;
 mod response;
 mod retry;
+mod state;
 
-pub use self::builder::{ClientBuilder, Redirects};
+pub use self::builder::ClientBuilder;
 pub use self::client::Client;
 pub use self::error::Error;
 pub use self::io::HyperIo;
 pub use self::request::RequestBuilder;
 pub use self::response::Response;
+pub use self::state::Redirects;
 
 pub use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};

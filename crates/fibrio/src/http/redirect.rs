@@ -10,8 +10,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::client::ClientInner;
 use super::request::Request;
+use super::state::ClientInner;
 use super::{header, Error, Method, Redirects, Response, StatusCode, Uri};
 
 impl ClientInner {

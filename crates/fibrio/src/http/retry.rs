@@ -8,8 +8,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::client::ClientInner;
 use super::request::Request;
+use super::state::ClientInner;
 use super::{header, Error, HeaderMap, Response, StatusCode};
 
 /// Whether `status` is worth retrying: 408, 429 and 5xx.
