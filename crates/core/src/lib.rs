@@ -8,12 +8,14 @@
 //!
 //! | layer | what it holds |
 //! |---|---|
+//! | [`diagnostics`] | warnings that reach the `log` logger, or stderr (rate-limited) when none is installed |
 //! | `unwind` (private) | the cancellation payload and [`is_cancellation`](task::is_cancellation) |
 //! | [`stack`] | [`FiberStack`](stack::FiberStack), the stack pool, the overflow reporter (which learns whose stack overflowed through lookups the layers above register) |
 //! | [`fiber`] | [`Fiber`](fiber::Fiber), [`suspend`](fiber::suspend), [`current`](fiber::current), [`FiberError`](fiber::FiberError) |
 //! | [`scheduler`] | the task kernel: the run queue, the task table and record, the timers, the driver seam, [`Handle`](scheduler::Handle), the clock and the deterministic kernel |
 //! | [`time`] | the runtime's clock: [`Instant`](time::Instant) and [`now_std`](time::now_std), virtual inside a deterministic simulation |
 //! | [`task`] | the public task API: [`spawn`](task::spawn), [`JoinHandle`](task::JoinHandle), [`park`](task::park), [`sleep`](task::sleep), [`CancelScope`](task::CancelScope) |
+//! | [`coop`] | the cooperative budget: [`proceed`](coop::proceed), a checkpoint that yields once every [`BUDGET`](coop::BUDGET) operations |
 //!
 //! Fibers require `panic = "unwind"`: dropping a suspended fiber unwinds
 //! its stack, and so does cancelling a task.
@@ -47,9 +49,10 @@ compile_error!(
 #[cfg(not(unix))]
 compile_error!("fibrio currently supports Unix targets only (Linux, macOS, the BSDs).");
 
-// Layers, bottom up: unwind, stack, fiber, scheduler, time, task; each
-// uses only the ones before it (see the table above).
+// Layers, bottom up: diagnostics, unwind, stack, fiber, scheduler, time,
+// task, coop; each uses only the ones before it (see the table above).
 pub mod coop;
+pub mod diagnostics;
 pub mod fiber;
 pub mod scheduler;
 pub mod stack;

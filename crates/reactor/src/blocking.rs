@@ -17,6 +17,9 @@
 //!   pool: the closure runs inline on the simulation's thread, in the same
 //!   kind of context, and then the schedule picks the next task, so the
 //!   run stays one thread and replayable.
+//! * A pool thread that cannot start is warned about through `log`, or on
+//!   stderr without a logger, at most once a second
+//!   ([`fibrio_core::diagnostics`]).
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +28,11 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use fibrio_context::SendableContext;
+use fibrio_core::diagnostics::RateLimitedWarning;
 use fibrio_core::task::{self, JoinError, ParkError, Unparker, WaitKind, WaitReason};
+
+/// The "cannot start a blocking-pool thread" warning.
+static THREAD_NOT_STARTED: RateLimitedWarning = RateLimitedWarning::new(module_path!(), 1);
 
 /// What a task waiting for its `spawn_blocking` job waits for.
 const BLOCKING: WaitReason = WaitReason::new(WaitKind::Blocking, 0);
@@ -87,7 +94,9 @@ impl Pool {
                     .spawn(move || self.work());
                 if let Err(err) = spawned {
                     self.threads.fetch_sub(1, Ordering::AcqRel);
-                    log::warn!("fibrio: cannot start a blocking-pool thread ({err}); the job waits for a free one");
+                    THREAD_NOT_STARTED.emit(format_args!(
+                        "fibrio: cannot start a blocking-pool thread ({err}); the job waits for a free one"
+                    ));
                 }
             }
         }

@@ -610,6 +610,88 @@ mod tests {
         );
     }
 
+    /// Issue 18: a million deadlines, a third set in order after 10 s
+    /// (timeouts of one length re-armed as time goes on: the lane), the
+    /// rest at random over the first 10 s (the heap), half of them cancelled in a scrambled order. Fired by a clock
+    /// that advances a millisecond at a time: every live timer fires once,
+    /// at or after its deadline, in deadline order, and while it is still
+    /// due; no cancelled one fires; the queue ends empty, tombstones and
+    /// all. About 1-2 s in a debug build.
+    #[test]
+    fn a_million_deadlines_half_cancelled_none_early_none_cancelled_none_left() {
+        const N: usize = 1_000_000;
+        let base = Instant::now();
+        let at = |micros: u64| base + Duration::from_micros(micros);
+        let mut timers = TimerQueue::new();
+        let mut deadlines = Vec::with_capacity(N);
+        let mut ids = Vec::with_capacity(N);
+        let mut seed = 18u64;
+        // The in-order stream: a 10 s timeout re-armed as time goes on.
+        let mut latest = 10_000_000u64;
+        for i in 0..N {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let random = seed >> 20;
+            let micros = if random.is_multiple_of(3) {
+                latest += random % 16;
+                latest
+            } else {
+                random % 10_000_000
+            };
+            deadlines.push(micros);
+            ids.push(timers.insert(at(micros), TaskKey::new(i as u32, 0)));
+        }
+        assert_eq!(timers.len(), N);
+        assert!(!timers.heap.is_empty() && timers.lane_live > N / 10);
+
+        // Every odd timer, in a scrambled order: 2 * (k * 7919 mod N/2) + 1
+        // visits each odd index once (7919 is prime to N/2 = 2^5 * 5^6).
+        let mut cancelled = vec![false; N];
+        for k in 0..N / 2 {
+            let i = 2 * ((k * 7919) % (N / 2)) + 1;
+            assert!(timers.cancel(ids[i]), "timer {i} was not set");
+            cancelled[i] = true;
+        }
+        assert_eq!(timers.len(), N / 2);
+        assert!(!timers.cancel(ids[1]), "cancelled twice");
+
+        let mut fired = vec![false; N];
+        let mut count = 0;
+        let mut now = 0u64;
+        while !timers.is_empty() {
+            now += 1000;
+            let mut previous = 0;
+            timers.fire_due(at(now), |key| {
+                let i = key.index() as usize;
+                assert!(!cancelled[i], "cancelled timer {i} fired");
+                assert!(!fired[i], "timer {i} fired twice");
+                assert!(deadlines[i] <= now, "timer {i} fired early");
+                assert!(deadlines[i] >= previous, "timer {i} fired out of order");
+                previous = deadlines[i];
+                fired[i] = true;
+                count += 1;
+            });
+            if let Some(next) = timers.next_deadline() {
+                assert!(next > at(now), "a due timer was left behind at {now} us");
+            }
+            assert!(
+                now < 20_000_000,
+                "timers still set long after the last deadline"
+            );
+        }
+        assert_eq!(count, N / 2);
+        assert!(fired.iter().zip(&cancelled).all(|(&f, &c)| f != c));
+        assert_eq!(timers.next_deadline(), None);
+        assert!(timers.heap.is_empty() && timers.lane.is_empty() && timers.lane_live == 0);
+        assert_eq!(
+            timers.free.len(),
+            timers.slots.len(),
+            "every slot is free again"
+        );
+        assert!(ids.iter().all(|&id| !timers.contains(id)));
+    }
+
     #[test]
     fn a_stale_id_never_cancels_the_timer_that_reused_its_slot() {
         let at = Instant::now();

@@ -1,7 +1,8 @@
-//! The watchdog: a thread that warns, through `log`, when a task runs longer
-//! than a threshold without parking. That almost always means a blocking
-//! call (std I/O, `std::thread::sleep`, a busy loop) inside a task, which
-//! stalls every other task on the runtime.
+//! The watchdog: a thread that warns when a task runs longer than a
+//! threshold without parking: through `log` if a logger is installed, else
+//! on stderr, at most one line a second (see [`crate::diagnostics`]). That
+//! almost always means a blocking call (std I/O, `std::thread::sleep`, a
+//! busy loop) inside a task, which stalls every other task on the runtime.
 //!
 //! # Invariants
 //!
@@ -14,6 +15,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::diagnostics::RateLimitedWarning;
+
+/// The "task blocked the thread" warning, shared by every runtime's watchdog.
+static BLOCKED: RateLimitedWarning = RateLimitedWarning::new(module_path!(), 1);
+/// The "watchdog could not start" warning.
+static NOT_STARTED: RateLimitedWarning = RateLimitedWarning::new(module_path!(), 1);
 
 struct Running {
     since: Instant,
@@ -46,7 +54,11 @@ impl Watchdog {
         let thread = std::thread::Builder::new()
             .name("fibrio-watchdog".into())
             .spawn(move || watch(&watched))
-            .map_err(|err| log::warn!("fibrio: the task watchdog could not start: {err}"))
+            .map_err(|err| {
+                NOT_STARTED.emit(format_args!(
+                    "fibrio: the task watchdog could not start: {err}"
+                ))
+            })
             .ok();
         Watchdog { shared, thread }
     }
@@ -92,11 +104,11 @@ fn watch(shared: &Shared) {
                 Some(name) => format!("'{name}' (#{})", task.id),
                 None => format!("#{}", task.id),
             };
-            log::warn!(
+            BLOCKED.emit(format_args!(
                 "fibrio watchdog: task {who} has run for {elapsed:?} without parking (threshold {:?}); \
                  a blocking call inside a task stalls every other task: use fibrio's sleep, sockets or spawn_blocking",
                 shared.threshold
-            );
+            ));
         }
     }
 }

@@ -1,14 +1,23 @@
-//! Surviving fd exhaustion in accept loops: on `EMFILE`/`ENFILE`, log at
+//! Surviving fd exhaustion in accept loops: on `EMFILE`/`ENFILE`, warn at
 //! most once a second and sleep with a doubling back-off (1 ms to 100 ms),
 //! so a saturated server neither spins nor floods its log, and accepts
-//! again as soon as descriptors are freed.
+//! again as soon as descriptors are freed. The warning goes through `log`
+//! if a logger is installed, else to stderr
+//! ([`fibrio_core::diagnostics`]), so a program without a logger learns of
+//! it too.
 
 use std::io;
 use std::time::{Duration, Instant};
 
+use fibrio_core::diagnostics::RateLimitedWarning;
+
 const FIRST: Duration = Duration::from_millis(1);
 const MAX: Duration = Duration::from_millis(100);
 const LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// The "out of file descriptors" warning, shared by every accept loop; its
+/// stderr lines are a second apart too, however many listeners fail.
+static OUT_OF_FDS: RateLimitedWarning = RateLimitedWarning::new(module_path!(), 1);
 
 /// True for "the process or the system is out of file descriptors".
 pub(crate) fn is_out_of_fds(err: &io::Error) -> bool {
@@ -52,11 +61,11 @@ impl Backoff {
             .last_log
             .is_none_or(|last| now.duration_since(last) >= LOG_EVERY)
         {
-            log::warn!(
+            OUT_OF_FDS.emit(format_args!(
                 "fibrio: accept failed: {err}; out of file descriptors, backing off \
                  ({} similar errors since the last report). Raise `ulimit -n` or close idle connections.",
                 self.suppressed
-            );
+            ));
             self.last_log = Some(now);
             self.suppressed = 0;
         } else {
