@@ -6,8 +6,9 @@
 //!   (unresolved: resolving happens only when a dump is printed).
 //! * `observer/spawn_join` and `observer/ping_pong` (through two
 //!   `fibrio::sync::Notify`s, as in `runtime.rs`), each `off` (no
-//!   observer: one predictable branch per event site) and `noop` (an
-//!   observer that does nothing, called on every event). Both run on a
+//!   observer: nothing tested in park or the switch, one branch at a spawn
+//!   and at a task's end) and `noop` (an observer that does nothing, called
+//!   on every event). Both run on a
 //!   `fibrio_core` scheduler with a `NotifyDriver`, so only the observer
 //!   differs.
 //!

@@ -7,8 +7,14 @@
 //!   run, `Parked` when it suspends waiting, `Woken` when a wake-up queues
 //!   a parked task, and one of `Completed`, `Failed` or `Cancelled` when it
 //!   ends. A task never started (cancelled first) gets no `Started`.
-//! * With no observer configured, each event site costs one branch on a
-//!   field that never changes during a run.
+//! * With no observer configured, the task switch and `park` test nothing
+//!   for it: `Started` and `Parked` are sent from the scheduler loop's
+//!   slow switch path (`Parked` once the task is back on the loop, before
+//!   anything else runs, so the order is the same), which a switch takes
+//!   only when one flag says an observer, a watchdog or a wake-to-run
+//!   sample needs it. `Woken` shares the wake-to-run sample's countdown
+//!   (one decrement and sign test per wake-up); `Created` and the end
+//!   events cost one branch per spawn and per end.
 //! * The observer is called while the scheduler holds borrows of its own
 //!   state: it must not call back into the runtime (spawn, park, wake,
 //!   dump). It should be quick: it runs inline on every switch.

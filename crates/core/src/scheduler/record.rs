@@ -32,11 +32,18 @@
 //!   one load: `REQUESTED` only ever goes from clear to set (level-triggered
 //!   cancellation); so does `FORCED`, set only by a scheduler
 //!   shutting down, which cancels through shields.
-//! * `cancel_wake` is set when a cancellation (of the task or of a scope it
-//!   is in) is what woke it from `park`; `park` clears it and then checks
-//!   for cancellation. A task woken by anything else returns from `park`
-//!   normally, so a wait that completed is not undone by a cancellation
-//!   that came later in the same turn.
+//! * `wake` holds two marks, so that a resume with neither set costs one
+//!   load in `suspend`. `WAKE_CANCEL` is set when a cancellation (of the
+//!   task or of a scope it is in) is what woke it from `park`; `suspend`
+//!   clears it and `park` then checks for cancellation. A task woken by
+//!   anything else returns from `park` normally, so a wait that completed
+//!   is not undone by a cancellation that came later in the same turn.
+//!   `WAKE_CAPTURE` is set only by `capture_backtrace`, around one resume
+//!   of a suspended task: the task's `suspend` then records a backtrace
+//!   into the thread's capture slot and suspends again, running no user
+//!   code and touching no other field (`WAKE_CANCEL` stays for the real
+//!   wake-up), so a capture changes nothing a task, its wake-ups or its
+//!   cancellation can observe.
 //! * `scopes` is the task's stack of cancel-scope frames; the task itself
 //!   pushes and removes its frames while it runs (each removal names the
 //!   frame it removes), `spawn` fills a new task's stack with copies of its
@@ -73,11 +80,6 @@
 //!   reading, and read only while `parked` is set (dumps).
 //! * `parent` (the spawner's id, 0 for none) and `location` (where it was
 //!   spawned) are set once, at spawn, for task dumps.
-//! * `capture` is set only by `capture_backtrace`, around one resume of a
-//!   suspended task: the task's `suspend` then records a backtrace into
-//!   the thread's capture slot and suspends again, running no user code
-//!   and touching no other field, so a capture changes nothing a task,
-//!   its wake-ups or its cancellation can observe.
 
 use std::backtrace::Backtrace;
 use std::cell::{Cell, Ref, RefCell, UnsafeCell};
@@ -107,6 +109,10 @@ const REQUESTED: u8 = 1;
 const FORCED: u8 = 2;
 /// `TaskHeader::cancel`: the task has scope frames to look at.
 const IN_SCOPE: u8 = 4;
+/// `TaskHeader::wake`: a cancellation is what woke the task from `park`.
+const WAKE_CANCEL: u8 = 1;
+/// `TaskHeader::wake`: the task is resumed only to capture its backtrace.
+const WAKE_CAPTURE: u8 = 2;
 
 /// What a task's checkpoint must unwind for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +138,9 @@ pub(crate) struct TaskHeader {
     queued: Cell<bool>,
     notified: Cell<bool>,
     cancel: Cell<u8>,
-    cancel_wake: Cell<bool>,
+    /// Why the task's latest `suspend` returned, besides a plain wake-up:
+    /// `WAKE_CANCEL`, `WAKE_CAPTURE` (see the module invariants).
+    wake: Cell<u8>,
     scopes: RefCell<Vec<Frame>>,
     /// The first join waiter inline (the usual case: one joiner, no
     /// allocation), the rest in `more_waiters`.
@@ -150,8 +158,6 @@ pub(crate) struct TaskHeader {
     parent: u64,
     location: Option<&'static Location<'static>>,
     parked_at: Cell<Instant>,
-    /// Set around a resume that only captures a backtrace.
-    capture: Cell<bool>,
     /// Declared last among the word-sized fields, so that it sits next to
     /// the one-byte flags (`parked` among them) that `begin_park` writes.
     wait: Cell<WaitReason>,
@@ -194,7 +200,7 @@ impl TaskHeader {
             queued: Cell::new(true),
             notified: Cell::new(false),
             cancel: Cell::new(if scopes.is_empty() { 0 } else { IN_SCOPE }),
-            cancel_wake: Cell::new(false),
+            wake: Cell::new(0),
             scopes: RefCell::new(scopes),
             join_waiter: Cell::new(None),
             more_waiters: RefCell::new(Vec::new()),
@@ -210,7 +216,6 @@ impl TaskHeader {
             parent: identity.parent,
             location: identity.location,
             parked_at: Cell::new(identity.created_at),
-            capture: Cell::new(false),
             wait: Cell::new(WaitReason::PARK),
         }
     }
@@ -351,13 +356,15 @@ impl TaskHeader {
     }
 
     /// Switches from the running task (this one) back to the scheduler.
+    /// Returns true if a cancellation is what woke the task from `park`
+    /// (the mark is cleared), false for any other wake-up.
     ///
     /// # Safety
     ///
     /// This task is the one running on this thread (the caller found it as
     /// the scheduler's running task).
     #[inline]
-    pub(crate) unsafe fn suspend(&self) {
+    pub(crate) unsafe fn suspend(&self) -> bool {
         // SAFETY: the yielder was stored by the task's root frame before any
         // user code ran, lives on the task's stack, and we are running on
         // that task (the caller's contract).
@@ -366,11 +373,24 @@ impl TaskHeader {
         self.stack_hint
             .set(std::hint::black_box(&here) as *const u8 as usize);
         yielder.suspend(());
-        // Resumed only to have its stack captured: capture and suspend
-        // again, as many times as asked, running no user code.
-        while self.capture.get() {
+        // One load and one branch for both marks: a plain wake-up (the
+        // common case) costs nothing more.
+        if self.wake.get() == 0 {
+            return false;
+        }
+        self.woken_marked(yielder)
+    }
+
+    /// The rest of `suspend` when `wake` holds a mark: captures (and
+    /// suspends again, running no user code) for as long as capture
+    /// resumes come, then takes the cancellation mark.
+    #[cold]
+    #[inline(never)]
+    fn woken_marked(&self, yielder: &Yielder<(), ()>) -> bool {
+        while self.wake.get() & WAKE_CAPTURE != 0 {
             capture_here(yielder);
         }
+        self.wake.replace(0) & WAKE_CANCEL != 0
     }
 
     /// A backtrace of this suspended task, taken at its park point by
@@ -393,9 +413,11 @@ impl TaskHeader {
         if !coroutine.started() || coroutine.done() {
             return None;
         }
-        self.capture.set(true);
+        // The capture mark is set only around this resume, and the task's
+        // `suspend` leaves the cancellation mark alone meanwhile.
+        self.wake.set(self.wake.get() | WAKE_CAPTURE);
         let result = coroutine.resume(());
-        self.capture.set(false);
+        self.wake.set(self.wake.get() & !WAKE_CAPTURE);
         debug_assert!(matches!(result, CoroutineResult::Yield(())));
         CAPTURED.with(|slot| slot.take())
     }
@@ -537,15 +559,9 @@ impl TaskHeader {
     pub(crate) fn mark_cancel_wake(&self) -> bool {
         let parked = self.parked.get();
         if parked {
-            self.cancel_wake.set(true);
+            self.wake.set(self.wake.get() | WAKE_CANCEL);
         }
         parked
-    }
-
-    /// Whether a cancellation is what woke the task; clears the mark.
-    #[inline]
-    pub(crate) fn take_cancel_wake(&self) -> bool {
-        self.cancel_wake.replace(false)
     }
 
     /// False when no cancellation flag is set at all (one load): then
@@ -573,11 +589,21 @@ impl TaskHeader {
 
     /// The checkpoint: unwinds the running task (this one) if it has been
     /// cancelled, unless the thread is already unwinding.
-    #[inline]
+    // Always inlined, its slow part out of line: on the park path this is
+    // one load and one branch, where a call cost ~18 instructions
+    // (callgrind, issue 15).
+    #[inline(always)]
     pub(crate) fn checkpoint(&self) {
-        if self.cancel.get() == 0 {
-            return;
+        if self.cancel.get() != 0 {
+            self.checkpoint_flagged();
         }
+    }
+
+    /// `checkpoint` with a cancellation flag set: unwinds if one reaches
+    /// the task.
+    #[cold]
+    #[inline(never)]
+    fn checkpoint_flagged(&self) {
         if let Some(pending) = self.pending_cancel() {
             if !std::thread::panicking() {
                 Cancelled::unwind(match pending {

@@ -85,6 +85,14 @@ const TASK_ID_BLOCK: u64 = 1024;
 /// are boxed first (corosensei accepts at most 1,024 bytes, closure and
 /// the task pointer together).
 const INLINE_CLOSURE_MAX: usize = 512;
+/// `SchedulerInner::slow`: an observer is set (the switch sends `Started`
+/// and `Parked`).
+const SLOW_OBSERVED: u8 = 1;
+/// `SchedulerInner::slow`: a watchdog is set (the switch tells it).
+const SLOW_WATCHED: u8 = 2;
+/// `SchedulerInner::slow`: a wake-up's wake-to-run delay is being timed
+/// (`counters.sample`).
+const SLOW_SAMPLING: u8 = 4;
 
 pub(crate) struct SchedulerInner {
     pub(crate) id: u64,
@@ -111,8 +119,18 @@ pub(crate) struct SchedulerInner {
     det: Option<Box<DetState>>,
     /// The metrics' counters (`metrics.rs`).
     counters: Counters,
-    /// `config.observer`, kept here: one branch per event site.
+    /// `config.observer`, kept here. The switch's own event sites are
+    /// reached only through `slow` (`run_task_slow`).
     observer: Option<Arc<dyn Observer>>,
+    /// What the task switch must do besides switching (`SLOW_*` bits): a
+    /// switch tests this one field, and takes `run_task_slow` when any bit
+    /// is set. `SLOW_OBSERVED` and `SLOW_WATCHED` never change during a
+    /// run; `SLOW_SAMPLING` is set while a wake-to-run sample is in flight.
+    slow: Cell<u8>,
+    /// With an observer, every wake-up takes `woken_slow` (for its event),
+    /// and the countdown to the next wake-to-run sample is kept here;
+    /// `counters.sample_tick` then stays 0.
+    observed_tick: Cell<u32>,
     /// When the scheduler was built (uptime, busy time).
     started: Instant,
     /// A deadlock was reported already (it cannot end: report it once).
@@ -154,6 +172,8 @@ impl SchedulerInner {
         let (remote, inbox) = Remote::new(id, driver.notifier(), &config);
         let watchdog = config.watchdog.map(Watchdog::start);
         let observer = config.observer.clone();
+        let slow = if observer.is_some() { SLOW_OBSERVED } else { 0 }
+            | if watchdog.is_some() { SLOW_WATCHED } else { 0 };
         Rc::new(SchedulerInner {
             id,
             driver_name: driver.name(),
@@ -173,6 +193,8 @@ impl SchedulerInner {
             det,
             counters: Counters::default(),
             observer,
+            slow: Cell::new(slow),
+            observed_tick: Cell::new(0),
             started: Instant::now(),
             deadlock_reported: Cell::new(false),
         })
@@ -858,8 +880,8 @@ impl SchedulerInner {
         };
         let header = task.header();
         header.take_queued();
-        match header.state() {
-            TaskState::Running => {}
+        let first_run = match header.state() {
+            TaskState::Running => false,
             TaskState::Pending => {
                 if header.may_be_cancelled() && header.pending_cancel().is_some() {
                     task.set_cancelled();
@@ -867,13 +889,55 @@ impl SchedulerInner {
                     return;
                 }
                 header.start(self.now.get());
-                if let Some(observer) = &self.observer {
-                    observer.on_event(&TaskEvent::new(TaskEventKind::Started, header.id()));
-                }
+                true
             }
             // Finished already (a stale queue entry cannot exist, but a
             // terminal task is never resumed).
             _ => return,
+        };
+        // The observer, the watchdog and the wake-to-run sample: one test
+        // for all three, so a switch with none of them pays one branch.
+        if self.slow.get() != 0 {
+            return self.run_task_slow(key, &*task, first_run);
+        }
+        self.remote.enter(header.id());
+        self.running.set(header);
+        // SAFETY: the task is not terminal, and it is not running: only
+        // this loop resumes tasks, and `running` was null until just now.
+        let returned = unsafe { header.resume() };
+        self.running.set(std::ptr::null());
+        self.remote.leave();
+        if returned {
+            self.finish(key, &*task);
+        }
+    }
+
+    /// Counts a task that ended other than by returning a value.
+    #[cold]
+    #[inline(never)]
+    fn count_unusual_end(&self, state: TaskState) {
+        match state {
+            TaskState::Failed => Counters::bump(&self.counters.failed),
+            _ => Counters::bump(&self.counters.cancelled),
+        }
+    }
+
+    /// `run_task` when `slow` is set: the same switch, plus the observer's
+    /// `Started` (on the task's `first_run`) and `Parked` events, the
+    /// watchdog's enter and leave, and the end of a wake-to-run sample.
+    ///
+    /// `Parked` is sent here, once the task is back on this loop, rather
+    /// than in `park`: nothing runs between the task's switch out and this
+    /// point, so the observer sees the same events in the same order, and
+    /// `park` itself tests nothing.
+    #[cold]
+    #[inline(never)]
+    fn run_task_slow(&self, key: TaskKey, task: &dyn ErasedTask, first_run: bool) {
+        let header = task.header();
+        if first_run {
+            if let Some(observer) = &self.observer {
+                observer.on_event(&TaskEvent::new(TaskEventKind::Started, header.id()));
+            }
         }
         if let Some((sampled, queued_at)) = self.counters.sample.get() {
             if sampled == key {
@@ -885,46 +949,53 @@ impl SchedulerInner {
         if let Some(watchdog) = &self.watchdog {
             watchdog.enter(header.id(), header.name());
         }
-        // SAFETY: the task is not terminal, and it is not running: only
-        // this loop resumes tasks, and `running` was null until just now.
+        // SAFETY: as in `run_task`: the task is not terminal and not
+        // running, and `running` was null until just now.
         let returned = unsafe { header.resume() };
         if let Some(watchdog) = &self.watchdog {
             watchdog.leave();
         }
+        // A task back here that did not return either yielded (queued) or
+        // parked (its `begin_park` set `parked`, and it switched out at
+        // once): the latter is the `Parked` event, sent while the task is
+        // still the running one, as it was sent from inside `park`.
+        if !returned && header.is_parked() {
+            if let Some(observer) = &self.observer {
+                observer.on_event(&TaskEvent {
+                    wait: header.wait_reason(),
+                    ..TaskEvent::new(TaskEventKind::Parked, header.id())
+                });
+            }
+        }
         self.running.set(std::ptr::null());
         self.remote.leave();
         if returned {
-            self.finish(key, &*task);
+            self.finish(key, task);
         }
     }
 
     /// Ends a task whose root frame returned (or that never ran): records
     /// its state, frees its stack, wakes its joiners, forgets it.
     fn finish(&self, key: TaskKey, task: &dyn ErasedTask) {
+        // One (dynamic) `header` call: each costs an indirect call.
+        let header = task.header();
         let state = task.outcome_state();
-        let counter = match state {
-            TaskState::Completed => &self.counters.completed,
-            TaskState::Failed => &self.counters.failed,
-            _ => &self.counters.cancelled,
-        };
-        Counters::bump(counter);
+        if state == TaskState::Completed {
+            Counters::bump(&self.counters.completed);
+        } else {
+            self.count_unusual_end(state);
+        }
         // Switches are counted per task, and summed here as tasks end.
         let switches = &self.counters.switches;
-        switches.set(switches.get() + task.header().stats_switches());
+        switches.set(switches.get() + header.stats_switches());
         if let Some(observer) = &self.observer {
-            let kind = match state {
-                TaskState::Completed => TaskEventKind::Completed,
-                TaskState::Failed => TaskEventKind::Failed,
-                _ => TaskEventKind::Cancelled,
-            };
-            observer.on_event(&TaskEvent::new(kind, task.header().id()));
+            observe_end(&**observer, header.id(), state);
         }
-        task.header()
-            .finish(state, self.now.get(), |waiter| self.unpark(waiter));
+        header.finish(state, self.now.get(), |waiter| self.unpark(waiter));
         let record = self.table.borrow_mut().remove(key);
         if let Some(det) = &self.det {
             watch_if_failed(det, state, record);
-            for waiter in det.left_group(task.header().id()) {
+            for waiter in det.left_group(header.id()) {
                 self.unpark(waiter);
             }
         }
@@ -1007,6 +1078,7 @@ impl SchedulerInner {
         // The child starts with the spawner's context as it is now (O(1)).
         let context = Context::current_snapshot();
         let key = self.table.borrow().next_key();
+        let spawner = self.running();
         let scopes: Vec<Frame> = match scopes {
             // Exactly the listed scopes (an empty list allocates nothing).
             Some(states) => states
@@ -1014,7 +1086,7 @@ impl SchedulerInner {
                 .map(|state| state.join(Unparker::new(key, self.remote.clone())))
                 .collect(),
             // The child belongs to every scope its spawner is inside.
-            None => match self.running() {
+            None => match spawner {
                 Some(parent) if parent.in_scope() => parent
                     .frames()
                     .iter()
@@ -1032,15 +1104,11 @@ impl SchedulerInner {
             id: self.next_task_id(),
             name,
             created_at: self.now.get(),
-            parent: self.running().map_or(0, TaskHeader::id),
+            parent: spawner.map_or(0, TaskHeader::id),
             location,
         };
         if let Some(observer) = &self.observer {
-            observer.on_event(&TaskEvent {
-                parent: identity.parent,
-                name: identity.name.as_deref(),
-                ..TaskEvent::new(TaskEventKind::Created, identity.id)
-            });
+            observe_created(&**observer, &identity);
         }
         let task: Rc<Task<T>> = Rc::new_cyclic(|weak| {
             let this = weak.as_ptr();
@@ -1103,20 +1171,26 @@ impl SchedulerInner {
     /// token for its next park. Stale keys are ignored.
     #[inline]
     pub(crate) fn unpark(&self, key: TaskKey) {
-        let table = self.table.borrow();
-        let Some(task) = table.get(key) else {
-            return;
-        };
-        if task.header().unpark() {
-            self.run_queue.borrow_mut().push(key);
-            // One test for both the observer and the wake-up sample: the
-            // common case (no observer, not the 64th wake-up) only counts.
-            let tick = self.counters.sample_tick.get();
-            if tick == 0 || self.observer.is_some() {
-                self.woken_slow(key, task.header().id());
-            } else {
-                self.counters.sample_tick.set(tick - 1);
+        {
+            let table = self.table.borrow();
+            let Some(task) = table.get(key) else {
+                return;
+            };
+            if !task.header().unpark() {
+                return;
             }
+            self.run_queue.borrow_mut().push(key);
+        }
+        // One test for both the observer and the wake-up sample: the
+        // common case (no observer, not the 64th wake-up) only counts
+        // down, one decrement and one sign test, and keeps nothing live
+        // for the slow call. The countdown goes "negative" (its top bit
+        // set) when a sample is due; with an observer it stays negative,
+        // so every wake-up takes `woken_slow`.
+        let tick = self.counters.sample_tick.get().wrapping_sub(1);
+        self.counters.sample_tick.set(tick);
+        if tick > i32::MAX as u32 {
+            self.woken_slow(key);
         }
     }
 
@@ -1125,16 +1199,38 @@ impl SchedulerInner {
     /// (`metrics.rs`).
     #[cold]
     #[inline(never)]
-    fn woken_slow(&self, key: TaskKey, id: u64) {
+    fn woken_slow(&self, key: TaskKey) {
+        // Back to "negative" (`unpark`'s next decrement keeps it so), until
+        // a sample starts below and sets the next countdown.
+        self.counters.sample_tick.set(u32::MAX);
         if let Some(observer) = &self.observer {
+            // `unpark` queued the task just now, so it is in the table.
+            let id = self
+                .table
+                .borrow()
+                .get(key)
+                .map_or(0, |task| task.header().id());
             observer.on_event(&TaskEvent::new(TaskEventKind::Woken, id));
+            // With an observer, the countdown to the next sample is kept
+            // in `observed_tick` (every wake-up comes here).
+            let tick = self.observed_tick.get();
+            if tick > 0 {
+                self.observed_tick.set(tick - 1);
+                return;
+            }
         }
-        let tick = self.counters.sample_tick.get();
-        if tick > 0 {
-            self.counters.sample_tick.set(tick - 1);
-        } else if self.counters.sample.get().is_none() {
+        if self.counters.sample.get().is_some() {
+            // One sample in flight at a time: the next wake-up tries again.
+            return;
+        }
+        self.counters.sample.set(Some((key, Instant::now())));
+        self.slow.set(self.slow.get() | SLOW_SAMPLING);
+        if self.observer.is_some() {
+            self.observed_tick.set(SAMPLE_EVERY - 1);
+        } else {
+            // `unpark` counts the next 63 wake-ups down to 0; the 64th
+            // makes it negative again.
             self.counters.sample_tick.set(SAMPLE_EVERY - 1);
-            self.counters.sample.set(Some((key, Instant::now())));
         }
     }
 
@@ -1142,6 +1238,7 @@ impl SchedulerInner {
     #[inline(never)]
     fn record_sample(&self, queued_at: Instant) {
         self.counters.sample.set(None);
+        self.slow.set(self.slow.get() & !SLOW_SAMPLING);
         self.counters
             .record_latency(Instant::now().saturating_duration_since(queued_at));
     }
@@ -1176,7 +1273,9 @@ impl SchedulerInner {
         header.mark_queued();
         self.run_queue.borrow_mut().push(header.key());
         // SAFETY: `header` is the running task (the caller's contract).
-        unsafe { header.suspend() };
+        // A queued task is never marked as woken by a cancellation (only a
+        // parked one is), so there is no mark to act on.
+        let _ = unsafe { header.suspend() };
     }
 
     /// Parks the running task `header`, waiting for `reason`, until it is
@@ -1197,19 +1296,15 @@ impl SchedulerInner {
             return self.park_with_timer(header, deadline, reason);
         }
         // The common park: no deadline, so no timer.
+        // No observer test here: the loop sends `Parked` once the task is
+        // back on it (`run_task_slow`).
         if header.begin_park(reason, self.now.get()) {
-            if let Some(observer) = &self.observer {
-                observer.on_event(&TaskEvent {
-                    wait: Some(reason),
-                    ..TaskEvent::new(TaskEventKind::Parked, header.id())
-                });
-            }
             // SAFETY: `header` is the running task (the caller's contract).
-            unsafe { header.suspend() };
+            let woken_by_cancel = unsafe { header.suspend() };
             // Running again. Unwind if a cancellation is what woke us; any
             // other wake-up returns normally, and the caller's next
             // checkpoint sees a cancellation that arrived meanwhile.
-            if header.take_cancel_wake() {
+            if woken_by_cancel {
                 header.checkpoint();
             }
         }
@@ -1230,12 +1325,6 @@ impl SchedulerInner {
         if !header.begin_park(reason, self.now.get()) {
             return Ok(false);
         }
-        if let Some(observer) = &self.observer {
-            observer.on_event(&TaskEvent {
-                wait: Some(reason),
-                ..TaskEvent::new(TaskEventKind::Parked, header.id())
-            });
-        }
         // Inside scopes with a deadline, wake at the earliest one, so that
         // the checkpoint below sees it.
         let scope_deadline = header.visible_deadline();
@@ -1245,10 +1334,9 @@ impl SchedulerInner {
         };
         let timer = wake_at.map(|at| self.timers.borrow_mut().insert(at, header.key()));
         // SAFETY: `header` is the running task (the caller's contract).
-        unsafe { header.suspend() };
+        let mut woken_by_cancel = unsafe { header.suspend() };
         // Running again: as in `park_running_task`, a scope deadline that
         // fired counts as a cancellation's wake-up.
-        let mut woken_by_cancel = header.take_cancel_wake();
         let mut deadline_fired = false;
         if let Some(timer) = timer {
             // A timer that is no longer set has fired.
@@ -1359,6 +1447,31 @@ pub(crate) fn park_running(
         return Err(ParkError::OutsideTask);
     };
     scheduler.park_running_task(header, deadline, reason)
+}
+
+/// Sends the `Created` event of the task `identity` describes (out of
+/// line, as `observe_end`).
+#[cold]
+#[inline(never)]
+fn observe_created(observer: &dyn Observer, identity: &TaskIdentity) {
+    observer.on_event(&TaskEvent {
+        parent: identity.parent,
+        name: identity.name.as_deref(),
+        ..TaskEvent::new(TaskEventKind::Created, identity.id)
+    });
+}
+
+/// Sends the event of task `id`'s end in `state` (out of line: `finish`
+/// runs for every task, an observer is rare).
+#[cold]
+#[inline(never)]
+fn observe_end(observer: &dyn Observer, id: u64, state: TaskState) {
+    let kind = match state {
+        TaskState::Completed => TaskEventKind::Completed,
+        TaskState::Failed => TaskEventKind::Failed,
+        _ => TaskEventKind::Cancelled,
+    };
+    observer.on_event(&TaskEvent::new(kind, id));
 }
 
 /// `log::error!`, or stderr when no logger would show it.
@@ -1560,5 +1673,179 @@ fn state_word(state: TaskState) -> u64 {
         TaskState::Completed => 3,
         TaskState::Failed => 4,
         TaskState::Cancelled => 5,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The switch's slow path (`slow`): what it gathers in one flag must
+    //! behave as when each feature tested its own.
+
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use crate::scheduler::{
+        dump_with_stacks, metrics, NotifyDriver, Observer, Scheduler, SchedulerConfig, TaskEvent,
+        TaskEventKind, TaskStatus, WaitKind,
+    };
+    use crate::task;
+
+    /// Every event: kind, task, wait kind.
+    #[derive(Default)]
+    struct Record(Mutex<Vec<(TaskEventKind, u64, Option<WaitKind>)>>);
+
+    impl Observer for Record {
+        fn on_event(&self, e: &TaskEvent<'_>) {
+            let seen = (e.kind, e.task, e.wait.map(|w| w.kind));
+            self.0.lock().unwrap().push(seen);
+        }
+    }
+
+    fn scheduler(observer: Option<Arc<Record>>) -> Scheduler {
+        let config = SchedulerConfig {
+            observer: observer.map(|o| o as Arc<dyn Observer>),
+            ..SchedulerConfig::default()
+        };
+        Scheduler::new(config, Box::new(NotifyDriver::new()))
+    }
+
+    /// `rounds` park/unpark round trips between main and one peer, then
+    /// the number of wake-to-run samples taken.
+    fn samples_after_ping_pong(observer: Option<Arc<Record>>, rounds: usize) -> u64 {
+        scheduler(observer)
+            .block_on(move || {
+                let main = task::current_key().unwrap();
+                let peer_key = std::rc::Rc::new(std::cell::Cell::new(None));
+                let key_out = peer_key.clone();
+                let peer = task::spawn(move || {
+                    key_out.set(task::current_key());
+                    for _ in 0..rounds {
+                        task::park().unwrap();
+                        task::unpark_local(main);
+                    }
+                });
+                task::yield_now(); // the peer parks first
+                let peer_key = peer_key.get().unwrap();
+                for _ in 0..rounds {
+                    task::unpark_local(peer_key);
+                    task::park().unwrap();
+                }
+                peer.join().unwrap();
+                metrics().wake_to_run.count()
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn one_wake_up_in_sample_every_is_timed_with_or_without_an_observer() {
+        // 1,280 wake-ups (the peer has ended before main joins it).
+        let rounds = 640;
+        let plain = samples_after_ping_pong(None, rounds);
+        let observed = samples_after_ping_pong(Some(Arc::default()), rounds);
+        assert_eq!(plain, observed);
+        // The first wake-up and then every 64th: each sample ends before
+        // the next wake-up here, so none is skipped.
+        let wakes = 2 * rounds as u64;
+        let every = u64::from(crate::scheduler::SAMPLE_EVERY);
+        assert_eq!(plain, (wakes - 1) / every + 1);
+    }
+
+    #[test]
+    fn the_observer_sees_timed_and_scoped_parks_and_no_park_for_a_yield() {
+        use TaskEventKind::*;
+        let record = Arc::new(Record::default());
+        let child = scheduler(Some(record.clone()))
+            .block_on(|| {
+                let child = task::spawn(|| {
+                    task::yield_now();
+                    // A deadline already passed: no park, no event.
+                    task::park_until(Some(Instant::now() - Duration::from_secs(1))).unwrap();
+                    task::park_until(Some(Instant::now() + Duration::from_millis(1))).unwrap();
+                    task::sleep(Duration::from_millis(1));
+                    let parked = task::move_on_after(Duration::from_millis(1), || {
+                        // Only the scope's deadline wakes it.
+                        loop {
+                            task::park().unwrap();
+                        }
+                    });
+                    assert!(parked.is_none());
+                });
+                let id = child.id();
+                child.join().unwrap();
+                id
+            })
+            .unwrap();
+        let events: Vec<_> = record
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, task, _)| *task == child)
+            .map(|&(kind, _, wait)| (kind, wait))
+            .collect();
+        let park = Some(WaitKind::Park);
+        let expected = vec![
+            (Created, None),
+            (Started, None),
+            (Parked, park),
+            (Woken, None),
+            (Parked, Some(WaitKind::Sleep)),
+            (Woken, None),
+            (Parked, park),
+            (Woken, None),
+            (Completed, None),
+        ];
+        assert_eq!(events, expected);
+    }
+
+    #[test]
+    fn a_stack_capture_keeps_the_cancellation_that_woke_a_task() {
+        let (backtrace, status, cancelled) = scheduler(None)
+            .block_on(|| {
+                let parked = task::spawn(|| loop {
+                    task::park().unwrap();
+                });
+                task::yield_now(); // it parks
+                parked.cancel(); // queued, its wake-up marked as a cancellation's
+                let dump = dump_with_stacks();
+                let info = dump.tasks.iter().find(|t| t.id == parked.id()).unwrap();
+                let backtrace = info.backtrace.is_some();
+                let status = info.status;
+                // The capture ran none of its code: the cancellation still
+                // unwinds it at its park.
+                let cancelled = parked.join().unwrap_err().is_cancelled();
+                (backtrace, status, cancelled)
+            })
+            .unwrap();
+        assert!(backtrace);
+        assert_eq!(status, TaskStatus::Runnable);
+        assert!(cancelled);
+    }
+
+    #[test]
+    fn a_captured_task_that_yielded_runs_on_unchanged() {
+        let steps = scheduler(None)
+            .block_on(|| {
+                let steps = std::rc::Rc::new(std::cell::Cell::new(0));
+                let counter = steps.clone();
+                let worker = task::spawn(move || {
+                    for _ in 0..3 {
+                        counter.set(counter.get() + 1);
+                        task::yield_now();
+                    }
+                });
+                task::yield_now();
+                // Captured twice while it is queued after a yield.
+                for _ in 0..2 {
+                    let dump = dump_with_stacks();
+                    let info = dump.tasks.iter().find(|t| t.id == worker.id()).unwrap();
+                    assert!(info.backtrace.is_some());
+                }
+                assert_eq!(steps.get(), 1);
+                worker.join().unwrap();
+                steps.get()
+            })
+            .unwrap();
+        assert_eq!(steps, 3);
     }
 }

@@ -157,8 +157,10 @@ pub fn checkpoint() {
 /// Unwinds the current task if it has been cancelled, without yielding:
 /// trio's `checkpoint_if_cancelled()`. Every blocking call of fibrio runs it
 /// before it tries its operation, so an uncontended lock or a ready socket
-/// is a cancellation checkpoint but not a schedule point. Does nothing
-/// outside a task, or while unwinding.
+/// is a cancellation checkpoint but not a schedule point, except once every
+/// [`coop::BUDGET`](crate::coop::BUDGET) operations, when the cooperative
+/// budget makes it yield (see [`coop`](crate::coop)). Does nothing outside
+/// a task, or while unwinding.
 ///
 /// # Cancellation
 ///
