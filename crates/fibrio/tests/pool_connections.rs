@@ -6,46 +6,14 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fibrio::net::{TcpListener, TcpStream};
 use fibrio::pool::{Pool, PoolError};
 
-/// The tests of this file run one at a time: the leak checks count the
-/// process's open file descriptors, which other tests' runtimes and
-/// sockets would change meanwhile.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The process's open file descriptors.
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
-}
-
-/// Tasks alive in this runtime, and the process's open file descriptors.
-fn tasks_and_fds() -> (usize, usize) {
-    (fibrio::metrics().tasks_alive, open_fds())
-}
-
-/// Asserts that the tasks alive and the open file descriptors are back to
-/// `baseline` (from [`tasks_and_fds`]) after `what` failed, giving the
-/// tasks that are ending up to 10 s to do so.
-fn assert_no_leak(what: &str, baseline: (usize, usize)) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tasks_and_fds() != baseline && Instant::now() < deadline {
-        fibrio::sleep(Duration::from_millis(1));
-    }
-    assert_eq!(
-        tasks_and_fds(),
-        baseline,
-        "{what} leaked (tasks alive, open fds); the tasks:\n{}",
-        fibrio::dump()
-    );
-}
+#[path = "common/leaks.rs"]
+mod leaks;
+use leaks::{assert_no_leak, serial, tasks_and_fds};
 
 /// A fake connection: its number, and whether it is "healthy".
 struct Conn {
