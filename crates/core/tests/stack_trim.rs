@@ -95,7 +95,15 @@ fn pooled_stacks_give_their_memory_back_after_the_quiet_period() {
                 task::spawn(|| ()).join().unwrap();
                 task::sleep(Duration::from_millis(2));
                 now_rss = rss();
-                if now_rss < baseline + added / 10 {
+                // Both: the memory came back, and the pool is down to its
+                // floor. Stacks that came back to the pool during a quiet
+                // period (the burst's last tasks ending) are given back only
+                // at the end of the next one, so on a slow machine the RSS
+                // can come back one period before the pool shrinks to its
+                // floor (CI saw 1,190 pooled once).
+                if now_rss < baseline + added / 10
+                    && stack::statistics().pooled <= stack::POOL_TRIM_FLOOR + 1
+                {
                     break;
                 }
             }
