@@ -20,6 +20,9 @@
 //!   Warnings sent to a logger are not rate-limited here: the sites
 //!   already warn at most once per event that matters, and filtering is
 //!   the logger's business.
+//! * Errors ([`error`], the deadlock report) follow the same rule at
+//!   [`log::Level::Error`], unpaced (each is one event), as
+//!   `error: <target>: <message>` on stderr.
 //! * The stderr line is `warning: <message>` (fibrio's own messages
 //!   start with `fibrio`), written in one `write` of the locked stderr; a
 //!   write error is ignored (a warning must never take the program down).
@@ -150,6 +153,36 @@ impl RateLimitedWarning {
         pace.last = Some(now);
         Some(std::mem::take(&mut pace.suppressed))
     }
+}
+
+/// Reports an error that happens once per event a user must see (a
+/// deadlock): to the logger at [`log::Level::Error`] when one is installed,
+/// else one line on stderr, `error: <target>: <message>`. Not rate-limited:
+/// its callers report each event once.
+///
+/// # Examples
+///
+/// ```
+/// use fibrio_core::diagnostics::{self, Sink};
+///
+/// // No logger in a doctest: the error goes to stderr.
+/// assert_eq!(diagnostics::error("my_app", format_args!("stuck")), Sink::Stderr);
+/// ```
+pub fn error(target: &'static str, message: fmt::Arguments<'_>) -> Sink {
+    if logger_installed() {
+        log::logger().log(
+            &log::Record::builder()
+                .level(log::Level::Error)
+                .target(target)
+                .module_path_static(Some(target))
+                .args(message)
+                .build(),
+        );
+        return Sink::Log;
+    }
+    let line = format!("error: {target}: {message}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    Sink::Stderr
 }
 
 /// True when a `log` logger takes records: [`log::max_level`] is above

@@ -8,7 +8,7 @@
 //!
 //! | layer | what it holds |
 //! |---|---|
-//! | [`diagnostics`] | warnings that reach the `log` logger, or stderr (rate-limited) when none is installed |
+//! | [`diagnostics`] | warnings and errors that reach the `log` logger, or stderr when none is installed (warnings rate-limited) |
 //! | `unwind` (private) | the cancellation payload and [`is_cancellation`](task::is_cancellation) |
 //! | [`stack`] | [`FiberStack`](stack::FiberStack), the stack pool, the overflow reporter (which learns whose stack overflowed through lookups the layers above register) |
 //! | [`fiber`] | [`Fiber`](fiber::Fiber), [`suspend`](fiber::suspend), [`current`](fiber::current), [`FiberError`](fiber::FiberError) |

@@ -770,7 +770,7 @@ impl SchedulerInner {
         if self.config.deadlock == DeadlockAction::Panic {
             panic!("{message}");
         }
-        report_error(&message);
+        crate::diagnostics::error("fibrio", format_args!("{message}"));
     }
 
     /// Starts loading the task queued next, while this one runs.
@@ -1472,20 +1472,6 @@ fn observe_end(observer: &dyn Observer, id: u64, state: TaskState) {
         _ => TaskEventKind::Cancelled,
     };
     observer.on_event(&TaskEvent::new(kind, id));
-}
-
-/// `log::error!`, or stderr when no logger would show it.
-#[cold]
-fn report_error(message: &str) {
-    let metadata = log::Metadata::builder()
-        .level(log::Level::Error)
-        .target("fibrio")
-        .build();
-    if log::logger().enabled(&metadata) && log::Level::Error <= log::max_level() {
-        log::error!(target: "fibrio", "{message}");
-    } else {
-        eprintln!("fibrio: {message}");
-    }
 }
 
 /// Lets the other runnable tasks run, then continues. False outside a task.
