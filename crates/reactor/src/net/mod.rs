@@ -36,6 +36,7 @@ mod addr;
 #[cfg(any(feature = "tokio-io", feature = "futures-io"))]
 mod async_io;
 mod evented;
+mod socket_traits;
 mod tcp;
 mod udp;
 mod unix;

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::time::Duration;
 
 use super::evented::Evented;
-use super::tcp::tcp_fd_traits;
+use super::socket_traits::tcp_fd_traits;
 use super::{each_resolved, ToSocketAddrs};
 use crate::reactor::Direction;
 use crate::sim::{self, SimUdp};

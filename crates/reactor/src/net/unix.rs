@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use super::accept_backoff;
 use super::evented::Evented;
-use super::tcp::{fd_traits, stream_io};
+use super::socket_traits::{fd_traits, stream_io};
 use crate::reactor::Direction;
 use fibrio_core::task::WaitKind;
 
