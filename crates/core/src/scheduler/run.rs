@@ -1293,7 +1293,14 @@ impl SchedulerInner {
         }
         header.checkpoint();
         if deadline.is_some() || header.in_scope() {
-            return self.park_with_timer(header, deadline, reason);
+            let wake = self.park_with_timer(header, deadline, reason);
+            // The checkpoint is here, once `park_with_timer` has returned:
+            // its frame is then not one more that a cancellation's unwind
+            // walks (twice; issue 18).
+            if wake.by_cancel {
+                header.checkpoint();
+            }
+            return Ok(wake.deadline_fired);
         }
         // The common park: no deadline, so no timer.
         // No observer test here: the loop sends `Parked` once the task is
@@ -1313,20 +1320,28 @@ impl SchedulerInner {
 
     /// `park_running_task` with a deadline of its own or of a scope around
     /// the task: one timer, at the earlier of the two, removed on waking.
+    /// Returns how the task was woken; the caller runs the checkpoint that
+    /// a cancellation's wake-up calls for.
     fn park_with_timer(
         &self,
         header: &TaskHeader,
         deadline: Option<Instant>,
         reason: WaitReason,
-    ) -> Result<bool, ParkError> {
+    ) -> TimedWake {
         if deadline.is_some_and(|deadline| deadline <= self.now.get()) {
-            return Ok(true);
+            return TimedWake {
+                deadline_fired: true,
+                by_cancel: false,
+            };
         }
         if !header.begin_park(reason, self.now.get()) {
-            return Ok(false);
+            return TimedWake {
+                deadline_fired: false,
+                by_cancel: false,
+            };
         }
         // Inside scopes with a deadline, wake at the earliest one, so that
-        // the checkpoint below sees it.
+        // the caller's checkpoint sees it.
         let scope_deadline = header.visible_deadline();
         let wake_at = match (deadline, scope_deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -1334,7 +1349,7 @@ impl SchedulerInner {
         };
         let timer = wake_at.map(|at| self.timers.borrow_mut().insert(at, header.key()));
         // SAFETY: `header` is the running task (the caller's contract).
-        let mut woken_by_cancel = unsafe { header.suspend() };
+        let mut by_cancel = unsafe { header.suspend() };
         // Running again: as in `park_running_task`, a scope deadline that
         // fired counts as a cancellation's wake-up.
         let mut deadline_fired = false;
@@ -1342,14 +1357,23 @@ impl SchedulerInner {
             // A timer that is no longer set has fired.
             if !self.timers.borrow_mut().cancel(timer) {
                 deadline_fired = deadline == wake_at;
-                woken_by_cancel |= scope_deadline == wake_at;
+                by_cancel |= scope_deadline == wake_at;
             }
         }
-        if woken_by_cancel {
-            header.checkpoint();
+        TimedWake {
+            deadline_fired,
+            by_cancel,
         }
-        Ok(deadline_fired)
     }
+}
+
+/// How `park_with_timer` ended.
+#[derive(Clone, Copy)]
+struct TimedWake {
+    /// The park's own deadline woke the task.
+    deadline_fired: bool,
+    /// A cancellation (or a scope deadline) woke it: the caller checks.
+    by_cancel: bool,
 }
 
 /// Main's closure and, once it has returned, its value: kept on

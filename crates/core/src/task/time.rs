@@ -79,6 +79,10 @@ pub fn sleep_until(deadline: impl Into<Instant>) {
 }
 
 /// `sleep_until`, given the time now (so `sleep` reads the clock once).
+// Inlined into `sleep` and `sleep_until`: a frame fewer between a parked
+// sleeper and its task's root, which a cancellation's unwind walks twice
+// (issue 18).
+#[inline(always)]
 fn sleep_until_from(now: Instant, deadline: Instant) {
     if with_running(|_, _| ()).is_none() {
         std::thread::sleep(deadline.saturating_duration_since(now));
