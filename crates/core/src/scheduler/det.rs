@@ -5,7 +5,7 @@
 //! the trace hash and the failure slot.
 //!
 //! The loop that uses it (virtual time, the step and time limits, the
-//! deadlock check) is in `run.rs`; the schedule policies are in
+//! deadlock check) is in `det_loop.rs`; the schedule policies are in
 //! `policy.rs`.
 //!
 //! # Invariants
@@ -24,7 +24,7 @@
 //!   or names.
 //! * The failure slot keeps the first failure of a run; later ones are
 //!   only counted (`failures`), and each recorded failure stops the loop
-//!   that was running when it was recorded (`run.rs`).
+//!   that was running when it was recorded (`det_loop.rs`).
 //! * `failed` holds the record of every task that ended in a panic until
 //!   its panic is taken (joined) or nothing else holds the record; in the
 //!   latter case nobody can ever join it, and the run fails with

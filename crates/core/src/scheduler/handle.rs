@@ -26,9 +26,11 @@ use crossbeam_channel::RecvTimeoutError;
 
 use super::dump::{DumpError, DumpOptions, TaskDump};
 use super::error::{JoinError, ParkError, SpawnError, TrySpawnError};
+use super::inner::{with_scheduler, SchedulerInner};
 use super::metrics::{Health, RuntimeMetrics};
+use super::park::park_running;
 use super::remote::{Remote, RemoteMsg, Unparker};
-use super::run::{park_running, spawn_here, with_scheduler, SchedulerInner};
+use super::spawn::spawn_here;
 use super::state::{WaitKind, WaitReason};
 use crate::unwind::is_cancellation;
 

@@ -28,13 +28,18 @@
 //! | `det.rs` | the deterministic kernel's data: [`DetConfig`], [`PolicySpec`], [`DetStats`], [`DetFailure`], random streams, per-run ids, trace hash, the records of panicked tasks |
 //! | `policy.rs` | the seeded schedule policies (random, PCT, deviations) |
 //! | `prefetch.rs`, `watchdog.rs` | cache prefetching, the blocked-task watchdog |
-//! | `run.rs` | the loop: spawning, running, parking, waking, cancelling |
+//! | `inner.rs` | `SchedulerInner`'s fields and construction, the thread's current scheduler (`SCHEDULER`) |
+//! | `spawn.rs`, `wake.rs`, `park.rs` | spawning; waking and cancelling (`unpark`, [`Unparker`]'s methods); parking and yielding the running task |
+//! | `det_loop.rs` | the deterministic loop: virtual time, the step and time limits, the deadlock report, groups |
+//! | `introspection.rs` | dumps, metrics, health, the production deadlock check |
+//! | `main_slot.rs` | main's closure and value on `block_on`'s frame, and the guard that ends main |
+//! | `run.rs` | the loop: `block_on`, running tasks, the driver's turn, the inbox, a task's end |
 //! | `handle.rs`, `notify_driver.rs` | [`Handle`] (spawns, dumps, metrics, health from any thread), [`NotifyDriver`] |
 //! | `dump.rs`, `metrics.rs`, `observer.rs` | [`TaskDump`], [`RuntimeMetrics`] and the counters behind them, [`Observer`] |
 //!
 //! # Invariants
 //!
-//! * While `block_on` runs, the thread-local `SCHEDULER` (`run.rs`) points
+//! * While `block_on` runs, the thread-local `SCHEDULER` (`inner.rs`) points
 //!   at its scheduler; it is null otherwise. Tasks only run inside
 //!   `block_on`, so a task always finds its scheduler.
 //! * `running` is the header of the task being run, or null while the
@@ -71,9 +76,9 @@
 //!   (and the time of each driver turn with one per turn), so that a
 //!   [`Handle`] can name a task that blocks the thread.
 //! * A production scheduler that finds nothing runnable, an empty inbox
-//!   and no timer looks for a deadlock (`run.rs`, `check_deadlock`): it
-//!   reports only a certain one (every task parked on a join or a lock
-//!   that only another parked task can release), once.
+//!   and no timer looks for a deadlock (`introspection.rs`,
+//!   `check_deadlock`): it reports only a certain one (every task parked
+//!   on a join or a lock that only another parked task can release), once.
 //! * A [`TaskKey`] means nothing outside its runtime: task records carry
 //!   their runtime's id, and handles kept from an earlier runtime never
 //!   reach a task of a later one.
@@ -82,23 +87,30 @@ mod cancel;
 mod clock;
 mod config;
 mod det;
+mod det_loop;
 mod driver;
 mod dump;
 mod error;
 mod handle;
+mod inner;
+mod introspection;
+mod main_slot;
 mod metrics;
 mod notify_driver;
 mod observer;
+mod park;
 mod policy;
 mod prefetch;
 mod record;
 mod remote;
 mod run;
 mod run_queue;
+mod spawn;
 mod state;
 mod stats;
 mod table;
 mod timers;
+mod wake;
 mod watchdog;
 
 pub use config::{DeadlockAction, SchedulerConfig};
@@ -119,11 +131,12 @@ pub use timers::{TimerId, TimerQueue};
 pub(crate) use cancel::{FrameId, ScopeState};
 pub(crate) use clock::now as clock_now;
 pub(crate) use det::{is_active as det_active, tag as det_tag, with_active as with_det};
+pub(crate) use det_loop::cancel_group;
+pub(crate) use inner::{with_running, with_scheduler};
+pub(crate) use park::{park_running, schedule_point, yield_running};
 pub(crate) use record::{ErasedTask, Task, TaskHeader};
-pub(crate) use run::{
-    cancel_group, cancel_task, park_running, schedule_point, spawn_here, with_running,
-    with_scheduler, yield_running,
-};
+pub(crate) use spawn::spawn_here;
+pub(crate) use wake::cancel_task;
 
 /// A single-threaded scheduler and its driver.
 ///
@@ -131,7 +144,7 @@ pub(crate) use run::{
 ///
 /// See [`Driver`] for a complete example with a minimal driver.
 pub struct Scheduler {
-    inner: std::rc::Rc<run::SchedulerInner>,
+    inner: std::rc::Rc<inner::SchedulerInner>,
 }
 
 impl Scheduler {
@@ -147,7 +160,7 @@ impl Scheduler {
     /// ```
     pub fn new(config: SchedulerConfig, driver: Box<dyn Driver>) -> Scheduler {
         Scheduler {
-            inner: run::SchedulerInner::new(config, driver),
+            inner: inner::SchedulerInner::new(config, driver),
         }
     }
 
@@ -286,7 +299,7 @@ impl Scheduler {
         det: DetConfig,
     ) -> Scheduler {
         Scheduler {
-            inner: run::SchedulerInner::new_deterministic(config, driver, det),
+            inner: inner::SchedulerInner::new_deterministic(config, driver, det),
         }
     }
 
@@ -362,7 +375,7 @@ impl Scheduler {
     /// assert!(!fibrio_core::scheduler::Scheduler::is_running_here());
     /// ```
     pub fn is_running_here() -> bool {
-        run::with_scheduler(|_| ()).is_some()
+        inner::with_scheduler(|_| ()).is_some()
     }
 }
 

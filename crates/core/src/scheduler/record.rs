@@ -70,7 +70,7 @@
 //!   scheduler for a task cancelled before it ran), and taken once by
 //!   `JoinHandle::join`. A deterministic scheduler keeps the record of a
 //!   task that panicked and fails the run if a panic is still in it once
-//!   nothing else holds the record (nobody joined it: `run.rs`).
+//!   nothing else holds the record (nobody joined it: `det_loop.rs`).
 //! * `stack_hint` is written by `spawn` (near the stack's top) and by
 //!   `suspend` (its own frame) and is only ever prefetched, never
 //!   dereferenced, so any value is harmless (`scheduler/prefetch.rs`).

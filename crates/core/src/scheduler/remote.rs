@@ -184,8 +184,8 @@ impl Remote {
 
 /// Wakes one task, from any thread. Cloneable and `Send`.
 ///
-/// Its waking methods live with the scheduler loop (`run.rs`), which owns
-/// the local fast path.
+/// Its waking methods live with the scheduler's wake-ups (`wake.rs`), which
+/// own the local fast path.
 ///
 /// # Examples
 ///
