@@ -85,7 +85,10 @@
 //! survive it), and a new window begins. Windows are checked with one
 //! clock read per 64 stacks taken or returned, so the steady state makes no
 //! system call; an idle thread trims only through [`trim_pool_if_due`] or
-//! [`trim_pool`].
+//! [`trim_pool`]. When one of those two gave stacks back, it also asks
+//! glibc's `malloc` to give back the free pages of its heaps
+//! (`malloc_trim(0)`, on `target_env = "gnu"`): after a burst of tasks ends,
+//! the memory their owners freed is mostly kept by `malloc` otherwise.
 //! * The counters in [`StackStatistics`] are changed only by this module:
 //!   `in_use` by `FiberStack::new`/`drop`, `pooled` by the pool, `mapped` by
 //!   the code that calls `mmap`/`munmap`.
@@ -392,6 +395,11 @@ impl Pool {
             self.dirty -= released - released_before;
             kept += keep;
             class.low = class.stacks.len();
+            // The list's room for a past peak (10,000 stacks, say) is heap
+            // that the trim gives back too.
+            if class.stacks.capacity() > 4 * class.stacks.len() {
+                class.stacks.shrink_to(2 * class.stacks.len());
+            }
         }
         self.classes.retain(|c| !c.stacks.is_empty());
         self.pooled -= victims.len();
@@ -487,6 +495,9 @@ pub fn trim_pool() -> Trimmed {
     let unmapped = victims.len();
     unmap_all(victims);
     flush_dead();
+    if unmapped > 0 || released > 0 {
+        trim_heap();
+    }
     Trimmed { unmapped, released }
 }
 
@@ -513,17 +524,42 @@ pub fn trim_pool_if_due() -> Option<Duration> {
         .try_with(|p| {
             let mut p = p.borrow_mut();
             let now = Instant::now();
+            let dirty = p.dirty;
             let victims = p.check_window(now);
+            // Unmapped stacks, or pages released from pooled ones.
+            let gave_back = !victims.is_empty() || p.dirty < dirty;
             let next = p.has_work().then(|| {
                 let start = p.window_start.unwrap_or(now);
                 (start + trim_quiet_period()).saturating_duration_since(now)
             });
-            (victims, next)
+            (victims, gave_back, next)
         })
         .ok();
-    let (victims, next) = victims?;
+    let (victims, gave_back, next) = victims?;
     unmap_all(victims);
+    if gave_back {
+        trim_heap();
+    }
     next
+}
+
+/// After an idle thread's trim gave stacks back: asks `malloc` to give back
+/// the free pages of its heaps too. The tasks that used those stacks freed
+/// their buffers and bookkeeping, but glibc keeps freed memory that is not
+/// at the top of a heap (a long-lived allocation above it pins it), so
+/// without this the RSS of a server after a burst of connections stays
+/// near its peak. At most once per quiet period per thread, on a thread
+/// that has nothing else to do.
+#[cold]
+fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` takes no pointer and has no precondition: it
+    // walks glibc's own arenas under their locks and only releases pages
+    // of free chunks (`madvise(MADV_DONTNEED)`) or shrinks the top of a
+    // heap, never memory in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 thread_local! {
