@@ -132,6 +132,12 @@ soak seconds="1800":
     cargo build --release -p fibrio-examples --example echo_server --example http_server --example echo_client
     SOAK_SECONDS={{seconds}} cargo test --release -p fibrio-examples --test soak -- --ignored --nocapture
 
+# Issue 18: 10,000 idle keep-alive connections to the release http_server: RSS per
+# connection (< 8 KiB) and RSS after they close (<= 2x the baseline within 30 s).
+# CI runs the 2,000-connection version (examples/tests/http_memory.rs).
+http-memory:
+    cargo test --release -p fibrio-examples --test http_memory -- --ignored --nocapture
+
 # Issue 18's million-task case, in release: 1,000,000 tasks with 16 KiB stacks park on
 # a timer, then are cancelled and joined; prints spawn and teardown times and RSS per
 # task against the targets (crates/fibrio/tests/runtime_scale_million.rs). Raises

@@ -278,3 +278,117 @@ fn forward(
         }
     });
 }
+
+/// The resident set size of process `pid` (`VmRSS` in
+/// `/proc/PID/status`), in bytes.
+///
+/// # Panics
+///
+/// If the file cannot be read or has no `VmRSS` line (the process ended).
+pub fn rss_bytes(pid: libc::pid_t) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|err| panic!("read /proc/{pid}/status: {err}"));
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
+    kib * 1024
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (children
+/// started afterwards, an example binary say, inherit it) and returns the
+/// soft limit now in force.
+///
+/// # Panics
+///
+/// If `getrlimit` fails.
+pub fn raise_fd_limit_to_hard() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read or write the struct passed,
+    // which lives across the calls.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+/// The example binary `name` built in release (`target/release/examples`),
+/// whatever profile the test runs in: `cargo build --release --example` is
+/// run every time (a no-op when it is up to date), so it is never stale.
+/// For figures that only a release build has (memory per connection:
+/// debug builds' stack frames are several times larger).
+///
+/// # Panics
+///
+/// If the build fails.
+pub fn release_example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> -> target/release/examples/<name>
+    let target_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .and_then(|profile| profile.parent())
+        .expect("target dir");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--example",
+            name,
+            "-p",
+            "fibrio-examples",
+        ])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .status()
+        .expect("run cargo build");
+    assert!(
+        status.success(),
+        "cargo build --release --example {name} failed"
+    );
+    target_dir.join("release").join("examples").join(name)
+}
+
+impl Example {
+    /// Starts the program `binary` (an example built by
+    /// [`release_example_binary`], say), named `name` in messages, with
+    /// `args`, stdout and stderr piped.
+    ///
+    /// # Panics
+    ///
+    /// If it cannot be started.
+    pub fn start_binary(name: &str, binary: &std::path::Path, args: &[&str]) -> Example {
+        let mut child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("start {}: {err}", binary.display()));
+        let (tx, lines) = mpsc::channel();
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        forward(name, stdout, tx.clone(), Arc::clone(&output));
+        forward(name, stderr, tx, Arc::clone(&output));
+        Example {
+            name: name.to_owned(),
+            child,
+            lines,
+            output,
+            seen: Vec::new(),
+        }
+    }
+}
