@@ -81,8 +81,9 @@
 //! say how). Measured in release with 10,000 idle keep-alive connections:
 //! 5,285-5,652 B of RSS each once the stack pool's quiet period (10 s) has
 //! passed (12,961-13,351 B before); after they close, RSS comes back from
-//! about 56-58 MB to 6.3-6.5 MB within 20 s (two quiet periods), against a
-//! 3.1-3.4 MB baseline:
+//! about 56-72 MB to 4.7 MB within 20 s (two quiet periods; 6.3-6.9 MB
+//! before the runtime's fd table learnt to shrink), against a 3.1-3.4 MB
+//! baseline:
 //!
 //! ```text
 //! cargo test --release -p fibrio-examples --test http_memory -- --ignored --nocapture
