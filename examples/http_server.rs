@@ -1,6 +1,6 @@
 //! An HTTP/1.1 server with keep-alive and one fibrio task per connection,
 //! written as plain blocking code and parsed with `httparse`. The server
-//! itself is `fibrio_examples::http1` (examples/src/http1.rs), whose module
+//! itself is `fibrio_examples::http1` (examples/src/http1/mod.rs), whose module
 //! docs state its framing rules and invariants; this file reads the flags
 //! and starts the workers.
 //!
