@@ -37,29 +37,6 @@ use fibrio_examples::http_client::parse_responses;
 /// head limit at one byte a second for over two hours.
 const SLOW_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 
-/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (the
-/// server, a child, inherits it); returns the soft limit now in force.
-fn raise_fd_limit() -> u64 {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit write or read only the struct passed.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
-        if limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit {
-                rlim_cur: limit.rlim_max,
-                rlim_max: limit.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-                limit = raised;
-            }
-        }
-    }
-    limit.rlim_cur
-}
-
 /// How a slow connection ended.
 #[derive(Debug)]
 struct Closed {
@@ -281,7 +258,7 @@ fn attack_while_probing(
 #[test]
 fn slow_heads_are_closed_at_the_header_timeout_while_normal_requests_succeed() {
     const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
-    let fds = raise_fd_limit();
+    let fds = common::raise_fd_limit_to_hard();
     // One fd per slow connection on each side (client here, server in
     // its own process), and room for everything else.
     let connections = 1000.min(fds.saturating_sub(200) as usize);
@@ -367,7 +344,7 @@ fn slowloris_p99() {
     let baseline_seconds: u64 = env_or("SLOWLORIS_BASELINE_SECONDS", 5);
     let workers: usize = env_or("SLOWLORIS_WORKERS", 1);
     let gap = Duration::from_millis(env_or("SLOWLORIS_PROBE_GAP_MS", 2));
-    let fds = raise_fd_limit();
+    let fds = common::raise_fd_limit_to_hard();
     assert!(
         fds as usize > connections + 200,
         "RLIMIT_NOFILE {fds} is too low for {connections} connections"

@@ -106,26 +106,7 @@ impl Example {
     ///
     /// If it cannot be built or started.
     pub fn start(name: &str, args: &[&str]) -> Example {
-        let mut child = Command::new(example_binary(name))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|err| panic!("start {name}: {err}"));
-        let (tx, lines) = mpsc::channel();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let stderr = child.stderr.take().expect("piped stderr");
-        forward(name, stdout, tx.clone(), Arc::clone(&output));
-        forward(name, stderr, tx, Arc::clone(&output));
-        Example {
-            name: name.to_owned(),
-            child,
-            lines,
-            output,
-            seen: Vec::new(),
-        }
+        Example::start_binary(name, &example_binary(name), args)
     }
 
     /// Waits up to `limit` for a line of output (either stream) for which
