@@ -148,24 +148,26 @@ fn an_idle_kept_alive_connection_is_closed_at_the_idle_timeout() {
 
 // --- connection limit ------------------------------------------------------------------
 
+/// A connection to `addr` that has had one `GET` answered `200` and stays
+/// open (kept alive).
+fn served_connection(addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let mut stream = connect(addr);
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut response = [0; 4096];
+    let n = std::io::Read::read(&mut stream, &mut response).unwrap();
+    assert!(response[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
+    stream
+}
+
 #[test]
 fn connections_over_the_limit_get_503_and_a_freed_place_is_reused() {
     let server = start(Config {
         max_connections: 2,
         ..Config::default()
     });
-    let open: Vec<_> = (0..2)
-        .map(|_| {
-            let mut stream = connect(server.addr());
-            stream
-                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            let mut response = [0; 4096];
-            let n = std::io::Read::read(&mut stream, &mut response).unwrap();
-            assert!(response[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
-            stream
-        })
-        .collect();
+    let open: Vec<_> = (0..2).map(|_| served_connection(server.addr())).collect();
     assert_eq!(server.server().open_connections(), 2);
     // The third connection is accepted, told 503, and closed, its request
     // unread (it sends none here, so no reset can hide the answer).
@@ -186,18 +188,7 @@ fn connections_over_max_tasks_get_503_and_the_server_keeps_serving() {
     // Main and the timeout sweeper take two of the four tasks.
     let server = Background::start_on(Config::default(), fibrio::Runtime::builder().max_tasks(4))
         .expect("start the server");
-    let mut open: Vec<_> = (0..2)
-        .map(|_| {
-            let mut stream = connect(server.addr());
-            stream
-                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            let mut response = [0; 4096];
-            let n = std::io::Read::read(&mut stream, &mut response).unwrap();
-            assert!(response[..n].starts_with(b"HTTP/1.1 200 OK\r\n"));
-            stream
-        })
-        .collect();
+    let mut open: Vec<_> = (0..2).map(|_| served_connection(server.addr())).collect();
     // No task for the third: accepted, told 503, closed, request unread.
     let mut third = connect(server.addr());
     let responses = parse_responses(&read_to_close(&mut third), &[]);

@@ -8,16 +8,14 @@ use std::io::ErrorKind;
 use std::net::ToSocketAddrs as _;
 use std::rc::Rc;
 
-use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
 use fibrio_reactor::net::{TcpListener, TcpStream};
-use fibrio_reactor::{BackendKind, Reactor};
+use fibrio_reactor::BackendKind;
 
+mod common;
+
+/// Runs `f` as the main task of a runtime on the default backend.
 fn block_on<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
-    let reactor = Reactor::new(BackendKind::Auto).unwrap();
-    let _enter = reactor.enter();
-    Scheduler::new(SchedulerConfig::default(), reactor.driver())
-        .block_on(f)
-        .unwrap()
+    common::block_on(BackendKind::Auto, f)
 }
 
 #[test]

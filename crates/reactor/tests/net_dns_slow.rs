@@ -16,9 +16,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use fibrio_core::scheduler::{Scheduler, SchedulerConfig};
 use fibrio_reactor::net::{lookup_host, set_resolver_for_tests, TcpListener, TcpStream};
-use fibrio_reactor::{BackendKind, Reactor};
+use fibrio_reactor::BackendKind;
 
 /// Serialises the tests: the resolver hook is process-wide.
 static HOOK: Mutex<()> = Mutex::new(());
@@ -60,12 +59,11 @@ impl Drop for Installed {
     }
 }
 
+mod common;
+
+/// Runs `f` as the main task of a runtime on the default backend.
 fn block_on<T: 'static>(f: impl FnOnce() -> T + 'static) -> T {
-    let reactor = Reactor::new(BackendKind::Auto).unwrap();
-    let _enter = reactor.enter();
-    Scheduler::new(SchedulerConfig::default(), reactor.driver())
-        .block_on(f)
-        .unwrap()
+    common::block_on(BackendKind::Auto, f)
 }
 
 /// Runs `lookup` in the calling task while a ticker task sleeps 5 ms at a

@@ -103,12 +103,7 @@ impl Server {
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .expect("read /proc/PID/fd")
             .count() as u64;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        let rss_kib = status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/PID/status");
+        let rss_kib = crate::common::rss_bytes(pid as libc::pid_t) / 1024;
         let text = self.admin.and_then(metrics);
         let sum = |family: &str| text.as_deref().and_then(|t| metric_sum(t, family));
         Sample {
